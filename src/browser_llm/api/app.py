@@ -1,0 +1,81 @@
+"""The FastAPI application: services are built in the lifespan and kept on app.state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from browser_llm import __version__
+from browser_llm.api.errors import install_error_handlers
+from browser_llm.api.middleware import RequestContextMiddleware
+from browser_llm.api.routes import generate, models, status
+from browser_llm.config import Settings
+from browser_llm.engine.base import Engine
+from browser_llm.models.catalog import Catalog
+from browser_llm.models.storage import ModelStore
+from browser_llm.service.generation import GenerationService
+from browser_llm.service.registry import ModelRegistry
+from browser_llm.service.stats import RequestStats
+
+__all__ = ["API_PREFIX", "create_app", "default_engine"]
+
+API_PREFIX = "/api/v1"
+logger = logging.getLogger(__name__)
+
+
+def default_engine(settings: Settings) -> Engine:
+    from browser_llm.engine.llama_engine import LlamaEngine
+    from browser_llm.engine.llama_model import ContextConfig
+
+    return LlamaEngine(
+        ContextConfig(
+            context_size=settings.context_size,
+            batch_size=settings.batch_size,
+            threads=settings.threads,
+            gpu_layers=settings.gpu_layers,
+            max_sequences=1,
+        )
+    )
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        eng = engine or default_engine(settings)
+        eng.start()
+        stats = RequestStats()
+        registry = ModelRegistry(
+            eng, Catalog.builtin(), ModelStore(settings.models_dir, settings.storage_quota_gb)
+        )
+        app.state.settings = settings
+        app.state.engine = eng
+        app.state.stats = stats
+        app.state.registry = registry
+        app.state.generation = GenerationService(eng, stats, settings.log_prompts)
+        if settings.model_to_load:
+            try:
+                await registry.load(settings.model_to_load)
+            except Exception as exc:
+                logger.error("could not load model %s at start-up: %s", settings.model, exc)
+        try:
+            yield
+        finally:
+            eng.shutdown()
+
+    app = FastAPI(
+        title="Browser LLM",
+        version=__version__,
+        description="Local LLM inference on llama.cpp. Every response is wrapped in the "
+        "envelope {success, data, error, metadata}; see docs/api.md.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    for module in (generate, models, status):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,54 @@
+"""The response envelope every API answer is wrapped in."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from browser_llm import __version__
+
+__all__ = ["error_response", "metadata", "new_request_id", "ok", "request_id_of"]
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:16]}"
+
+
+def request_id_of(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.state.request_id = new_request_id()
+    return str(rid)
+
+
+def metadata(request_id: str) -> dict[str, Any]:
+    return {"requestId": request_id, "timestamp": int(time.time()), "version": __version__}
+
+
+def ok(request: Request, data: BaseModel, status_code: int = 200) -> JSONResponse:
+    body = {
+        "success": True,
+        "data": data.model_dump(mode="json"),
+        "metadata": metadata(request_id_of(request)),
+    }
+    return JSONResponse(body, status_code=status_code)
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    body = {"success": False, "error": error, "metadata": metadata(request_id_of(request))}
+    return JSONResponse(body, status_code=status_code, headers=headers)

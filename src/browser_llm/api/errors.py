@@ -1,0 +1,103 @@
+"""The one table from error code to HTTP status, and the handlers that use it.
+
+SSE error events and (later) WebSocket error frames use the same codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from browser_llm.api.envelope import error_response
+from browser_llm.core.errors import BrowserLLMError
+
+__all__ = ["ERROR_STATUS", "install_error_handlers", "status_for"]
+
+logger = logging.getLogger(__name__)
+
+# code -> HTTP status. docs/api.md lists the same table.
+ERROR_STATUS: dict[str, int] = {
+    "VALIDATION_ERROR": 400,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "CANCELLED": 499,
+    "MODEL_NOT_LOADED": 503,
+    "MODEL_LOAD_FAILED": 500,
+    "INFERENCE_ERROR": 500,
+    "WEBGPU_ERROR": 500,
+    "STORAGE_ERROR": 507,
+    "RATE_LIMIT": 429,
+    "INTERNAL_ERROR": 500,
+}
+
+
+def status_for(code: str) -> int:
+    return ERROR_STATUS.get(code, 500)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return "request body is not valid JSON", {"field": "body", "errors": []}
+        field = _field_name(tuple(err.get("loc", ())))
+        if err.get("type") == "missing" and field == "body":
+            message = "request body is required (JSON object)"
+        else:
+            message = str(err.get("msg", "invalid value"))
+        errors.append({"field": field, "message": message, "type": err.get("type")})
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    summary = f"{first['field']}: {first['message']}"
+    return summary, {"field": first["field"], "errors": errors}
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BrowserLLMError)
+    status = status_for(exc.code)
+    if status >= 500:
+        logger.error("request failed: %s (%s)", exc.message, exc.code)
+    return error_response(request, status, exc.code, exc.message, exc.details)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    message, details = _validation_details(exc)
+    return error_response(request, 400, "VALIDATION_ERROR", message, details)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        code, message = "NOT_FOUND", f"no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        code, message = "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here"
+    else:
+        code, message = (
+            ("VALIDATION_ERROR" if exc.status_code < 500 else "INTERNAL_ERROR"),
+            str(exc.detail),
+        )
+    return error_response(
+        request, exc.status_code, code, message, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error", exc_info=exc)
+    return error_response(request, 500, "INTERNAL_ERROR", "unexpected server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BrowserLLMError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

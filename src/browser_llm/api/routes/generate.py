@@ -1,0 +1,146 @@
+"""POST /generate: one completion, as JSON or as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from browser_llm.api.envelope import ok, request_id_of
+from browser_llm.api.routes.common import ERROR_RESPONSES
+from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
+from browser_llm.core.errors import BrowserLLMError, CancelledError, ValidationError
+from browser_llm.core.types import Completion, GenerationParams
+from browser_llm.engine.base import GenerationRequest
+from browser_llm.service.generation import GenerationService, GenerationStream
+from browser_llm.service.stats import tokens_per_second
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["generation"])
+
+_DEFAULTS = GenerationParams()
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def to_generation_request(body: GenerateRequestBody, request: Request) -> GenerationRequest:
+    if body.json_mode or body.json_schema is not None:
+        field = "json_mode" if body.json_mode else "json_schema"
+        raise ValidationError(f"{field} is not supported yet", {"field": field})
+    stop = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    params = GenerationParams(
+        max_tokens=pick(body.max_tokens, _DEFAULTS.max_tokens),
+        temperature=float(pick(body.temperature, _DEFAULTS.temperature)),
+        top_p=float(pick(body.top_p, _DEFAULTS.top_p)),
+        top_k=pick(body.top_k, _DEFAULTS.top_k),
+        frequency_penalty=float(pick(body.frequency_penalty, _DEFAULTS.frequency_penalty)),
+        presence_penalty=float(pick(body.presence_penalty, _DEFAULTS.presence_penalty)),
+        stop=tuple(stop),
+        seed=body.seed,
+        ignore_eos=body.ignore_eos,
+    )
+    started = getattr(request.state, "started_at", None) or time.perf_counter()
+    return GenerationRequest(
+        prompt=body.prompt,
+        raw=body.raw,
+        params=params,
+        request_id=request_id_of(request),
+        submitted_at=started,
+    )
+
+
+def to_response(completion: Completion, model_id: str) -> GenerateResponse:
+    usage = completion.usage
+    timings = completion.timings
+    return GenerateResponse.model_validate(
+        {
+            "text": completion.text,
+            "tokens": usage.completion_tokens,
+            "finish_reason": completion.finish_reason,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            "performance": {
+                "tokens_per_second": round(tokens_per_second(completion), 2),
+                "latency_ms": round(timings.time_to_first_token_s * 1000, 2),
+                "total_time_ms": round(timings.total_s * 1000, 2),
+            },
+            "model": model_id,
+        }
+    )
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+
+async def _sse_events(stream: GenerationStream) -> AsyncIterator[bytes]:
+    try:
+        async for text in stream:
+            yield _sse({"type": "token", "data": {"token": text}})
+    except BrowserLLMError as exc:
+        yield _sse({"type": "error", "data": {"error": exc.message, "code": exc.code}})
+        return
+    assert stream.completion is not None
+    completion = to_response(stream.completion, stream.model_id).model_dump(mode="json")
+    yield _sse({"type": "done", "data": {"completion": completion}})
+
+
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _generate_unless_disconnected(
+    request: Request, service: GenerationService, gen: GenerationRequest
+) -> GenerationStream:
+    """Runs a whole generation, cancelling it if the client goes away first."""
+    stream = await service.start(gen)
+    work = asyncio.ensure_future(stream.collect())
+    watch = asyncio.ensure_future(_until_disconnect(request))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not work.done():
+        work.cancel()
+        raise CancelledError("client disconnected")
+    work.result()
+    return stream
+
+
+@router.post(
+    "/generate",
+    response_model=Envelope[GenerateResponse],
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "The completion; with stream=true, Server-Sent Events instead "
+            "(token events, then one done or error event)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+    summary="Generate text from a prompt",
+)
+async def generate(body: GenerateRequestBody, request: Request) -> Response:
+    service: GenerationService = request.app.state.generation
+    gen = to_generation_request(body, request)
+    if body.stream:
+        stream = await service.start(gen)  # errors before the stream are plain JSON errors
+        return StreamingResponse(
+            _sse_events(stream), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
+    done = await _generate_unless_disconnected(request, service, gen)
+    assert done.completion is not None
+    return ok(request, to_response(done.completion, done.model_id))

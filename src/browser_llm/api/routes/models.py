@@ -1,0 +1,93 @@
+"""GET /models, GET /models/{id}, POST /models/{id}/load."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from browser_llm.api.envelope import ok
+from browser_llm.api.routes.common import ERROR_RESPONSES
+from browser_llm.api.schemas import (
+    Envelope,
+    LoadModelResponse,
+    ModelDetails,
+    ModelsResponse,
+    ModelSummary,
+)
+from browser_llm.service.registry import ModelRegistry, ModelView
+from browser_llm.service.stats import RequestStats
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["models"])
+
+
+def _summary(view: ModelView) -> ModelSummary:
+    e = view.entry
+    return ModelSummary.model_validate(
+        {
+            "id": e.id,
+            "name": e.name,
+            "size": e.size,
+            "vram_required": e.vram_required,
+            "downloaded": view.downloaded,
+            "speed_tier": e.speed_tier,
+            "quality_tier": e.quality_tier,
+            "capabilities": list(e.capabilities),
+            "loaded": view.loaded,
+        }
+    )
+
+
+def _details(view: ModelView, stats: RequestStats) -> ModelDetails:
+    e = view.entry
+    perf = stats.summary(e.id)
+    return ModelDetails.model_validate(
+        {
+            **_summary(view).model_dump(),
+            "description": e.description,
+            "download_progress": 1.0 if view.downloaded else None,
+            "parameters": {"total": e.parameters_total, "quantization": e.quantization},
+            "performance": {
+                "avg_tokens_per_second": perf.avg_tokens_per_second,
+                "avg_latency_ms": perf.avg_latency_ms,
+            },
+            "size_bytes": e.size_bytes,
+        }
+    )
+
+
+@router.get("/models", response_model=Envelope[ModelsResponse], summary="List models")
+async def list_models(request: Request) -> Response:
+    registry: ModelRegistry = request.app.state.registry
+    return ok(request, ModelsResponse(models=[_summary(v) for v in registry.list()]))
+
+
+@router.get(
+    "/models/{model_id}",
+    response_model=Envelope[ModelDetails],
+    responses=ERROR_RESPONSES,
+    summary="Model details",
+)
+async def get_model(model_id: str, request: Request) -> Response:
+    registry: ModelRegistry = request.app.state.registry
+    return ok(request, _details(registry.get(model_id), request.app.state.stats))
+
+
+@router.post(
+    "/models/{model_id}/load",
+    response_model=Envelope[LoadModelResponse],
+    responses=ERROR_RESPONSES,
+    summary="Load a model for inference (replaces the loaded one)",
+)
+async def load_model(model_id: str, request: Request) -> Response:
+    registry: ModelRegistry = request.app.state.registry
+    result = await registry.load(model_id)
+    return ok(
+        request,
+        LoadModelResponse(
+            model_id=result.model_id,
+            status="loaded",
+            progress=result.progress,
+            estimated_time_ms=0.0,
+        ),
+    )

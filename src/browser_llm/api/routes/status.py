@@ -1,0 +1,67 @@
+"""GET /status: state, system, performance and health, from real readings."""
+
+from __future__ import annotations
+
+import psutil
+from fastapi import APIRouter, Request, Response
+
+from browser_llm.api.envelope import ok
+from browser_llm.api.schemas import Envelope, StatusResponse
+from browser_llm.engine.base import Engine
+from browser_llm.service.registry import ModelRegistry
+from browser_llm.service.stats import RequestStats
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["status"])
+
+_GB = 1024**3
+
+
+def _gb(n: float) -> float:
+    return round(n / _GB, 3)
+
+
+@router.get("/status", response_model=Envelope[StatusResponse], summary="System status")
+async def get_status(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    registry: ModelRegistry = request.app.state.registry
+    stats: RequestStats = request.app.state.stats
+    model = engine.model
+    engine_stats = engine.stats()
+    entries = registry.catalog.all()
+    used = registry.store.used_bytes(entries)
+    perf = stats.summary()
+    status = StatusResponse.model_validate(
+        {
+            "status": engine.state,
+            "model": {"id": model.model_id, "loaded": True} if model is not None else None,
+            "system": {
+                "webgpu_available": engine.gpu_offload_supported,
+                "ram_gb": _gb(psutil.virtual_memory().total),
+                "gpu_vram_gb": 0.0,
+                "storage_quota_gb": _gb(registry.store.quota_bytes(used)),
+                "storage_used_gb": _gb(used),
+            },
+            "performance": {
+                "avg_tokens_per_second": perf.avg_tokens_per_second,
+                "avg_latency_ms": perf.avg_latency_ms,
+                "requests_total": stats.requests_total,
+                "requests_success": stats.requests_success,
+                "requests_error": stats.requests_error,
+            },
+            "health": {
+                "webgpu_context_losses": 0,
+                "memory_errors": engine_stats.memory_errors,
+                "stability_score": stats.stability_score,
+            },
+            "engine": {
+                "queued": engine_stats.queued,
+                "running": engine_stats.running,
+                "tokens_generated_total": engine_stats.tokens_generated_total,
+                "context_length": model.context_length if model is not None else None,
+                "requests_cancelled": stats.requests_cancelled,
+            },
+        }
+    )
+    return ok(request, status)

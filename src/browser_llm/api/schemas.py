@@ -1,0 +1,209 @@
+"""Request and response bodies, exactly as the spec names them (plus documented extensions)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+__all__ = [
+    "Envelope",
+    "ErrorBody",
+    "GenerateRequestBody",
+    "GenerateResponse",
+    "LoadModelResponse",
+    "Metadata",
+    "ModelDetails",
+    "ModelSummary",
+    "ModelsResponse",
+    "StatusResponse",
+]
+
+T = TypeVar("T")
+
+Unit = Annotated[float, Field(ge=0, le=1)]
+Penalty = Annotated[float, Field(ge=0, le=2)]
+StopString = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class GenerateRequestBody(BaseModel):
+    """POST /generate. A null optional field means its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: StrictStr = Field(min_length=1, max_length=400_000, description="Required input")
+    max_tokens: Annotated[StrictInt, Field(ge=1, le=4096)] | None = Field(
+        None, description="1-4096, default 512; clamped to the room left in the context"
+    )
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(
+        None, description="0-2, default 0.7; 0 is greedy and deterministic"
+    )
+    top_p: Unit | None = Field(None, description="0-1, default 0.95")
+    top_k: Annotated[StrictInt, Field(ge=1, le=100)] | None = Field(
+        None, description="1-100, default 40"
+    )
+    frequency_penalty: Penalty | None = Field(None, description="0-2, default 0")
+    presence_penalty: Penalty | None = Field(None, description="0-2, default 0")
+    stop: list[StopString] | StopString | None = Field(
+        None, description="Up to 8 stop sequences (a single string is accepted too)"
+    )
+    stream: StrictBool = False
+    json_mode: StrictBool = False
+    json_schema: dict[str, Any] | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=2**32 - 1)] | None = Field(
+        None, description="Extension: sampling seed for reproducible output"
+    )
+    raw: StrictBool = Field(False, description="Extension: skip the chat template")
+    ignore_eos: StrictBool = Field(
+        False, description="Extension: keep generating past end-of-sequence (benchmarks)"
+    )
+
+    @field_validator("stop")
+    @classmethod
+    def _bounded_stop(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(value, list) and len(value) > 8:
+            raise ValueError("at most 8 stop sequences")
+        return value
+
+    @field_validator("temperature", "top_p", "frequency_penalty", "presence_penalty", mode="before")
+    @classmethod
+    def _number_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+            raise ValueError("must be a number")
+        return value
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Performance(BaseModel):
+    tokens_per_second: float = Field(description="Decode tokens per second")
+    latency_ms: float = Field(description="Time to first token")
+    total_time_ms: float = Field(description="Request wall time")
+
+
+class GenerateResponse(BaseModel):
+    text: str
+    tokens: int
+    finish_reason: Literal["stop", "length", "error"]
+    usage: Usage
+    performance: Performance
+    model: str = Field(description="Extension: the model that answered")
+
+
+class ModelSummary(BaseModel):
+    id: str
+    name: str
+    size: str
+    vram_required: str
+    downloaded: bool
+    speed_tier: Literal["fast", "medium", "slow"]
+    quality_tier: Literal["excellent", "good", "basic"]
+    capabilities: list[str]
+    loaded: bool = Field(description="Extension: this model is the one loaded")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelSummary]
+
+
+class ModelParameters(BaseModel):
+    total: str
+    quantization: str
+
+
+class ModelPerformance(BaseModel):
+    avg_tokens_per_second: float
+    avg_latency_ms: float
+
+
+class ModelDetails(BaseModel):
+    id: str
+    name: str
+    description: str
+    size: str
+    vram_required: str
+    downloaded: bool
+    download_progress: float | None = None
+    speed_tier: str
+    quality_tier: str
+    capabilities: list[str]
+    parameters: ModelParameters
+    performance: ModelPerformance
+    loaded: bool = Field(description="Extension: this model is the one loaded")
+    size_bytes: int = Field(description="Extension: exact size in bytes")
+
+
+class LoadModelResponse(BaseModel):
+    model_id: str
+    status: Literal["loaded", "loading", "error"]
+    progress: float | None = None
+    estimated_time_ms: float | None = None
+
+
+class StatusModel(BaseModel):
+    id: str
+    loaded: bool
+
+
+class StatusSystem(BaseModel):
+    webgpu_available: bool = Field(description="GPU offload available in this llama.cpp build")
+    ram_gb: float
+    gpu_vram_gb: float
+    storage_quota_gb: float
+    storage_used_gb: float
+
+
+class StatusPerformance(BaseModel):
+    avg_tokens_per_second: float
+    avg_latency_ms: float
+    requests_total: int
+    requests_success: int
+    requests_error: int
+
+
+class StatusHealth(BaseModel):
+    webgpu_context_losses: int
+    memory_errors: int
+    stability_score: float
+
+
+class StatusEngine(BaseModel):
+    """Extension: what the engine is doing right now."""
+
+    queued: int
+    running: int
+    tokens_generated_total: int
+    context_length: int | None
+    requests_cancelled: int
+
+
+class StatusResponse(BaseModel):
+    status: Literal["ready", "loading", "error", "idle"]
+    model: StatusModel | None
+    system: StatusSystem
+    performance: StatusPerformance
+    health: StatusHealth
+    engine: StatusEngine
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any | None = None
+
+
+class Metadata(BaseModel):
+    requestId: str
+    timestamp: int
+    version: str
+
+
+class Envelope(BaseModel, Generic[T]):
+    success: bool
+    data: T | None = None
+    error: ErrorBody | None = None
+    metadata: Metadata

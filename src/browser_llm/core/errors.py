@@ -1,0 +1,66 @@
+"""Domain errors. Each class carries the stable API error code it maps to.
+
+The HTTP status for each code lives in one table in ``api/errors.py``; nothing
+here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BrowserLLMError",
+    "CancelledError",
+    "InferenceError",
+    "InternalError",
+    "ModelLoadFailedError",
+    "ModelNotFoundError",
+    "ModelNotLoadedError",
+    "StorageError",
+    "ValidationError",
+]
+
+
+class BrowserLLMError(Exception):
+    """Base class: a message for people, a stable code for programs."""
+
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ValidationError(BrowserLLMError):
+    code = "VALIDATION_ERROR"
+
+
+class ModelNotFoundError(BrowserLLMError):
+    code = "NOT_FOUND"
+
+
+class ModelNotLoadedError(BrowserLLMError):
+    code = "MODEL_NOT_LOADED"
+
+
+class ModelLoadFailedError(BrowserLLMError):
+    code = "MODEL_LOAD_FAILED"
+
+
+class InferenceError(BrowserLLMError):
+    code = "INFERENCE_ERROR"
+
+
+class StorageError(BrowserLLMError):
+    code = "STORAGE_ERROR"
+
+
+class InternalError(BrowserLLMError):
+    code = "INTERNAL_ERROR"
+
+
+class CancelledError(BrowserLLMError):
+    """The client went away or aborted; the generation was stopped."""
+
+    code = "CANCELLED"

@@ -1,0 +1,83 @@
+"""Plain data passed between the layers. No behaviour, no imports from the project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ChatMessage",
+    "Completion",
+    "FinishReason",
+    "GenerationParams",
+    "LoadedModel",
+    "Timings",
+    "Usage",
+]
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Everything that shapes one generation. Defaults are documented in docs/api.md."""
+
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Measured durations in seconds; see docs/api.md for how each is defined."""
+
+    queue_s: float
+    time_to_first_token_s: float
+    decode_s: float
+    prefill_s: float
+    total_s: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    timings: Timings
+    max_tokens_clamped: bool = False
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model_id: str
+    path: str
+    context_length: int
+    train_context_length: int
+    n_vocab: int
+    has_chat_template: bool
+    size_bytes: int
+    load_time_s: float
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,343 @@
+"""The llama.cpp engine: one long-lived thread owns the model and context.
+
+The event loop never calls llama.cpp. It puts commands on an inbox; the
+engine thread runs them in arrival order and steps the running sequences.
+Each step is one llama_decode carrying one token per decoding sequence plus
+a chunk of any prompt still being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+
+from browser_llm.core.errors import (
+    BrowserLLMError,
+    CancelledError,
+    InferenceError,
+    InternalError,
+    ModelNotLoadedError,
+)
+from browser_llm.core.types import FinishReason, LoadedModel
+from browser_llm.engine.base import (
+    Admitted,
+    EngineState,
+    EngineStats,
+    Failed,
+    Finished,
+    GenerationHandle,
+    GenerationRequest,
+    TokenText,
+)
+from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
+from browser_llm.engine.prompt import prepare_prompt
+from browser_llm.engine.sampling import SamplerChain
+from browser_llm.engine.sequence import PreparedPrompt, Sequence
+from browser_llm.engine.text_stream import TextStream
+
+__all__ = ["LlamaEngine"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Load:
+    model_id: str
+    path: str
+    done: Future[LoadedModel]
+
+
+@dataclass
+class _Unload:
+    done: Future[None]
+
+
+@dataclass
+class _Submit:
+    handle: GenerationHandle
+
+
+class _Stop:
+    pass
+
+
+_Command = _Load | _Unload | _Submit | _Stop
+
+
+class LlamaEngine:
+    """Implements the Engine protocol on llama-cpp-python's low-level API."""
+
+    def __init__(self, config: ContextConfig) -> None:
+        self._config = config
+        self._inbox: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="llama-engine", daemon=True)
+        # Engine-thread state: requests and model operations in arrival order.
+        self._backlog: deque[_Load | _Unload | GenerationHandle] = deque()
+        self._prepared: dict[int, PreparedPrompt] = {}
+        self._running: list[Sequence] = []
+        self._free_seq_ids = list(range(config.max_sequences))
+        self._model: LlamaModel | None = None
+        self._state: EngineState = "idle"
+        self._tokens_total = 0
+        self._memory_errors = 0
+
+    # ---- event-loop side -------------------------------------------------
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @property
+    def model(self) -> LoadedModel | None:
+        model = self._model
+        return model.info if model is not None else None
+
+    @property
+    def gpu_offload_supported(self) -> bool:
+        return bool(llama_cpp.llama_supports_gpu_offload())
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def shutdown(self) -> None:
+        if self._thread.is_alive():
+            self._inbox.put(_Stop())
+            self._thread.join(timeout=30)
+
+    async def load(self, model_id: str, path: str) -> LoadedModel:
+        done: Future[LoadedModel] = Future()
+        self._inbox.put(_Load(model_id, path, done))
+        return await asyncio.wrap_future(done)
+
+    async def unload(self) -> None:
+        done: Future[None] = Future()
+        self._inbox.put(_Unload(done))
+        await asyncio.wrap_future(done)
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        handle = GenerationHandle(request, asyncio.get_running_loop())
+        self._inbox.put(_Submit(handle))
+        return handle
+
+    def stats(self) -> EngineStats:
+        queued = sum(1 for item in tuple(self._backlog) if isinstance(item, GenerationHandle))
+        return EngineStats(
+            queued=queued,
+            running=len(self._running),
+            tokens_generated_total=self._tokens_total,
+            memory_errors=self._memory_errors,
+        )
+
+    # ---- engine thread -----------------------------------------------------
+    def _run(self) -> None:
+        install_log_bridge()
+        while True:
+            idle = not self._running and not self._backlog
+            if not self._drain_inbox(block=idle):
+                break
+            try:
+                self._admit()
+                if self._running:
+                    self._step()
+            except Exception as exc:  # keep the engine alive; fail what was running
+                logger.exception("engine step failed")
+                self._fail_running(InternalError(f"engine failure: {exc}"))
+        self._fail_running(CancelledError("server is shutting down"))
+        for item in self._backlog:
+            if isinstance(item, GenerationHandle):
+                item.post(Failed(CancelledError("server is shutting down")))
+        if self._model is not None:
+            self._model.free()
+
+    def _drain_inbox(self, block: bool) -> bool:
+        """Moves commands to the backlog; returns False on stop."""
+        try:
+            command = self._inbox.get() if block else self._inbox.get_nowait()
+        except queue.Empty:
+            return True
+        while True:
+            if isinstance(command, _Stop):
+                return False
+            if isinstance(command, _Submit):
+                self._accept(command.handle)
+            else:
+                self._backlog.append(command)
+            try:
+                command = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _accept(self, handle: GenerationHandle) -> None:
+        # Tokenize now when the current model will run it, so a bad prompt is
+        # answered at once instead of after the queue wait.
+        model_op_pending = any(isinstance(item, _Load | _Unload) for item in self._backlog)
+        if not model_op_pending and not self._prepare(handle):
+            return
+        self._backlog.append(handle)
+
+    def _prepare(self, handle: GenerationHandle) -> bool:
+        if id(handle) in self._prepared:
+            return True
+        if self._model is None:
+            handle.post(Failed(ModelNotLoadedError("no model is loaded; load one first")))
+            return False
+        try:
+            prepared = prepare_prompt(self._model, handle.request)
+        except BrowserLLMError as exc:
+            handle.post(Failed(exc))
+            return False
+        self._prepared[id(handle)] = prepared
+        handle.post(Admitted(len(prepared.tokens), prepared.max_tokens, prepared.clamped))
+        return True
+
+    def _admit(self) -> None:
+        while self._backlog:
+            item = self._backlog[0]
+            if isinstance(item, GenerationHandle):
+                if item.cancelled:
+                    self._backlog.popleft()
+                    self._prepared.pop(id(item), None)
+                    item.post(Failed(CancelledError("cancelled while queued")))
+                    continue
+                if not self._free_seq_ids:
+                    return
+                self._backlog.popleft()
+                if self._prepare(item):
+                    self._start_sequence(item, self._prepared.pop(id(item)))
+            else:
+                if self._running:
+                    return  # model operations wait for running sequences to end
+                self._backlog.popleft()
+                self._run_model_op(item)
+
+    def _start_sequence(self, handle: GenerationHandle, prompt: PreparedPrompt) -> None:
+        assert self._model is not None
+        params = handle.request.params
+        try:
+            sampler = SamplerChain(params, self._model.n_vocab, self._model.eog_tokens)
+        except MemoryError as exc:
+            self._memory_errors += 1
+            handle.post(Failed(InferenceError(str(exc))))
+            return
+        seq_id = self._free_seq_ids.pop(0)
+        self._running.append(Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop)))
+
+    def _run_model_op(self, op: _Load | _Unload) -> None:
+        if self._model is not None:
+            self._model.free()
+            self._model = None
+        self._state = "idle"
+        if isinstance(op, _Unload):
+            op.done.set_result(None)
+            return
+        self._state = "loading"
+        try:
+            self._model = LlamaModel(op.model_id, op.path, self._config)
+        except BaseException as exc:
+            self._state = "error"
+            op.done.set_exception(exc)
+            return
+        self._state = "ready"
+        op.done.set_result(self._model.info)
+
+    def _step(self) -> None:
+        model = self._model
+        assert model is not None
+        for seq in [s for s in self._running if s.handle.cancelled]:
+            self._end(seq, error=CancelledError("cancelled by the client"))
+        if not self._running:
+            return
+        batch = model.batch
+        capacity = self._config.batch_size
+        outputs: list[tuple[Sequence, int]] = []
+        n = 0
+        for seq in self._running:
+            if seq.pending_token is not None:
+                _put(batch, n, seq.pending_token, seq.n_past, seq.seq_id, True)
+                outputs.append((seq, n))
+                seq.n_past += 1
+                n += 1
+        for seq in self._running:
+            if not seq.prefilling or n >= capacity:
+                continue
+            tokens = seq.prompt.tokens
+            take = min(capacity - n, len(tokens) - seq.n_fed)
+            last = seq.n_fed + take == len(tokens)
+            for i in range(take):
+                pos = seq.n_fed + i
+                _put(batch, n + i, tokens[pos], pos, seq.seq_id, last and i == take - 1)
+            seq.n_fed += take
+            seq.n_past = seq.n_fed
+            n += take
+            if last:
+                outputs.append((seq, n - 1))
+        batch.n_tokens = n
+        rc = llama_cpp.llama_decode(model.ctx, batch)
+        if rc != 0:
+            if rc == 1:
+                self._memory_errors += 1
+            self._fail_running(InferenceError(f"llama_decode failed (code {rc})"))
+            return
+        for seq, index in outputs:
+            self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
+
+    def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
+        now = time.perf_counter()
+        if seq.first_token_at is None:
+            seq.first_token_at = now
+        if model.is_eog(token) and not seq.handle.request.params.ignore_eos:
+            self._end(seq, "stop")
+            return
+        seq.last_token_at = now
+        seq.n_generated += 1
+        seq.handle.tokens_generated += 1
+        self._tokens_total += 1
+        text = seq.text.push(model.piece(token))
+        if text:
+            seq.handle.post(TokenText(text))
+        if seq.text.stopped:
+            self._end(seq, "stop")
+        elif seq.n_generated >= seq.prompt.max_tokens:
+            self._end(seq, "length")
+        else:
+            seq.pending_token = token
+
+    def _end(
+        self,
+        seq: Sequence,
+        finish_reason: FinishReason = "stop",
+        error: BrowserLLMError | None = None,
+    ) -> None:
+        self._running.remove(seq)
+        seq.sampler.free()
+        if self._model is not None:
+            self._model.forget(seq.seq_id)
+        self._free_seq_ids.append(seq.seq_id)
+        if error is not None:
+            seq.handle.post(Failed(error))
+            return
+        tail = seq.text.flush()
+        if tail:
+            seq.handle.post(TokenText(tail))
+        seq.handle.post(Finished(seq.completion(finish_reason)))
+
+    def _fail_running(self, error: BrowserLLMError) -> None:
+        for seq in list(self._running):
+            self._end(seq, error=error)
+
+
+def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+    batch.token[i] = token
+    batch.pos[i] = pos
+    batch.n_seq_id[i] = 1
+    batch.seq_id[i][0] = seq_id
+    batch.logits[i] = logits

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from browser_llm.api.app import create_app
+from browser_llm.config import Settings
+from tests.fakes import FakeEngine
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def client(fake_engine: FakeEngine, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(models_dir=tmp_path / "models")
+    with TestClient(create_app(settings, engine=fake_engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def idle_client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(models_dir=tmp_path / "models", model="none")
+    with TestClient(create_app(settings, engine=FakeEngine())) as test_client:
+        yield test_client

@@ -1,0 +1,92 @@
+"""A real Browser LLM server (real engine, real default model) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.base_url = base_url
+        self.process = process
+        self.log = log
+
+    def status(self) -> dict:  # type: ignore[type-arg]
+        return httpx.get(f"{self.base_url}/status", timeout=10).json()["data"]
+
+
+def start_server(tmp: Path, **env: str) -> Server:
+    port = _free_port()
+    log = tmp / f"server-{port}.log"
+    full_env = {
+        **os.environ,
+        "BROWSER_LLM_HOST": "127.0.0.1",
+        "BROWSER_LLM_PORT": str(port),
+        "BROWSER_LLM_MODELS_DIR": str(tmp / "models"),
+        **env,
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "browser_llm.cli", "serve"],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped by id below
+        )
+    server = Server(f"http://127.0.0.1:{port}/api/v1", process, log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            if server.status()["status"] in ("ready", "idle", "error"):
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("server"))
+    try:
+        assert srv.status()["status"] == "ready", srv.log.read_text()
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=120) as client:
+        yield client

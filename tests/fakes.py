@@ -1,0 +1,103 @@
+"""A scripted engine for API-shape tests (the real engine is tested in tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from browser_llm.core.errors import ModelNotLoadedError, ValidationError
+from browser_llm.core.types import Completion, LoadedModel, Timings, Usage
+from browser_llm.engine.base import (
+    Admitted,
+    EngineState,
+    EngineStats,
+    Failed,
+    Finished,
+    GenerationHandle,
+    GenerationRequest,
+    TokenText,
+)
+
+FAKE_PIECES = ("Hello", ",", " wor", "ld", " 🙂")
+
+
+class FakeEngine:
+    """Answers every prompt with FAKE_PIECES (cut at max_tokens), on the event loop."""
+
+    def __init__(self, context_length: int = 64) -> None:
+        self._model: LoadedModel | None = None
+        self._context_length = context_length
+        self.loads: list[str] = []
+        self.submitted: list[GenerationRequest] = []
+
+    @property
+    def state(self) -> EngineState:
+        return "ready" if self._model else "idle"
+
+    @property
+    def model(self) -> LoadedModel | None:
+        return self._model
+
+    @property
+    def gpu_offload_supported(self) -> bool:
+        return False
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    async def load(self, model_id: str, path: str) -> LoadedModel:
+        self.loads.append(model_id)
+        self._model = LoadedModel(model_id, path, self._context_length, 8192, 100, True, 1, 0.01)
+        return self._model
+
+    async def unload(self) -> None:
+        self._model = None
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        self.submitted.append(request)
+        handle = GenerationHandle(request, asyncio.get_running_loop())
+        asyncio.get_running_loop().create_task(self._run(handle))
+        return handle
+
+    async def _run(self, handle: GenerationHandle) -> None:
+        if self._model is None:
+            handle.post(Failed(ModelNotLoadedError("no model")))
+            return
+        prompt_tokens = len((handle.request.prompt or "").split())
+        if prompt_tokens >= self._context_length:
+            handle.post(
+                Failed(
+                    ValidationError(
+                        "prompt too long",
+                        {"prompt_tokens": prompt_tokens, "context_length": self._context_length},
+                    )
+                )
+            )
+            return
+        max_tokens = handle.request.params.max_tokens
+        handle.post(Admitted(prompt_tokens, max_tokens, False))
+        pieces = FAKE_PIECES[:max_tokens]
+        for piece in pieces:
+            await asyncio.sleep(0)
+            if handle.cancelled:
+                return
+            handle.tokens_generated += 1
+            handle.post(TokenText(piece))
+        reason = "length" if len(pieces) == max_tokens else "stop"
+        now = time.perf_counter() - handle.request.submitted_at
+        handle.post(
+            Finished(
+                Completion(
+                    text="".join(pieces),
+                    finish_reason=reason,
+                    usage=Usage(prompt_tokens, len(pieces)),
+                    timings=Timings(0.0, 0.001, 0.001, 0.004, now),
+                )
+            )
+        )
+
+    def stats(self) -> EngineStats:
+        return EngineStats(queued=0, running=0, tokens_generated_total=0, memory_errors=0)

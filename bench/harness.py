@@ -99,10 +99,13 @@ class Target:
 class BrowserLLMTarget(Target):
     name = "Browser LLM"
 
-    def __init__(self, threads: int, parallel: int | None = None) -> None:
+    def __init__(self, threads: int, parallel: int | None = None, **env: str) -> None:
         super().__init__()
         self.threads = threads
         self.parallel = parallel
+        self.extra_env = env
+        if env:
+            self.name += " " + " ".join(f"{k}={v}" for k, v in env.items())
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         env = {
@@ -113,6 +116,7 @@ class BrowserLLMTarget(Target):
         }
         if self.parallel is not None:
             env["BROWSER_LLM_PARALLEL"] = str(self.parallel)
+        env.update(self.extra_env)
         return [sys.executable, "-m", "browser_llm.cli", "serve"], env
 
     def ready_url(self) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (  # noqa: E402
+from harness import (
     PROMPT,
     BrowserLLMTarget,
     LlamaServerTarget,
@@ -24,7 +24,7 @@ from harness import (  # noqa: E402
     default_model_path,
     measure_stream,
 )
-from llama_server_build import llama_server_binary  # noqa: E402
+from llama_server_build import llama_server_binary
 
 
 def _median(samples: list[Sample], attr: str) -> float:
@@ -33,23 +33,25 @@ def _median(samples: list[Sample], attr: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     model = default_model_path()
     binary = llama_server_binary()
-    results: dict[str, list[Sample]] = {}
     targets = [
         BrowserLLMTarget(threads=args.threads),
         LlamaServerTarget(binary, model, threads=args.threads, parallel=1),
     ]
-    for target in targets:
-        with target:
+    results: dict[str, list[Sample]] = {t.name: [] for t in targets}
+    with targets[0], targets[1]:
+        for target in targets:
             measure_stream(target, PROMPT, args.tokens)  # warm-up, not counted
-            results[target.name] = [
-                measure_stream(target, PROMPT, args.tokens) for _ in range(args.runs)
-            ]
+        # Alternate the two servers run by run, so drift in the machine's
+        # speed (a shared VM is noisy) hits both alike.
+        for _ in range(args.runs):
+            for target in targets:
+                results[target.name].append(measure_stream(target, PROMPT, args.tokens))
     ours = results[targets[0].name]
     peer = results[targets[1].name]
     print(

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     gpu_layers: int = Field(
         -1, ge=-1, description="Layers offloaded to a GPU; -1 offloads all when the build can."
     )
+    flash_attn: Literal["auto", "on", "off"] = Field(
+        "auto", description="llama.cpp flash attention (auto: on where supported; see bench/)"
+    )
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."
     )

@@ -80,14 +80,15 @@ def test_queued_request_whose_client_left_never_runs(server: Server) -> None:
         httpx.Client(base_url=server.base_url, timeout=60) as client,
         client.stream("POST", "/generate", json={**long_body, "stream": True}) as resp,
     ):
-        next(resp.iter_lines())  # the long generation is running
+        lines = resp.iter_lines()
+        next(lines)  # the long generation is running
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(
                 f"{server.base_url}/generate",
                 json={"prompt": "Queued and abandoned", "max_tokens": 50, "ignore_eos": True},
                 timeout=0.3,
             )
-        for _ in resp.iter_lines():
+        for _ in lines:
             pass
     after = _wait_idle(server)
     produced = (

@@ -19,10 +19,16 @@ def test_split_multibyte_character_is_held_until_complete() -> None:
     assert stream.text == "a🙂漢"
 
 
-def test_dangling_bytes_at_end_become_replacement() -> None:
+def test_character_cut_short_at_the_end_is_dropped() -> None:
     stream = TextStream()
-    assert stream.push("é".encode()[:1]) == ""
-    assert stream.flush() == "\ufffd"
+    assert stream.push(b"ok" + "é".encode()[:1]) == "ok"
+    assert stream.flush() == ""
+    assert stream.text == "ok"
+
+
+def test_invalid_bytes_inside_text_become_replacement() -> None:
+    stream = TextStream()
+    assert stream.push(b"a\xffb") == "a\ufffdb"
 
 
 def test_stop_string_is_excluded_and_stops() -> None:

@@ -37,6 +37,7 @@ def default_engine(settings: Settings) -> Engine:
             threads=settings.threads,
             gpu_layers=settings.gpu_layers,
             max_sequences=1,
+            flash_attn=settings.flash_attn,
         )
     )
 

@@ -24,6 +24,11 @@ __all__ = ["ContextConfig", "LlamaModel", "install_log_bridge"]
 logger = logging.getLogger(__name__)
 _llama_logger = logging.getLogger("browser_llm.engine.llama_cpp_native")
 _backend_ready = False
+_FLASH_ATTN = {
+    "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+    "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+}
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -51,6 +56,7 @@ class ContextConfig:
     threads: int
     gpu_layers: int
     max_sequences: int
+    flash_attn: str = "auto"  # auto | on | off
 
 
 class LlamaModel:
@@ -102,8 +108,7 @@ class LlamaModel:
         cparams.n_seq_max = config.max_sequences
         cparams.n_threads = config.threads
         cparams.n_threads_batch = config.threads
-        # Measured: flash attention off is as fast alone and ~4% faster batched on CPU.
-        cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        cparams.flash_attn_type = _FLASH_ATTN[config.flash_attn]
         cparams.kv_unified = True
         cparams.no_perf = True
         ctx = llama_cpp.llama_init_from_model(self.model, cparams)

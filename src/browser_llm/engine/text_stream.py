@@ -1,6 +1,7 @@
 """Turns a sequence's token bytes into safe text pieces, honouring stop strings.
 
-Two things are held back from the client until they are settled:
+Two things are held back from the client until they are settled (invalid
+byte sequences inside the text become U+FFFD):
 - bytes of a UTF-8 character that a token split (emitted once complete);
 - a tail of text that could be the start of a stop string (emitted once it
   cannot be, dropped with the stop string when it is).
@@ -41,10 +42,14 @@ class TextStream:
         return self._take(len(self._text))
 
     def flush(self) -> str:
-        """Ends the stream: gives out whatever was held back."""
+        """Ends the stream: gives out whatever text was held back.
+
+        Bytes of a character that generation cut short (at max_tokens) are
+        dropped: half a character is not text.
+        """
         if self.stopped:
             return ""
-        self._text += self._decoder.decode(b"", final=True)
+        self._decoder.reset()
         return self._take(len(self._text))
 
     def _take(self, end: int) -> str:

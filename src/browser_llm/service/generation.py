@@ -39,6 +39,7 @@ class GenerationStream:
         self.admitted = admitted
         self.model_id = model
         self.completion: Completion | None = None
+        self._failed = False
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
@@ -49,12 +50,14 @@ class GenerationStream:
                     self.completion = event.completion
                     self._service.record_success(self.model_id, event.completion)
                 elif isinstance(event, Failed):
+                    self._failed = True
                     self._service.record_failure(event.error)
                     raise event.error
         finally:
             # Leaving early (client gone, consumer stopped): free the sequence.
-            if self.completion is None:
+            if self.completion is None and not self._failed:
                 self._handle.cancel()
+                self._service.record_failure(CancelledError("the consumer left"))
 
     def cancel(self) -> None:
         self._handle.cancel()

@@ -44,7 +44,13 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_ID, description="Model id loaded at start-up; 'none' starts idle."
     )
     models_dir: Path = Field(default_factory=_default_models_dir)
-    context_size: int = Field(4096, ge=256, le=131072, description="Tokens of KV cache.")
+    context_size: int = Field(
+        4096, ge=256, le=131072, description="Context (KV cache) tokens of each sequence."
+    )
+    parallel: int = Field(
+        0, ge=0, le=64, description="Sequences decoded together; 0 derives it from context_size."
+    )
+    max_queue: int = Field(64, ge=0, le=10000, description="Requests that may wait for a slot.")
     batch_size: int = Field(512, ge=32, le=8192, description="Prompt tokens per decode call.")
     threads: int = Field(default_factory=_default_threads, ge=1, le=256)
     gpu_layers: int = Field(
@@ -63,6 +69,17 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_model(cls, value: str) -> str:
         return value.strip()
+
+    @property
+    def sequences(self) -> int:
+        """Concurrent sequences: as set, or as many as 32768 KV tokens hold, 1 to 8.
+
+        Each sequence has its own context_size cells, so KV memory grows with
+        both; 8 is where total throughput stops growing on 2 cores.
+        """
+        if self.parallel:
+            return self.parallel
+        return max(1, min(8, 32768 // self.context_size))
 
     @property
     def model_to_load(self) -> str | None:

@@ -90,3 +90,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def api(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=120) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One sequence slot, a one-request queue, a 1024-token context and 64-token prompt
+    chunks: limits come quickly and a long prompt takes many steps to read."""
+    srv = start_server(
+        tmp_path_factory.mktemp("tiny"),
+        BROWSER_LLM_PARALLEL="1",
+        BROWSER_LLM_MAX_QUEUE="1",
+        BROWSER_LLM_CONTEXT_SIZE="1024",
+        BROWSER_LLM_BATCH_SIZE="64",
+    )
+    try:
+        yield srv
+    finally:
+        stop_server(srv)

@@ -11,9 +11,13 @@ from tests.e2e.conftest import Server
 from tests.e2e.helpers import generate, stream_events
 
 
-def test_prompt_longer_than_context_is_400(api: httpx.Client, server: Server) -> None:
-    context = server.status()["engine"]["context_length"]
-    resp = api.post("/generate", json={"prompt": "hello " * (context + 10), "raw": True})
+def test_prompt_longer_than_context_is_400(tiny_server: Server) -> None:
+    context = tiny_server.status()["engine"]["context_length"]
+    resp = httpx.post(
+        f"{tiny_server.base_url}/generate",
+        json={"prompt": "hello " * (context + 10), "raw": True},
+        timeout=60,
+    )
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
@@ -21,10 +25,13 @@ def test_prompt_longer_than_context_is_400(api: httpx.Client, server: Server) ->
     assert error["details"]["prompt_tokens"] > context
 
 
-def test_max_tokens_is_clamped_to_the_context(api: httpx.Client, server: Server) -> None:
-    context = server.status()["engine"]["context_length"]
+def test_max_tokens_is_clamped_to_the_context(tiny_server: Server) -> None:
+    context = tiny_server.status()["engine"]["context_length"]
     prompt = "hello " * (context - 20)
-    data = generate(api, prompt=prompt, raw=True, max_tokens=4096, ignore_eos=True, temperature=0)
+    with httpx.Client(base_url=tiny_server.base_url, timeout=120) as client:
+        data = generate(
+            client, prompt=prompt, raw=True, max_tokens=4096, ignore_eos=True, temperature=0
+        )
     assert data["finish_reason"] == "length"
     assert data["usage"]["total_tokens"] == context
 
@@ -72,7 +79,8 @@ def test_disconnect_stops_generation(server: Server) -> None:
     assert produced < 200, f"generation kept going after the client left ({produced} tokens)"
 
 
-def test_queued_request_whose_client_left_never_runs(server: Server) -> None:
+def test_queued_request_whose_client_left_never_runs(tiny_server: Server) -> None:
+    server = tiny_server  # one sequence slot, so the second request queues
     _wait_idle(server)
     before = server.status()
     long_body = {"prompt": "Count slowly", "max_tokens": 300, "ignore_eos": True, "raw": True}

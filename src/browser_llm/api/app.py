@@ -36,7 +36,7 @@ def default_engine(settings: Settings) -> Engine:
             batch_size=settings.batch_size,
             threads=settings.threads,
             gpu_layers=settings.gpu_layers,
-            max_sequences=1,
+            max_sequences=settings.sequences,
             flash_attn=settings.flash_attn,
         )
     )
@@ -57,7 +57,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = eng
         app.state.stats = stats
         app.state.registry = registry
-        app.state.generation = GenerationService(eng, stats, settings.log_prompts)
+        app.state.generation = GenerationService(
+            eng,
+            stats,
+            parallel=settings.sequences,
+            max_queue=settings.max_queue,
+            log_prompts=settings.log_prompts,
+        )
         if settings.model_to_load:
             try:
                 await registry.load(settings.model_to_load)

@@ -27,6 +27,7 @@ ERROR_STATUS: dict[str, int] = {
     "METHOD_NOT_ALLOWED": 405,
     "CANCELLED": 499,
     "MODEL_NOT_LOADED": 503,
+    "OVERLOADED": 503,
     "MODEL_LOAD_FAILED": 500,
     "INFERENCE_ERROR": 500,
     "WEBGPU_ERROR": 500,
@@ -64,9 +65,12 @@ def _validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BrowserLLMError)
     status = status_for(exc.code)
-    if status >= 500:
+    if status >= 500 and status != 503:
         logger.error("request failed: %s (%s)", exc.message, exc.code)
-    return error_response(request, status, exc.code, exc.message, exc.details)
+    headers = None
+    if exc.retry_after_s is not None:
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return error_response(request, status, exc.code, exc.message, exc.details, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -174,11 +174,16 @@ class StatusHealth(BaseModel):
 class StatusEngine(BaseModel):
     """Extension: what the engine is doing right now."""
 
-    queued: int
-    running: int
+    queued: int = Field(description="Requests waiting for a sequence slot")
+    running: int = Field(description="Sequences being decoded")
+    parallel: int = Field(description="Sequence slots")
+    max_queue: int = Field(description="Waiting requests allowed before 503 OVERLOADED")
+    avg_queue_wait_ms: float
+    max_queue_wait_ms: float
     tokens_generated_total: int
     context_length: int | None
     requests_cancelled: int
+    requests_rejected: int = Field(description="Turned away with OVERLOADED")
 
 
 class StatusResponse(BaseModel):

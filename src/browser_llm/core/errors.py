@@ -16,6 +16,7 @@ __all__ = [
     "ModelLoadFailedError",
     "ModelNotFoundError",
     "ModelNotLoadedError",
+    "OverloadedError",
     "StorageError",
     "ValidationError",
 ]
@@ -26,10 +27,16 @@ class BrowserLLMError(Exception):
 
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: dict[str, Any] | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.retry_after_s = retry_after_s  # sent as Retry-After when set
 
 
 class ValidationError(BrowserLLMError):
@@ -64,3 +71,9 @@ class CancelledError(BrowserLLMError):
     """The client went away or aborted; the generation was stopped."""
 
     code = "CANCELLED"
+
+
+class OverloadedError(BrowserLLMError):
+    """The wait queue is full; the client should retry later."""
+
+    code = "OVERLOADED"

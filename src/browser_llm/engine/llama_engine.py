@@ -32,11 +32,14 @@ from browser_llm.engine.base import (
     Admitted,
     EngineState,
     EngineStats,
+    Event,
     Failed,
     Finished,
     GenerationHandle,
     GenerationRequest,
+    Started,
     TokenText,
+    post_all,
 )
 from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
@@ -47,6 +50,9 @@ from browser_llm.engine.text_stream import TextStream
 __all__ = ["LlamaEngine"]
 
 logger = logging.getLogger(__name__)
+
+# Prompt tokens per step while other sequences are decoding (chunked prefill).
+_PREFILL_CHUNK_WHILE_DECODING = 128
 
 
 @dataclass
@@ -85,6 +91,8 @@ class LlamaEngine:
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
         self._free_seq_ids = list(range(config.max_sequences))
+        self._n_queued = 0  # requests in the backlog, readable from any thread
+        self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._model: LlamaModel | None = None
         self._state: EngineState = "idle"
         self._tokens_total = 0
@@ -129,9 +137,8 @@ class LlamaEngine:
         return handle
 
     def stats(self) -> EngineStats:
-        queued = sum(1 for item in tuple(self._backlog) if isinstance(item, GenerationHandle))
         return EngineStats(
-            queued=queued,
+            queued=self._n_queued,
             running=len(self._running),
             tokens_generated_total=self._tokens_total,
             memory_errors=self._memory_errors,
@@ -151,12 +158,22 @@ class LlamaEngine:
             except Exception as exc:  # keep the engine alive; fail what was running
                 logger.exception("engine step failed")
                 self._fail_running(InternalError(f"engine failure: {exc}"))
+            self._flush_outbox()
         self._fail_running(CancelledError("server is shutting down"))
         for item in self._backlog:
             if isinstance(item, GenerationHandle):
-                item.post(Failed(CancelledError("server is shutting down")))
+                self._emit(item, Failed(CancelledError("server is shutting down")))
+        self._flush_outbox()
         if self._model is not None:
             self._model.free()
+
+    def _emit(self, handle: GenerationHandle, event: Event) -> None:
+        self._outbox.append((handle, event))
+
+    def _flush_outbox(self) -> None:
+        if self._outbox:
+            post_all(self._outbox)
+            self._outbox = []
 
     def _drain_inbox(self, block: bool) -> bool:
         """Moves commands to the backlog; returns False on stop."""
@@ -183,20 +200,21 @@ class LlamaEngine:
         if not model_op_pending and not self._prepare(handle):
             return
         self._backlog.append(handle)
+        self._n_queued += 1
 
     def _prepare(self, handle: GenerationHandle) -> bool:
         if id(handle) in self._prepared:
             return True
         if self._model is None:
-            handle.post(Failed(ModelNotLoadedError("no model is loaded; load one first")))
+            self._emit(handle, Failed(ModelNotLoadedError("no model is loaded; load one first")))
             return False
         try:
             prepared = prepare_prompt(self._model, handle.request)
         except BrowserLLMError as exc:
-            handle.post(Failed(exc))
+            self._emit(handle, Failed(exc))
             return False
         self._prepared[id(handle)] = prepared
-        handle.post(Admitted(len(prepared.tokens), prepared.max_tokens, prepared.clamped))
+        self._emit(handle, Admitted(len(prepared.tokens), prepared.max_tokens, prepared.clamped))
         return True
 
     def _admit(self) -> None:
@@ -204,13 +222,13 @@ class LlamaEngine:
             item = self._backlog[0]
             if isinstance(item, GenerationHandle):
                 if item.cancelled:
-                    self._backlog.popleft()
+                    self._pop_queued()
                     self._prepared.pop(id(item), None)
-                    item.post(Failed(CancelledError("cancelled while queued")))
+                    self._emit(item, Failed(CancelledError("cancelled while queued")))
                     continue
                 if not self._free_seq_ids:
                     return
-                self._backlog.popleft()
+                self._pop_queued()
                 if self._prepare(item):
                     self._start_sequence(item, self._prepared.pop(id(item)))
             else:
@@ -219,6 +237,10 @@ class LlamaEngine:
                 self._backlog.popleft()
                 self._run_model_op(item)
 
+    def _pop_queued(self) -> None:
+        self._backlog.popleft()
+        self._n_queued -= 1
+
     def _start_sequence(self, handle: GenerationHandle, prompt: PreparedPrompt) -> None:
         assert self._model is not None
         params = handle.request.params
@@ -226,10 +248,12 @@ class LlamaEngine:
             sampler = SamplerChain(params, self._model.n_vocab, self._model.eog_tokens)
         except MemoryError as exc:
             self._memory_errors += 1
-            handle.post(Failed(InferenceError(str(exc))))
+            self._emit(handle, Failed(InferenceError(str(exc))))
             return
         seq_id = self._free_seq_ids.pop(0)
-        self._running.append(Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop)))
+        seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop))
+        self._running.append(seq)
+        self._emit(handle, Started(seq.admitted_at - handle.request.submitted_at))
 
     def _run_model_op(self, op: _Load | _Unload) -> None:
         if self._model is not None:
@@ -266,6 +290,10 @@ class LlamaEngine:
                 outputs.append((seq, n))
                 seq.n_past += 1
                 n += 1
+        # While others decode, read prompts in small chunks so their streams
+        # keep flowing; alone, read as much as one batch holds.
+        if n:
+            capacity = min(capacity, n + _PREFILL_CHUNK_WHILE_DECODING)
         for seq in self._running:
             if not seq.prefilling or n >= capacity:
                 continue
@@ -303,7 +331,7 @@ class LlamaEngine:
         self._tokens_total += 1
         text = seq.text.push(model.piece(token))
         if text:
-            seq.handle.post(TokenText(text))
+            self._emit(seq.handle, TokenText(text))
         if seq.text.stopped:
             self._end(seq, "stop")
         elif seq.n_generated >= seq.prompt.max_tokens:
@@ -323,12 +351,12 @@ class LlamaEngine:
             self._model.forget(seq.seq_id)
         self._free_seq_ids.append(seq.seq_id)
         if error is not None:
-            seq.handle.post(Failed(error))
+            self._emit(seq.handle, Failed(error))
             return
         tail = seq.text.flush()
         if tail:
-            seq.handle.post(TokenText(tail))
-        seq.handle.post(Finished(seq.completion(finish_reason)))
+            self._emit(seq.handle, TokenText(tail))
+        self._emit(seq.handle, Finished(seq.completion(finish_reason)))
 
     def _fail_running(self, error: BrowserLLMError) -> None:
         for seq in list(self._running):

@@ -91,7 +91,7 @@ class LlamaModel:
         self.info = LoadedModel(
             model_id=model_id,
             path=path,
-            context_length=int(llama_cpp.llama_n_ctx(self.ctx)),
+            context_length=int(llama_cpp.llama_n_ctx_seq(self.ctx)),
             train_context_length=int(llama_cpp.llama_model_n_ctx_train(self.model)),
             n_vocab=self.n_vocab,
             has_chat_template=self.chat_template is not None,
@@ -102,14 +102,17 @@ class LlamaModel:
 
     def _new_context(self, config: ContextConfig) -> Any:
         cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = config.context_size
+        cparams.n_ctx = config.context_size * config.max_sequences
         cparams.n_batch = config.batch_size
         cparams.n_ubatch = config.batch_size
         cparams.n_seq_max = config.max_sequences
         cparams.n_threads = config.threads
         cparams.n_threads_batch = config.threads
         cparams.flash_attn_type = _FLASH_ATTN[config.flash_attn]
-        cparams.kv_unified = True
+        # One KV stream per sequence: a sequence's cells sit where they would if
+        # it ran alone, so batching changes no output (a unified cache shifts
+        # cells and with them the rounding of attention sums).
+        cparams.kv_unified = False
         cparams.no_perf = True
         ctx = llama_cpp.llama_init_from_model(self.model, cparams)
         if not ctx:

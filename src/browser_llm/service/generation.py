@@ -1,14 +1,16 @@
-"""Generation: submit to the engine, wait for admission, stream, record outcomes."""
+"""Generation: bound the wait queue, submit, wait for admission, stream, record outcomes."""
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 
 from browser_llm.core.errors import (
     BrowserLLMError,
     CancelledError,
     ModelNotLoadedError,
+    OverloadedError,
     ValidationError,
 )
 from browser_llm.core.types import Completion
@@ -19,6 +21,7 @@ from browser_llm.engine.base import (
     Finished,
     GenerationHandle,
     GenerationRequest,
+    Started,
     TokenText,
 )
 from browser_llm.service.stats import RequestStats
@@ -28,14 +31,34 @@ __all__ = ["GenerationService", "GenerationStream"]
 logger = logging.getLogger(__name__)
 
 
+class _QueueTicket:
+    """One request's place in the wait queue; released once, whatever happens."""
+
+    def __init__(self, service: GenerationService) -> None:
+        self._service = service
+        self._held = True
+        service.waiting += 1
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._service.waiting -= 1
+
+
 class GenerationStream:
     """An admitted generation: iterate for text pieces, then read `completion`."""
 
     def __init__(
-        self, service: GenerationService, handle: GenerationHandle, admitted: Admitted, model: str
+        self,
+        service: GenerationService,
+        handle: GenerationHandle,
+        admitted: Admitted,
+        model: str,
+        ticket: _QueueTicket,
     ) -> None:
         self._service = service
         self._handle = handle
+        self._ticket = ticket
         self.admitted = admitted
         self.model_id = model
         self.completion: Completion | None = None
@@ -46,14 +69,18 @@ class GenerationStream:
             async for event in self._handle.events():
                 if isinstance(event, TokenText):
                     yield event.text
+                elif isinstance(event, Started):
+                    self._ticket.release()
+                    self._service.stats.queue_wait(event.queue_s)
                 elif isinstance(event, Finished):
                     self.completion = event.completion
-                    self._service.record_success(self.model_id, event.completion)
+                    self._service.stats.succeeded(self.model_id, event.completion)
                 elif isinstance(event, Failed):
                     self._failed = True
                     self._service.record_failure(event.error)
                     raise event.error
         finally:
+            self._ticket.release()
             # Leaving early (client gone, consumer stopped): free the sequence.
             if self.completion is None and not self._failed:
                 self._handle.cancel()
@@ -70,45 +97,73 @@ class GenerationStream:
 
 
 class GenerationService:
-    def __init__(self, engine: Engine, stats: RequestStats, log_prompts: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        stats: RequestStats,
+        parallel: int = 1,
+        max_queue: int = 64,
+        log_prompts: bool = False,
+    ) -> None:
         self._engine = engine
-        self._stats = stats
+        self.stats = stats
+        self.parallel = max(1, parallel)
+        self.max_queue = max_queue
+        self.waiting = 0  # submitted, not yet decoding
         self._log_prompts = log_prompts
+
+    def _check_capacity(self) -> None:
+        # Requests that will find a free slot at once do not count as queued.
+        free_slots = max(0, self.parallel - self._engine.stats().running)
+        if self.waiting >= self.max_queue + free_slots:
+            per_request = self.stats.recent_total_s() or 1.0
+            retry = min(60, max(1, math.ceil(self.waiting / self.parallel * per_request)))
+            raise OverloadedError(
+                f"server is busy: {self.waiting} requests are waiting; retry in {retry} s",
+                {"waiting": self.waiting, "max_queue": self.max_queue},
+                retry_after_s=retry,
+            )
 
     async def start(self, request: GenerationRequest) -> GenerationStream:
         """Submits and waits for admission: bad prompts raise here, before any output."""
-        self._stats.started()
+        self.stats.started()
         model = self._engine.model
         if model is None:
             error = ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
             self.record_failure(error)
             raise error
+        try:
+            self._check_capacity()
+        except OverloadedError as error:
+            self.stats.rejected()
+            raise error
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
+        ticket = _QueueTicket(self)
         handle = self._engine.submit(request)
         try:
             event = await handle.next_event()
         except BaseException:
+            ticket.release()
             handle.cancel()
             raise
         if isinstance(event, Failed):
+            ticket.release()
             self.record_failure(event.error)
             raise event.error
         if not isinstance(event, Admitted):  # pragma: no cover - engine contract
+            ticket.release()
             handle.cancel()
             raise BrowserLLMError(f"engine sent {type(event).__name__} before admission")
-        return GenerationStream(self, handle, event, model.model_id)
+        return GenerationStream(self, handle, event, model.model_id, ticket)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         stream = await self.start(request)
         return await stream.collect()
 
-    def record_success(self, model_id: str, completion: Completion) -> None:
-        self._stats.succeeded(model_id, completion)
-
     def record_failure(self, error: BrowserLLMError) -> None:
         if isinstance(error, CancelledError):
-            self._stats.cancelled()
+            self.stats.cancelled()
             return
         client_fault = isinstance(error, ValidationError | ModelNotLoadedError)
-        self._stats.failed(server_fault=not client_fault)
+        self.stats.failed(server_fault=not client_fault)

@@ -38,7 +38,10 @@ class RequestStats:
         self.requests_error = 0
         self.requests_cancelled = 0
         self.server_faults = 0
+        self.requests_rejected = 0  # turned away with OVERLOADED
         self._recent: deque[tuple[str, float, float]] = deque(maxlen=_WINDOW)
+        self._recent_total_s: deque[float] = deque(maxlen=50)
+        self._queue_waits: deque[float] = deque(maxlen=_WINDOW)
 
     def started(self) -> None:
         self.requests_total += 1
@@ -47,6 +50,25 @@ class RequestStats:
         self.requests_success += 1
         latency_ms = completion.timings.time_to_first_token_s * 1000
         self._recent.append((model_id, tokens_per_second(completion), latency_ms))
+        self._recent_total_s.append(completion.timings.total_s)
+
+    def queue_wait(self, seconds: float) -> None:
+        self._queue_waits.append(seconds)
+
+    def rejected(self) -> None:
+        self.requests_rejected += 1
+
+    def recent_total_s(self) -> float:
+        """Mean wall time of recent successful requests (0 before any)."""
+        rows = self._recent_total_s
+        return sum(rows) / len(rows) if rows else 0.0
+
+    def queue_wait_ms(self) -> tuple[float, float]:
+        """(mean, max) queue wait over recent requests, in ms."""
+        waits = self._queue_waits
+        if not waits:
+            return 0.0, 0.0
+        return round(sum(waits) / len(waits) * 1000, 2), round(max(waits) * 1000, 2)
 
     def failed(self, server_fault: bool) -> None:
         self.requests_error += 1

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok
 from browser_llm.api.schemas import Envelope, StatusResponse
+from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
+from browser_llm.service.generation import GenerationService
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 
@@ -27,6 +29,9 @@ async def get_status(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     registry: ModelRegistry = request.app.state.registry
     stats: RequestStats = request.app.state.stats
+    generation: GenerationService = request.app.state.generation
+    settings: Settings = request.app.state.settings
+    avg_wait, max_wait = stats.queue_wait_ms()
     model = engine.model
     engine_stats = engine.stats()
     entries = registry.catalog.all()
@@ -56,8 +61,13 @@ async def get_status(request: Request) -> Response:
                 "stability_score": stats.stability_score,
             },
             "engine": {
-                "queued": engine_stats.queued,
+                "queued": generation.waiting,
                 "running": engine_stats.running,
+                "parallel": settings.sequences,
+                "max_queue": generation.max_queue,
+                "avg_queue_wait_ms": avg_wait,
+                "max_queue_wait_ms": max_wait,
+                "requests_rejected": stats.requests_rejected,
                 "tokens_generated_total": engine_stats.tokens_generated_total,
                 "context_length": model.context_length if model is not None else None,
                 "requests_cancelled": stats.requests_cancelled,

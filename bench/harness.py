@@ -38,6 +38,7 @@ class Sample:
     ttft_ms: float
     decode_tps: float
     tokens: int
+    failed: bool = False
 
 
 class Target:
@@ -61,6 +62,11 @@ class Target:
 
     def token_of(self, event: dict[str, Any]) -> bool:
         raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def __enter__(self) -> Target:
         cmd, env = self.command()
@@ -181,6 +187,87 @@ class LlamaServerTarget(Target):
         return not event.get("stop") and bool(event.get("content") or event.get("tokens"))
 
 
+class LlamaCppPythonTarget(Target):
+    """llama-cpp-python's own OpenAI-style server (`python -m llama_cpp.server`)."""
+
+    name = "llama-cpp-python server"
+
+    def __init__(self, model: Path, threads: int) -> None:
+        super().__init__()
+        self.model, self.threads = model, threads
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        return [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_threads",
+            str(self.threads),
+            "--n_ctx",
+            "4096",
+            "--verbose",
+            "false",
+        ], {}
+
+    def ready_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/models"
+
+    def request(self, prompt: str, tokens: int) -> tuple[str, dict[str, Any]]:
+        # No ignore_eos here: ban SmolLM2's end tokens (ids 0-2) instead.
+        body = {
+            "prompt": prompt,
+            "max_tokens": tokens,
+            "temperature": 0,
+            "stream": True,
+            "logit_bias": {"0": -100, "1": -100, "2": -100},
+        }
+        return f"http://127.0.0.1:{self.port}/v1/completions", body
+
+    def token_of(self, event: dict[str, Any]) -> bool:
+        choices = event.get("choices") or [{}]
+        return bool(choices[0].get("text"))
+
+
+def _parse(target: Target, line: str) -> bool:
+    if not line.startswith("data: ") or line == "data: [DONE]":
+        return False
+    return target.token_of(json.loads(line[6:]))
+
+
+async def measure_stream_async(target: Target, prompt: str, tokens: int) -> Sample:
+    """The asyncio twin of measure_stream, for many concurrent streams."""
+    url, body = target.request(prompt, tokens)
+    start = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    failed = False
+    try:
+        async with (
+            httpx.AsyncClient(timeout=600) as client,
+            client.stream("POST", url, json=body) as resp,
+        ):
+            resp.raise_for_status()
+            async for line in resp.aiter_lines():
+                if not _parse(target, line):
+                    continue
+                now = time.perf_counter()
+                if count == 0:
+                    first = now
+                last = now
+                count += 1
+    except httpx.HTTPError:
+        failed = True  # counted and reported, so one broken peer does not end the run
+    decode_tps = (count - 1) / (last - first) if count > 1 and last > first else 0.0
+    ttft = (first - start) * 1000 if count else 0.0
+    return Sample(ttft_ms=ttft, decode_tps=decode_tps, tokens=count, failed=failed or count == 0)
+
+
 def measure_stream(target: Target, prompt: str, tokens: int) -> Sample:
     """Client-side timing: first token event, then the rest of the token events."""
     url, body = target.request(prompt, tokens)
@@ -190,9 +277,7 @@ def measure_stream(target: Target, prompt: str, tokens: int) -> Sample:
     with httpx.Client(timeout=300) as client, client.stream("POST", url, json=body) as resp:
         resp.raise_for_status()
         for line in resp.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            if not target.token_of(json.loads(line[6:])):
+            if not _parse(target, line):
                 continue
             now = time.perf_counter()
             if count == 0:

@@ -30,13 +30,14 @@ def metadata(request_id: str) -> dict[str, Any]:
     return {"requestId": request_id, "timestamp": int(time.time()), "version": __version__}
 
 
-def ok(request: Request, data: BaseModel, status_code: int = 200) -> JSONResponse:
+def ok(request: Request, data: BaseModel, exclude_none: bool = False) -> JSONResponse:
+    """A success envelope; exclude_none drops optional extension fields that do not apply."""
     body = {
         "success": True,
-        "data": data.model_dump(mode="json"),
+        "data": data.model_dump(mode="json", exclude_none=exclude_none, by_alias=True),
         "metadata": metadata(request_id_of(request)),
     }
-    return JSONResponse(body, status_code=status_code)
+    return JSONResponse(body)
 
 
 def error_response(

@@ -85,6 +85,15 @@ class Performance(BaseModel):
     total_time_ms: float = Field(description="Request wall time")
 
 
+class JsonReport(BaseModel):
+    """Extension, with json_mode or json_schema: what the output turned out to be."""
+
+    complete: bool = Field(description="The text parses as JSON (false when max_tokens cut it)")
+    valid: bool = Field(description="It parses and matches json_schema (if one was given)")
+    value: Any = Field(None, description="The parsed value")
+    errors: list[str] = Field(default_factory=list, description="Parse or schema errors")
+
+
 class GenerateResponse(BaseModel):
     text: str
     tokens: int
@@ -92,6 +101,9 @@ class GenerateResponse(BaseModel):
     usage: Usage
     performance: Performance
     model: str = Field(description="Extension: the model that answered")
+    json_: JsonReport | None = Field(
+        None, alias="json", description="Extension: JSON mode result (only with json_mode/schema)"
+    )
 
 
 class ModelSummary(BaseModel):

@@ -37,6 +37,7 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False
+    grammar: str | None = None  # GBNF the output must match (JSON mode / schema)
 
 
 @dataclass(frozen=True)

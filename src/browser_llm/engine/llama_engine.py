@@ -26,6 +26,7 @@ from browser_llm.core.errors import (
     InferenceError,
     InternalError,
     ModelNotLoadedError,
+    ValidationError,
 )
 from browser_llm.core.types import FinishReason, LoadedModel
 from browser_llm.engine.base import (
@@ -43,7 +44,7 @@ from browser_llm.engine.base import (
 )
 from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
-from browser_llm.engine.sampling import SamplerChain
+from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
 from browser_llm.engine.text_stream import TextStream
 
@@ -208,7 +209,10 @@ class LlamaEngine:
         if self._model is None:
             self._emit(handle, Failed(ModelNotLoadedError("no model is loaded; load one first")))
             return False
+        grammar = handle.request.params.grammar
         try:
+            if grammar is not None and not grammar_compiles(self._model.vocab, grammar):
+                raise ValidationError("the JSON constraint could not be compiled by llama.cpp")
             prepared = prepare_prompt(self._model, handle.request)
         except BrowserLLMError as exc:
             self._emit(handle, Failed(exc))
@@ -245,8 +249,10 @@ class LlamaEngine:
         assert self._model is not None
         params = handle.request.params
         try:
-            sampler = SamplerChain(params, self._model.n_vocab, self._model.eog_tokens)
-        except MemoryError as exc:
+            sampler = SamplerChain(
+                params, self._model.n_vocab, self._model.eog_tokens, self._model.vocab
+            )
+        except (MemoryError, ValueError) as exc:
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))
             return

@@ -1,29 +1,55 @@
-"""Request parameters -> a llama.cpp sampler chain (one chain per sequence)."""
+"""Request parameters -> a llama.cpp sampler chain (one chain per sequence).
+
+A grammar (JSON mode) is not put in the chain: checking it against the whole
+vocabulary every step more than halves decode speed. As llama.cpp's own
+sampler does, the token is sampled without it, then checked alone; only a
+rejected token makes the grammar filter every candidate and the chain resample.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import math
 import random
 from typing import Any
 
 import llama_cpp
+import numpy as np
 
 from browser_llm.core.types import GenerationParams
 
-__all__ = ["SamplerChain"]
+__all__ = ["SamplerChain", "grammar_compiles"]
 
 # Penalties look back over this many tokens, as llama.cpp's server does by default.
 _PENALTY_LAST_N = 64
+_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+
+
+def grammar_compiles(vocab: Any, grammar: str) -> bool:
+    """Whether llama.cpp accepts a GBNF grammar (it returns NULL when it does not)."""
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
 
 
 class SamplerChain:
-    """Owns one llama_sampler chain; free() must be called exactly once."""
+    """Owns one llama_sampler chain (and grammar); free() must be called exactly once."""
 
-    def __init__(self, params: GenerationParams, n_vocab: int, eog_tokens: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        params: GenerationParams,
+        n_vocab: int,
+        eog_tokens: tuple[int, ...],
+        vocab: Any = None,
+    ) -> None:
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         if not chain:
             raise MemoryError("llama_sampler_chain_init failed")
         self._chain: Any = chain
+        self._grammar: Any = None
+        self._n_vocab = n_vocab
         if params.ignore_eos and eog_tokens:
             self._add(self._eog_ban(n_vocab, eog_tokens))
         if params.frequency_penalty or params.presence_penalty:
@@ -44,6 +70,15 @@ class SamplerChain:
             self._add(llama_cpp.llama_sampler_init_temp(params.temperature))
             seed = params.seed if params.seed is not None else random.getrandbits(32)
             self._add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        if params.grammar is not None:
+            grammar = llama_cpp.llama_sampler_init_grammar(vocab, params.grammar.encode(), b"root")
+            if not grammar:
+                self.free()
+                raise ValueError("llama.cpp could not parse the grammar")
+            self._grammar = grammar
+            self._candidates = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+            self._ids = np.arange(n_vocab, dtype=np.int32)
+            self._one = (llama_cpp.llama_token_data * 1)()
 
     def _add(self, sampler: Any) -> None:
         if not sampler:
@@ -62,9 +97,46 @@ class SamplerChain:
 
     def sample(self, ctx: Any, output_index: int) -> int:
         """Samples from the given output row and records the token in the chain's state."""
-        return int(llama_cpp.llama_sampler_sample(self._chain, ctx, output_index))
+        if self._grammar is None:
+            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, output_index))
+        return self._sample_with_grammar(ctx, output_index)
+
+    def _candidate_array(self, ctx: Any, output_index: int) -> Any:
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(ctx, output_index), shape=(self._n_vocab,)
+        )
+        cand = self._candidates
+        cand["id"] = self._ids
+        cand["logit"] = logits
+        cand["p"] = 0.0
+        data = cand.ctypes.data_as(llama_cpp.llama_token_data_p)
+        return llama_cpp.llama_token_data_array(data, self._n_vocab, -1, False)
+
+    def _grammar_allows(self, token: int) -> bool:
+        one = self._one
+        one[0].id = llama_cpp.llama_token(token)
+        one[0].logit, one[0].p = 1.0, 0.0
+        single = llama_cpp.llama_token_data_array(one, 1, -1, False)
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(single))
+        return not math.isinf(one[0].logit)
+
+    def _sample_with_grammar(self, ctx: Any, output_index: int) -> int:
+        arr = self._candidate_array(ctx, output_index)
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
+        token = int(arr.data[arr.selected].id)
+        if not self._grammar_allows(token):
+            arr = self._candidate_array(ctx, output_index)
+            llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+            llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
+            token = int(arr.data[arr.selected].id)
+        llama_cpp.llama_sampler_accept(self._grammar, token)
+        llama_cpp.llama_sampler_accept(self._chain, token)
+        return token
 
     def free(self) -> None:
+        if self._grammar:
+            llama_cpp.llama_sampler_free(self._grammar)
+            self._grammar = None
         if self._chain:
             llama_cpp.llama_sampler_free(self._chain)
             self._chain = None

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -14,10 +15,11 @@ from fastapi.responses import StreamingResponse
 from browser_llm.api.envelope import ok, request_id_of
 from browser_llm.api.routes.common import ERROR_RESPONSES
 from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
-from browser_llm.core.errors import BrowserLLMError, CancelledError, ValidationError
+from browser_llm.core.errors import BrowserLLMError, CancelledError
 from browser_llm.core.types import Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationService, GenerationStream
+from browser_llm.service.json_output import check_json_output, json_constraint
 from browser_llm.service.stats import tokens_per_second
 
 __all__ = ["router"]
@@ -29,9 +31,7 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def to_generation_request(body: GenerateRequestBody, request: Request) -> GenerationRequest:
-    if body.json_mode or body.json_schema is not None:
-        field = "json_mode" if body.json_mode else "json_schema"
-        raise ValidationError(f"{field} is not supported yet", {"field": field})
+    grammar = json_constraint(body.json_mode, body.json_schema)
     stop = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
 
     def pick(value: Any, default: Any) -> Any:
@@ -47,6 +47,7 @@ def to_generation_request(body: GenerateRequestBody, request: Request) -> Genera
         stop=tuple(stop),
         seed=body.seed,
         ignore_eos=body.ignore_eos,
+        grammar=grammar,
     )
     started = getattr(request.state, "started_at", None) or time.perf_counter()
     return GenerationRequest(
@@ -58,11 +59,17 @@ def to_generation_request(body: GenerateRequestBody, request: Request) -> Genera
     )
 
 
-def to_response(completion: Completion, model_id: str) -> GenerateResponse:
+def to_response(
+    completion: Completion, model_id: str, body: GenerateRequestBody
+) -> GenerateResponse:
     usage = completion.usage
     timings = completion.timings
+    json_report = None
+    if body.json_mode or body.json_schema is not None:
+        json_report = asdict(check_json_output(completion.text, body.json_schema))
     return GenerateResponse.model_validate(
         {
+            "json": json_report,
             "text": completion.text,
             "tokens": usage.completion_tokens,
             "finish_reason": completion.finish_reason,
@@ -85,7 +92,7 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
 
-async def _sse_events(stream: GenerationStream) -> AsyncIterator[bytes]:
+async def _sse_events(stream: GenerationStream, body: GenerateRequestBody) -> AsyncIterator[bytes]:
     try:
         async for text in stream:
             yield _sse({"type": "token", "data": {"token": text}})
@@ -93,7 +100,9 @@ async def _sse_events(stream: GenerationStream) -> AsyncIterator[bytes]:
         yield _sse({"type": "error", "data": {"error": exc.message, "code": exc.code}})
         return
     assert stream.completion is not None
-    completion = to_response(stream.completion, stream.model_id).model_dump(mode="json")
+    completion = to_response(stream.completion, stream.model_id, body).model_dump(
+        mode="json", exclude_none=True, by_alias=True
+    )
     yield _sse({"type": "done", "data": {"completion": completion}})
 
 
@@ -139,8 +148,8 @@ async def generate(body: GenerateRequestBody, request: Request) -> Response:
     if body.stream:
         stream = await service.start(gen)  # errors before the stream are plain JSON errors
         return StreamingResponse(
-            _sse_events(stream), media_type="text/event-stream", headers=_SSE_HEADERS
+            _sse_events(stream, body), media_type="text/event-stream", headers=_SSE_HEADERS
         )
     done = await _generate_unless_disconnected(request, service, gen)
     assert done.completion is not None
-    return ok(request, to_response(done.completion, done.model_id))
+    return ok(request, to_response(done.completion, done.model_id, body), exclude_none=True)

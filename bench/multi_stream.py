@@ -1,0 +1,161 @@
+"""Many streams at once: Browser LLM against llama-server (-np 1, -np 8) and
+llama-cpp-python's own server, at 1, 4 and 8 concurrent streams.
+
+Every system serves the same model file with 2 threads; each stream asks for
+128 tokens (greedy, end-of-sequence ignored, a different prompt per stream).
+Loads run system after system, round-robin, so drift in the machine's speed
+is shared. Usage:
+
+    make bench        # or: .venv/bin/python bench/multi_stream.py [--loads 1 4 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import platform
+import statistics
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    BrowserLLMTarget,
+    LlamaCppPythonTarget,
+    LlamaServerTarget,
+    Sample,
+    Target,
+    default_model_path,
+    measure_stream_async,
+)
+from llama_server_build import llama_server_binary
+
+PROMPTS = [
+    "Write a long story about a lighthouse keeper who finds a message in a bottle.",
+    "Describe, step by step, how to bake bread at home.",
+    "Explain the history of the printing press in detail.",
+    "Write a letter to a friend about a trip to the mountains.",
+    "Describe a busy market in a coastal town at dawn.",
+    "Explain how a bicycle works, part by part.",
+    "Tell the story of a robot that learns to paint.",
+    "Describe the life cycle of a star from birth to death.",
+]
+
+
+class PeakRSS:
+    """Samples the resident memory of a process tree every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self._proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        procs = [self._proc, *self._proc.children(recursive=True)]
+        total = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):  # a child may have just exited
+                total += p.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def run_load(target: Target, streams: int, tokens: int) -> tuple[list[Sample], float]:
+    start = time.perf_counter()
+    samples = await asyncio.gather(
+        *(measure_stream_async(target, PROMPTS[i % len(PROMPTS)], tokens) for i in range(streams))
+    )
+    wall = time.perf_counter() - start
+    return list(samples), sum(s.tokens for s in samples) / wall
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--loads", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="repeats of each load")
+    args = parser.parse_args()
+    model, binary = default_model_path(), llama_server_binary()
+    targets: list[Target] = [
+        BrowserLLMTarget(threads=args.threads),
+        LlamaServerTarget(binary, model, threads=args.threads, parallel=1),
+        LlamaServerTarget(binary, model, threads=args.threads, parallel=8),
+        LlamaCppPythonTarget(model, threads=args.threads),
+    ]
+    rows: dict[tuple[str, int], dict[str, float]] = {}
+    for target in targets:
+        with target, PeakRSS(target.pid) as rss:
+            asyncio.run(run_load(target, 1, 16))  # warm-up, not counted
+            for load in args.loads:
+                samples: list[Sample] = []
+                totals: list[float] = []
+                for _ in range(args.rounds):
+                    got, total = asyncio.run(run_load(target, load, args.tokens))
+                    samples += got
+                    totals.append(total)
+                ok = [s for s in samples if not s.failed] or samples
+                ttfts = [s.ttft_ms for s in ok]
+                rows[(target.name, load)] = {
+                    "ttft_p50": pct(ttfts, 0.5),
+                    "ttft_p95": pct(ttfts, 0.95),
+                    "decode": statistics.median(s.decode_tps for s in ok),
+                    "total": statistics.median(totals),
+                    "failed": sum(s.failed for s in samples),
+                }
+            for load in args.loads:
+                rows[(target.name, load)]["rss_mb"] = rss.peak / 2**20
+                print(target.name, load, rows[(target.name, load)], flush=True)
+    print(
+        f"\n{date.today()} {platform.machine()} {psutil.cpu_count()} cpus, "
+        f"{args.tokens} tokens per stream, {args.threads} threads, {args.rounds} rounds"
+    )
+    header = f"{'system':<24}{'streams':>8}{'ttft p50':>10}{'ttft p95':>10}"
+    header += f"{'tok/s/stream':>14}{'total tok/s':>13}{'peak RSS MB':>13}{'failed':>8}"
+    print(header)
+    for (name, load), r in rows.items():
+        print(
+            f"{name:<24}{load:>8}{r['ttft_p50']:>10.0f}{r['ttft_p95']:>10.0f}"
+            f"{r['decode']:>14.1f}{r['total']:>13.1f}{r['rss_mb']:>13.0f}"
+        )
+    ours = targets[0].name
+    print("\nratios, Browser LLM / peer")
+    for target in targets[1:]:
+        for load in args.loads:
+            a, b = rows[(ours, load)], rows[(target.name, load)]
+            print(
+                f"vs {target.name:<22}{load:>3} streams: total {a['total'] / b['total']:.2f}x, "
+                f"decode/stream {a['decode'] / b['decode']:.2f}x, "
+                f"ttft p50 {a['ttft_p50'] / b['ttft_p50']:.2f}x, "
+                f"RSS {a['rss_mb'] / b['rss_mb']:.2f}x"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

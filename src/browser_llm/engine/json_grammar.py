@@ -1,0 +1,155 @@
+"""JSON mode and JSON schema -> a GBNF grammar that llama.cpp can enforce.
+
+Only keywords the converter really enforces are accepted; anything else is a
+400 naming the keyword and where it is, never a silently unconstrained answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+from browser_llm.core.errors import ValidationError
+
+__all__ = ["JSON_OBJECT_GBNF", "MAX_SCHEMA_BYTES", "MAX_SCHEMA_DEPTH", "grammar_for"]
+
+# JSON mode: one JSON object. Depth, members, strings, numbers and whitespace
+# are bounded so that a small model stuck repeating itself ("1222222...",
+# {"a": {"a": {...}}}) is forced to close what it opened instead of running
+# to max_tokens.
+_MAX_DEPTH = 3
+_MAX_MEMBERS = 8
+
+
+def _json_object_grammar() -> str:
+    more = f"{{0,{_MAX_MEMBERS - 1}}}"
+    rules = ["root ::= obj0"]
+    for level in range(_MAX_DEPTH):
+        nxt = f"val{level + 1}"
+        rules += [
+            f'obj{level} ::= "{{" ws ( mem{level} ("," ws mem{level}){more} )? "}}" ws',
+            f'mem{level} ::= string ":" ws {nxt}',
+            f'arr{level} ::= "[" ws ( {nxt} ("," ws {nxt}){more} )? "]" ws',
+            f"val{level + 1} ::= "
+            + (f"obj{level + 1} | arr{level + 1} | scalar" if level + 1 < _MAX_DEPTH else "scalar"),
+        ]
+    rules += [
+        'scalar ::= string | number | ("true" | "false" | "null") ws',
+        'string ::= "\\"" char{0,100} "\\"" ws',
+        'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+        'number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})? ws',
+        'ws ::= | " " | "\\n" [ \\t]{0,20}',
+    ]
+    return "\n".join(rules) + "\n"
+
+
+JSON_OBJECT_GBNF = _json_object_grammar()
+
+MAX_SCHEMA_BYTES = 32_768
+MAX_SCHEMA_DEPTH = 16
+
+# Keywords llama.cpp's schema converter turns into grammar rules.
+_ENFORCED = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "pattern",
+    "format",
+    "minLength",
+    "maxLength",
+}
+# Keywords that only describe and constrain nothing.
+_ANNOTATIONS = {
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$schema",
+    "$id",
+    "$comment",
+    "$defs",
+    "definitions",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+}
+_SCHEMA_MAPS = {"properties", "$defs", "definitions"}
+_SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
+
+
+def _check(node: Any, path: str, depth: int) -> None:
+    if depth > MAX_SCHEMA_DEPTH:
+        raise ValidationError(
+            f"json_schema is nested deeper than {MAX_SCHEMA_DEPTH} levels at {path}",
+            {"field": "json_schema", "path": path},
+        )
+    if isinstance(node, bool):
+        return
+    if not isinstance(node, dict):
+        raise ValidationError(
+            f"json_schema: {path} must be an object", {"field": "json_schema", "path": path}
+        )
+    for key, value in node.items():
+        where = f"{path}/{key}"
+        if key in _ANNOTATIONS - _SCHEMA_MAPS:
+            continue
+        if key not in _ENFORCED and key not in _SCHEMA_MAPS:
+            raise ValidationError(
+                f"json_schema keyword '{key}' at {path} cannot be enforced while generating",
+                {"field": "json_schema", "path": path, "keyword": key},
+            )
+        if key == "type":
+            kinds = value if isinstance(value, list) else [value]
+            unknown = [k for k in kinds if k not in _TYPES]
+            if unknown:
+                raise ValidationError(
+                    f"json_schema: unknown type {unknown[0]!r} at {path}",
+                    {"field": "json_schema", "path": path},
+                )
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            for name, sub in value.items():
+                _check(sub, f"{where}/{name}", depth + 1)
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            for i, sub in enumerate(value):
+                _check(sub, f"{where}/{i}", depth + 1)
+        elif key in ("items", "additionalProperties") and isinstance(value, dict | bool):
+            _check(value, where, depth + 1)
+        elif key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
+            raise ValidationError(
+                f"json_schema: only local $ref ('#/...') is allowed, at {path}",
+                {"field": "json_schema", "path": path},
+            )
+
+
+def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
+    """The GBNF for a request, or None when its output is free text."""
+    if schema is None:
+        return JSON_OBJECT_GBNF if json_mode else None
+    text = json.dumps(schema)
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise ValidationError(
+            f"json_schema is {len(text)} bytes; at most {MAX_SCHEMA_BYTES}",
+            {"field": "json_schema"},
+        )
+    _check(schema, "#", 0)
+    try:
+        return str(json_schema_to_gbnf(text))
+    except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise ValidationError(
+            f"json_schema cannot be compiled to a grammar: {exc or type(exc).__name__}",
+            {"field": "json_schema"},
+        ) from exc

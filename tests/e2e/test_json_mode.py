@@ -1,0 +1,131 @@
+"""JSON mode and JSON schema on the real engine: output that parses and matches."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+from typing import Any
+
+import httpx
+import jsonschema
+
+from tests.e2e.helpers import generate, stream_events
+
+JSON_PROMPTS = [
+    "Give me a JSON object describing a cat.",
+    "List three fruits as JSON.",
+    "Return a JSON object with a name and an age.",
+    "Describe the weather today in JSON.",
+    "Give a JSON array of the first five numbers.",
+    "Return JSON with keys city and country for Paris.",
+    "Describe a book as a JSON object.",
+    "Give me a JSON object with a boolean field called ok.",
+    "Return a JSON list of colours.",
+    "Describe a car in JSON.",
+    "Make a JSON object for a user profile.",
+    "Give a JSON summary of a football match.",
+    "Return a JSON object describing a planet.",
+    "Describe a recipe in JSON.",
+    "Give the days of the week as JSON.",
+    "Return JSON for a product with a price.",
+    "Describe a dog in JSON with its breed.",
+    "Give a JSON object with nested address fields.",
+    "List two programming languages in JSON.",
+    "Return an empty JSON object.",
+]
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 40},
+        "age": {"type": "integer"},
+        "role": {"enum": ["admin", "user", "guest"]},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
+        "address": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 30}, "zip": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["name", "age", "role", "address"],
+    "additionalProperties": False,
+}
+
+LIST_OF_ITEMS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"item": {"type": "string", "maxLength": 30}, "count": {"type": "integer"}},
+        "required": ["item", "count"],
+        "additionalProperties": False,
+    },
+    "minItems": 1,
+    "maxItems": 4,
+}
+
+
+def _json(api: httpx.Client, **body: Any) -> dict[str, Any]:
+    return generate(api, max_tokens=512, temperature=0, **body)
+
+
+def test_json_mode_always_parses(api: httpx.Client) -> None:
+    # A 135M model left greedy repeats itself ({"looks": ..., "looks": ...}) until
+    # max_tokens; a frequency penalty, as a user of such a model would set, ends that.
+    def ask(prompt: str) -> dict[str, Any]:
+        return _json(api, prompt=prompt, json_mode=True, frequency_penalty=1.0)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(ask, JSON_PROMPTS))
+    for prompt, data in zip(JSON_PROMPTS, results, strict=True):
+        assert data["finish_reason"] == "stop", (prompt, data["text"])
+        assert data["json"]["complete"] and data["json"]["valid"], (prompt, data["text"])
+        assert data["json"]["value"] == json.loads(data["text"])
+
+
+def test_schemas_are_matched(api: httpx.Client) -> None:
+    cases = [
+        (PERSON, "Describe an employee called Ana."),
+        (LIST_OF_ITEMS, "What is in a shopping basket?"),
+        ({"type": "object", "properties": {"answer": {"type": "boolean"}}, "required": ["answer"]},
+         "Is the sky blue?"),
+        ({"enum": ["red", "green", "blue"]}, "Pick a colour."),
+    ]
+    for schema, prompt in cases:
+        data = _json(api, prompt=prompt, json_schema=schema)
+        value = json.loads(data["text"])
+        jsonschema.validate(value, schema)
+        assert data["json"] == {"complete": True, "valid": True, "value": value, "errors": []}
+
+
+def test_stream_equals_non_stream_with_schema(api: httpx.Client) -> None:
+    body = {"prompt": "Describe an employee called Bo.", "json_schema": PERSON,
+            "max_tokens": 256, "temperature": 0}
+    events = stream_events(api, **body)
+    streamed = "".join(e["data"]["token"] for e in events if e["type"] == "token")
+    assert events[-1]["data"]["completion"]["json"]["valid"] is True
+    assert streamed == generate(api, **body)["text"]
+
+
+def test_max_tokens_before_json_closes_reports_incomplete(api: httpx.Client) -> None:
+    data = generate(api, prompt="Describe an employee.", json_schema=PERSON, max_tokens=5,
+                    temperature=0)
+    assert data["finish_reason"] == "length"
+    assert data["json"]["complete"] is False and data["json"]["valid"] is False
+    assert data["json"]["errors"]
+
+
+def test_bad_schemas_are_400(api: httpx.Client) -> None:
+    bad = [
+        ({"type": "strin"}, "json_schema"),
+        ({"type": "object", "properties": {"a": {"type": "string", "not": {}}}}, "not"),
+        ({"type": "array", "uniqueItems": True}, "uniqueItems"),
+        ({"type": "object", "properties": {"a": {"$ref": "http://example.com/s.json"}}}, "$ref"),
+        ({"type": "integer", "minimum": "zero"}, "json_schema"),
+    ]
+    for schema, word in bad:
+        resp = api.post("/generate", json={"prompt": "x", "json_schema": schema})
+        assert resp.status_code == 400, (schema, resp.text)
+        error = resp.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert word in error["message"], error

@@ -1,0 +1,79 @@
+"""JSON schema -> grammar: what is enforced, what is refused, and the output check."""
+
+from __future__ import annotations
+
+import pytest
+
+from browser_llm.core.errors import ValidationError
+from browser_llm.engine.json_grammar import MAX_SCHEMA_DEPTH, grammar_for
+from browser_llm.service.json_output import check_json_output, json_constraint
+
+
+def test_json_mode_uses_the_generic_json_grammar() -> None:
+    grammar = grammar_for(True, None)
+    assert grammar is not None and "root" in grammar
+    assert grammar_for(False, None) is None
+
+
+def test_supported_schema_compiles() -> None:
+    schema = {
+        "type": "object",
+        "title": "Person",
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "kind": {"enum": ["a", "b"]},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+            "ref": {"$ref": "#/$defs/thing"},
+        },
+        "required": ["name"],
+        "$defs": {"thing": {"type": "integer"}},
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None and "kind" in grammar
+
+
+@pytest.mark.parametrize(
+    ("schema", "keyword"),
+    [
+        ({"type": "array", "uniqueItems": True}, "uniqueItems"),
+        ({"properties": {"x": {"type": "number", "multipleOf": 2}}}, "multipleOf"),
+        ({"if": {}, "then": {}}, "if"),
+        ({"type": "object", "patternProperties": {"^a": {}}}, "patternProperties"),
+    ],
+)
+def test_unenforceable_keyword_is_named(schema: dict[str, object], keyword: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        json_constraint(False, schema)
+    assert keyword in err.value.message
+    assert err.value.details is not None and err.value.details["field"] == "json_schema"
+
+
+def test_invalid_schema_is_refused_with_its_path() -> None:
+    with pytest.raises(ValidationError, match="not a valid JSON Schema"):
+        json_constraint(False, {"type": "object", "properties": {"a": {"type": 5}}})
+
+
+def test_remote_ref_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"\$ref"):
+        json_constraint(False, {"$ref": "https://example.com/schema.json"})
+
+
+def test_depth_and_size_are_bounded() -> None:
+    deep: dict[str, object] = {"type": "string"}
+    for _ in range(MAX_SCHEMA_DEPTH + 2):
+        deep = {"type": "array", "items": deep}
+    with pytest.raises(ValidationError, match="deeper"):
+        json_constraint(False, deep)
+    huge = {"enum": ["x" * 100] * 500}
+    with pytest.raises(ValidationError, match="bytes"):
+        json_constraint(False, huge)
+
+
+def test_output_check_reports_value_and_errors() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    good = check_json_output('{"n": 3}', schema)
+    assert (good.complete, good.valid, good.value, good.errors) == (True, True, {"n": 3}, [])
+    wrong = check_json_output('{"n": "3"}', schema)
+    assert wrong.complete and not wrong.valid and "n" in wrong.errors[0]
+    cut = check_json_output('{"n": ', schema)
+    assert not cut.complete and not cut.valid and cut.errors

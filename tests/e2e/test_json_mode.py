@@ -87,8 +87,14 @@ def test_schemas_are_matched(api: httpx.Client) -> None:
     cases = [
         (PERSON, "Describe an employee called Ana."),
         (LIST_OF_ITEMS, "What is in a shopping basket?"),
-        ({"type": "object", "properties": {"answer": {"type": "boolean"}}, "required": ["answer"]},
-         "Is the sky blue?"),
+        (
+            {
+                "type": "object",
+                "properties": {"answer": {"type": "boolean"}},
+                "required": ["answer"],
+            },
+            "Is the sky blue?",
+        ),
         ({"enum": ["red", "green", "blue"]}, "Pick a colour."),
     ]
     for schema, prompt in cases:
@@ -99,8 +105,12 @@ def test_schemas_are_matched(api: httpx.Client) -> None:
 
 
 def test_stream_equals_non_stream_with_schema(api: httpx.Client) -> None:
-    body = {"prompt": "Describe an employee called Bo.", "json_schema": PERSON,
-            "max_tokens": 256, "temperature": 0}
+    body = {
+        "prompt": "Describe an employee called Bo.",
+        "json_schema": PERSON,
+        "max_tokens": 256,
+        "temperature": 0,
+    }
     events = stream_events(api, **body)
     streamed = "".join(e["data"]["token"] for e in events if e["type"] == "token")
     assert events[-1]["data"]["completion"]["json"]["valid"] is True
@@ -108,8 +118,9 @@ def test_stream_equals_non_stream_with_schema(api: httpx.Client) -> None:
 
 
 def test_max_tokens_before_json_closes_reports_incomplete(api: httpx.Client) -> None:
-    data = generate(api, prompt="Describe an employee.", json_schema=PERSON, max_tokens=5,
-                    temperature=0)
+    data = generate(
+        api, prompt="Describe an employee.", json_schema=PERSON, max_tokens=5, temperature=0
+    )
     assert data["finish_reason"] == "length"
     assert data["json"]["complete"] is False and data["json"]["valid"] is False
     assert data["json"]["errors"]

@@ -3,8 +3,8 @@ llama-cpp-python's own server, at 1, 4 and 8 concurrent streams.
 
 Every system serves the same model file with 2 threads; each stream asks for
 128 tokens (greedy, end-of-sequence ignored, a different prompt per stream).
-Loads run system after system, round-robin, so drift in the machine's speed
-is shared. Usage:
+All servers run at once; each load runs on every system in turn, round after
+round, so drift in the machine's speed is shared. Usage:
 
     make bench        # or: .venv/bin/python bench/multi_stream.py [--loads 1 4 8]
 """
@@ -108,29 +108,34 @@ def main() -> int:
         LlamaServerTarget(binary, model, threads=args.threads, parallel=8),
         LlamaCppPythonTarget(model, threads=args.threads),
     ]
-    rows: dict[tuple[str, int], dict[str, float]] = {}
-    for target in targets:
-        with target, PeakRSS(target.pid) as rss:
+    samples: dict[tuple[str, int], list[Sample]] = {}
+    totals: dict[tuple[str, int], list[float]] = {}
+    peaks: dict[str, PeakRSS] = {}
+    with contextlib.ExitStack() as stack:
+        for target in targets:  # all up at once: an idle server costs the others nothing
+            stack.enter_context(target)
+            peaks[target.name] = stack.enter_context(PeakRSS(target.pid))
             asyncio.run(run_load(target, 1, 16))  # warm-up, not counted
+        # Round-robin over systems for each load and round, so that drift in
+        # the machine's speed is shared by all of them.
+        for _ in range(args.rounds):
             for load in args.loads:
-                samples: list[Sample] = []
-                totals: list[float] = []
-                for _ in range(args.rounds):
+                for target in targets:
                     got, total = asyncio.run(run_load(target, load, args.tokens))
-                    samples += got
-                    totals.append(total)
-                ok = [s for s in samples if not s.failed] or samples
-                ttfts = [s.ttft_ms for s in ok]
-                rows[(target.name, load)] = {
-                    "ttft_p50": pct(ttfts, 0.5),
-                    "ttft_p95": pct(ttfts, 0.95),
-                    "decode": statistics.median(s.decode_tps for s in ok),
-                    "total": statistics.median(totals),
-                    "failed": sum(s.failed for s in samples),
-                }
-            for load in args.loads:
-                rows[(target.name, load)]["rss_mb"] = rss.peak / 2**20
-                print(target.name, load, rows[(target.name, load)], flush=True)
+                    samples.setdefault((target.name, load), []).extend(got)
+                    totals.setdefault((target.name, load), []).append(total)
+    rows: dict[tuple[str, int], dict[str, float]] = {}
+    for (name, load), got in samples.items():
+        ok = [s for s in got if not s.failed] or got
+        ttfts = [s.ttft_ms for s in ok]
+        rows[(name, load)] = {
+            "ttft_p50": pct(ttfts, 0.5),
+            "ttft_p95": pct(ttfts, 0.95),
+            "decode": statistics.median(s.decode_tps for s in ok),
+            "total": statistics.median(totals[(name, load)]),
+            "failed": sum(s.failed for s in got),
+            "rss_mb": peaks[name].peak / 2**20,
+        }
     print(
         f"\n{date.today()} {platform.machine()} {psutil.cpu_count()} cpus, "
         f"{args.tokens} tokens per stream, {args.threads} threads, {args.rounds} rounds"

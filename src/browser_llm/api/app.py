@@ -10,19 +10,21 @@ from fastapi import FastAPI
 
 from browser_llm import __version__
 from browser_llm.api.errors import install_error_handlers
-from browser_llm.api.middleware import RequestContextMiddleware
-from browser_llm.api.routes import generate, models, status
+from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
+from browser_llm.api.routes import debug, generate, models, status
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
+from browser_llm.observability.logs import LogBuffer
+from browser_llm.observability.profile import Profile
+from browser_llm.observability.prometheus import PrometheusMetrics
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["API_PREFIX", "create_app", "default_engine"]
 
-API_PREFIX = "/api/v1"
 logger = logging.getLogger(__name__)
 
 
@@ -49,13 +51,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         eng = engine or default_engine(settings)
         eng.start()
-        stats = RequestStats()
+        log_buffer = LogBuffer(
+            level=logging.DEBUG if settings.log_level == "debug" else logging.INFO
+        )
+        package_logger = logging.getLogger("browser_llm")
+        package_logger.addHandler(log_buffer)
+        if package_logger.getEffectiveLevel() > log_buffer.level:
+            package_logger.setLevel(log_buffer.level)
+        app.state.logs = log_buffer
+        stats: RequestStats = app.state.stats
         registry = ModelRegistry(
-            eng, Catalog.builtin(), ModelStore(settings.models_dir, settings.storage_quota_gb)
+            eng,
+            Catalog.builtin(),
+            ModelStore(settings.models_dir, settings.storage_quota_gb),
+            stats.profile,
         )
         app.state.settings = settings
         app.state.engine = eng
-        app.state.stats = stats
         app.state.registry = registry
         app.state.generation = GenerationService(
             eng,
@@ -73,6 +85,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             eng.shutdown()
+            package_logger.removeHandler(log_buffer)
 
     app = FastAPI(
         title="Browser LLM",
@@ -81,8 +94,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "envelope {success, data, error, metadata}; see docs/api.md.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestContextMiddleware)
+    stats = RequestStats(Profile(), PrometheusMetrics())
+    app.state.stats = stats
+    app.add_middleware(RequestContextMiddleware, prometheus=stats.prometheus)
     install_error_handlers(app)
-    for module in (generate, models, status):
+    for module in (generate, models, status, debug):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(debug.metrics_router)
     return app

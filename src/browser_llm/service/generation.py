@@ -31,6 +31,27 @@ __all__ = ["GenerationService", "GenerationStream"]
 logger = logging.getLogger(__name__)
 
 
+def _log_finished(model_id: str, completion: Completion) -> None:
+    # Sizes and timings only: prompt and output text stay out of the logs.
+    usage, timings = completion.usage, completion.timings
+    logger.info(
+        "generation finished: %d prompt + %d completion tokens, %s, first token %.0f ms",
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        completion.finish_reason,
+        timings.time_to_first_token_s * 1000,
+        extra={
+            "data": {
+                "model": model_id,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "finish_reason": completion.finish_reason,
+                "total_time_ms": round(timings.total_s * 1000, 2),
+            }
+        },
+    )
+
+
 class _QueueTicket:
     """One request's place in the wait queue; released once, whatever happens."""
 
@@ -75,6 +96,7 @@ class GenerationStream:
                 elif isinstance(event, Finished):
                     self.completion = event.completion
                     self._service.stats.succeeded(self.model_id, event.completion)
+                    _log_finished(self.model_id, event.completion)
                 elif isinstance(event, Failed):
                     self._failed = True
                     self._service.record_failure(event.error)
@@ -166,4 +188,6 @@ class GenerationService:
             self.stats.cancelled()
             return
         client_fault = isinstance(error, ValidationError | ModelNotLoadedError)
-        self.stats.failed(server_fault=not client_fault)
+        self.stats.failed(server_fault=not client_fault, code=error.code)
+        if not client_fault:
+            logger.warning("generation failed: %s (%s)", error.message, error.code)

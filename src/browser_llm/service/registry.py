@@ -11,6 +11,7 @@ from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import Engine
 from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.storage import ModelStore
+from browser_llm.observability.profile import Profile
 
 __all__ = ["LoadResult", "ModelRegistry", "ModelView"]
 
@@ -33,8 +34,11 @@ class LoadResult:
 
 
 class ModelRegistry:
-    def __init__(self, engine: Engine, catalog: Catalog, store: ModelStore) -> None:
+    def __init__(
+        self, engine: Engine, catalog: Catalog, store: ModelStore, profile: Profile | None = None
+    ) -> None:
         self._engine = engine
+        self._profile = profile
         self.catalog = catalog
         self.store = store
         self._lock = asyncio.Lock()
@@ -76,6 +80,8 @@ class ModelRegistry:
             logger.info("loading model %s from %s", model_id, path)
             info: LoadedModel = await self._engine.load(model_id, str(path))
             logger.info("model %s loaded in %.2f s", model_id, info.load_time_s)
+            if self._profile is not None:
+                self._profile.record("model_load_ms", info.load_time_s * 1000, model=model_id)
             return LoadResult(model_id, "loaded", 1.0, info.load_time_s)
 
     async def unload(self) -> None:

@@ -6,6 +6,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from browser_llm.core.types import Completion
+from browser_llm.observability.profile import Profile
+from browser_llm.observability.prometheus import PrometheusMetrics
 
 __all__ = ["PerformanceSummary", "RequestStats"]
 
@@ -30,9 +32,17 @@ def tokens_per_second(completion: Completion) -> float:
 
 
 class RequestStats:
-    """Counts generation outcomes; keeps a window of recent speeds per model."""
+    """Counts generation outcomes; keeps a window of recent speeds per model.
 
-    def __init__(self) -> None:
+    Each outcome is also recorded in the /debug/profile series and the
+    Prometheus metrics, so /status, the profile and /metrics agree.
+    """
+
+    def __init__(
+        self, profile: Profile | None = None, prometheus: PrometheusMetrics | None = None
+    ) -> None:
+        self.profile = profile or Profile()
+        self.prometheus = prometheus or PrometheusMetrics()
         self.requests_total = 0
         self.requests_success = 0
         self.requests_error = 0
@@ -46,17 +56,38 @@ class RequestStats:
     def started(self) -> None:
         self.requests_total += 1
 
-    def succeeded(self, model_id: str, completion: Completion) -> None:
+    def succeeded(self, model_id: str, completion: Completion, endpoint: str = "generate") -> None:
         self.requests_success += 1
-        latency_ms = completion.timings.time_to_first_token_s * 1000
-        self._recent.append((model_id, tokens_per_second(completion), latency_ms))
-        self._recent_total_s.append(completion.timings.total_s)
+        timings, usage = completion.timings, completion.usage
+        latency_ms = timings.time_to_first_token_s * 1000
+        speed = tokens_per_second(completion)
+        self._recent.append((model_id, speed, latency_ms))
+        self._recent_total_s.append(timings.total_s)
+        tags = {"model": model_id, "endpoint": endpoint}
+        record = self.profile.record
+        record("time_to_first_token_ms", latency_ms, **tags)
+        record("total_time_ms", timings.total_s * 1000, **tags)
+        record("prompt_tokens", usage.prompt_tokens, **tags)
+        record("completion_tokens", usage.completion_tokens, **tags)
+        if speed > 0:
+            record("tokens_per_second", speed, **tags)
+        if timings.prefill_s > 0:
+            record("prefill_tokens_per_second", usage.prompt_tokens / timings.prefill_s, **tags)
+        prom = self.prometheus
+        prom.time_to_first_token.observe(timings.time_to_first_token_s)
+        if speed > 0:
+            prom.tokens_per_second.observe(speed)
+        prom.generated_tokens.inc(usage.completion_tokens)
+        prom.generations.labels(outcome="success").inc()
 
     def queue_wait(self, seconds: float) -> None:
         self._queue_waits.append(seconds)
+        self.profile.record("queue_wait_ms", seconds * 1000)
 
     def rejected(self) -> None:
         self.requests_rejected += 1
+        self.profile.record("errors", 1, code="OVERLOADED")
+        self.prometheus.generations.labels(outcome="rejected").inc()
 
     def recent_total_s(self) -> float:
         """Mean wall time of recent successful requests (0 before any)."""
@@ -70,13 +101,16 @@ class RequestStats:
             return 0.0, 0.0
         return round(sum(waits) / len(waits) * 1000, 2), round(max(waits) * 1000, 2)
 
-    def failed(self, server_fault: bool) -> None:
+    def failed(self, server_fault: bool, code: str = "INTERNAL_ERROR") -> None:
         self.requests_error += 1
         if server_fault:
             self.server_faults += 1
+        self.profile.record("errors", 1, code=code)
+        self.prometheus.generations.labels(outcome="error").inc()
 
     def cancelled(self) -> None:
         self.requests_cancelled += 1
+        self.prometheus.generations.labels(outcome="cancelled").inc()
 
     def summary(self, model_id: str | None = None) -> PerformanceSummary:
         rows = [r for r in self._recent if model_id is None or r[0] == model_id]

@@ -1,0 +1,134 @@
+"""GET /debug/logs and GET /debug/profile; GET /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from browser_llm.api.envelope import ok
+from browser_llm.api.routes.common import ERROR_RESPONSES
+from browser_llm.api.schemas import Envelope
+from browser_llm.core.errors import ValidationError
+from browser_llm.engine.base import Engine
+from browser_llm.observability.logs import LogBuffer
+from browser_llm.observability.profile import METRICS, Profile
+from browser_llm.service.generation import GenerationService
+from browser_llm.service.stats import RequestStats
+
+__all__ = ["metrics_router", "router"]
+
+router = APIRouter(tags=["debug"])
+metrics_router = APIRouter(tags=["metrics"])
+
+MAX_LOGS = 1000
+
+
+class LogEntry(BaseModel):
+    level: str
+    service: str
+    message: str
+    data: Any | None = None
+    timestamp: float = Field(description="Unix time, seconds")
+    stack: str | None = None
+
+
+class DebugLogsResponse(BaseModel):
+    logs: list[LogEntry]
+
+
+class MetricValue(BaseModel):
+    value: float
+    timestamp: float
+    tags: dict[str, str] | None = None
+
+
+class Aggregations(BaseModel):
+    avg: float
+    min: float
+    max: float
+    p50: float
+    p95: float
+    p99: float
+
+
+class MetricSeries(BaseModel):
+    name: str
+    values: list[MetricValue]
+    aggregations: Aggregations
+
+
+class ProfileResponse(BaseModel):
+    metrics: list[MetricSeries]
+
+
+@router.get(
+    "/debug/logs",
+    response_model=Envelope[DebugLogsResponse],
+    responses=ERROR_RESPONSES,
+    summary="Recent server log records (newest last)",
+)
+async def debug_logs(
+    request: Request,
+    level: Annotated[Literal["debug", "info", "warn", "error"], Query()] = "debug",
+    since: Annotated[float | None, Query(ge=0, description="Unix time, seconds")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOGS)] = 100,
+) -> Response:
+    buffer: LogBuffer = request.app.state.logs
+    rows = [LogEntry.model_validate(r.as_dict()) for r in buffer.query(level, since, limit)]
+    return ok(request, DebugLogsResponse(logs=rows), exclude_none=True)
+
+
+@router.get(
+    "/debug/profile",
+    response_model=Envelope[ProfileResponse],
+    responses=ERROR_RESPONSES,
+    summary="Measured time series with avg/min/max/p50/p95/p99",
+)
+async def debug_profile(
+    request: Request,
+    since: Annotated[float | None, Query(ge=0, description="Unix time, seconds")] = None,
+    metric: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    profile: Profile = request.app.state.stats.profile
+    if metric is not None and metric not in METRICS:
+        raise ValidationError(
+            f"metric: unknown metric '{metric}'", {"field": "metric", "known": sorted(METRICS)}
+        )
+    names = [metric] if metric else profile.names()
+    series = []
+    for name in names:
+        points = profile.points(name, since)
+        agg = profile.aggregate(points)
+        series.append(
+            MetricSeries(
+                name=name,
+                values=[
+                    MetricValue(value=p.value, timestamp=p.timestamp, tags=p.tags or None)
+                    for p in points
+                ],
+                aggregations=Aggregations(**agg.__dict__),
+            )
+        )
+    return ok(request, ProfileResponse(metrics=series), exclude_none=True)
+
+
+@metrics_router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def prometheus_metrics(request: Request) -> Response:
+    stats: RequestStats = request.app.state.stats
+    engine: Engine = request.app.state.engine
+    generation: GenerationService = request.app.state.generation
+    model = engine.model
+    body = stats.prometheus.render(
+        queued=generation.waiting,
+        running=engine.stats().running,
+        model_id=model.model_id if model is not None else None,
+        state=engine.state,
+    )
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from browser_llm import __version__
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
-from browser_llm.api.routes import debug, generate, models, status
+from browser_llm.api.routes import debug, generate, models, status, ws
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.models.catalog import Catalog
@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         eng = engine or default_engine(settings)
         eng.start()
         log_buffer = LogBuffer(
-            level=logging.DEBUG if settings.log_level == "debug" else logging.INFO
+            level=logging.DEBUG if settings.log_level == "debug" else logging.INFO,
+            hub=app.state.stats.hub,
         )
         package_logger = logging.getLogger("browser_llm")
         package_logger.addHandler(log_buffer)
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.stats = stats
     app.add_middleware(RequestContextMiddleware, prometheus=stats.prometheus)
     install_error_handlers(app)
-    for module in (generate, models, status, debug):
+    for module in (generate, models, status, debug, ws):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(debug.metrics_router)
     return app

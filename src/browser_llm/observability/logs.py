@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from browser_llm.observability.context import current_request_id
+from browser_llm.observability.events import EventHub
 
 __all__ = ["LEVELS", "LogBuffer", "LogRecord", "configure_logging"]
 
@@ -63,8 +64,11 @@ def _service(logger_name: str) -> str:
 class LogBuffer(logging.Handler):
     """Keeps the last `capacity` records in memory (a ring: old ones fall off)."""
 
-    def __init__(self, capacity: int = 2000, level: int = logging.INFO) -> None:
+    def __init__(
+        self, capacity: int = 2000, level: int = logging.INFO, hub: EventHub | None = None
+    ) -> None:
         super().__init__(level)
+        self._hub = hub
         self._records: deque[LogRecord] = deque(maxlen=capacity)
         self._lock = threading.Lock()  # records arrive from the engine thread too
 
@@ -90,6 +94,8 @@ class LogBuffer(logging.Handler):
         )
         with self._lock:
             self._records.append(entry)
+        if self._hub is not None and self._hub.active:
+            self._hub.publish("log", entry.as_dict())
 
     def query(self, min_level: str, since: float | None, limit: int) -> list[LogRecord]:
         """Newest last: records at or above min_level, at or after since, the last `limit`."""

@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from browser_llm.core.types import Completion
+from browser_llm.observability.events import EventHub
 from browser_llm.observability.profile import Profile
 from browser_llm.observability.prometheus import PrometheusMetrics
 
@@ -39,10 +40,14 @@ class RequestStats:
     """
 
     def __init__(
-        self, profile: Profile | None = None, prometheus: PrometheusMetrics | None = None
+        self,
+        profile: Profile | None = None,
+        prometheus: PrometheusMetrics | None = None,
+        hub: EventHub | None = None,
     ) -> None:
         self.profile = profile or Profile()
         self.prometheus = prometheus or PrometheusMetrics()
+        self.hub = hub or EventHub()
         self.requests_total = 0
         self.requests_success = 0
         self.requests_error = 0
@@ -79,6 +84,20 @@ class RequestStats:
             prom.tokens_per_second.observe(speed)
         prom.generated_tokens.inc(usage.completion_tokens)
         prom.generations.labels(outcome="success").inc()
+        if self.hub.active:
+            self.hub.publish(
+                "metric",
+                {
+                    "kind": "request",
+                    "tags": tags,
+                    "time_to_first_token_ms": round(latency_ms, 2),
+                    "tokens_per_second": round(speed, 2),
+                    "total_time_ms": round(timings.total_s * 1000, 2),
+                    "queue_wait_ms": round(timings.queue_s * 1000, 2),
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                },
+            )
 
     def queue_wait(self, seconds: float) -> None:
         self._queue_waits.append(seconds)

@@ -30,7 +30,10 @@ _DEFAULTS = GenerationParams()
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def to_generation_request(body: GenerateRequestBody, request: Request) -> GenerationRequest:
+def to_generation_request(
+    body: GenerateRequestBody, request_id: str, started: float | None = None
+) -> GenerationRequest:
+    """The engine's request for a validated body (shared by REST and WebSocket)."""
     grammar = json_constraint(body.json_mode, body.json_schema)
     stop = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
 
@@ -49,13 +52,12 @@ def to_generation_request(body: GenerateRequestBody, request: Request) -> Genera
         ignore_eos=body.ignore_eos,
         grammar=grammar,
     )
-    started = getattr(request.state, "started_at", None) or time.perf_counter()
     return GenerationRequest(
         prompt=body.prompt,
         raw=body.raw,
         params=params,
-        request_id=request_id_of(request),
-        submitted_at=started,
+        request_id=request_id,
+        submitted_at=started or time.perf_counter(),
     )
 
 
@@ -144,7 +146,9 @@ async def _generate_unless_disconnected(
 )
 async def generate(body: GenerateRequestBody, request: Request) -> Response:
     service: GenerationService = request.app.state.generation
-    gen = to_generation_request(body, request)
+    gen = to_generation_request(
+        body, request_id_of(request), getattr(request.state, "started_at", None)
+    )
     if body.stream:
         stream = await service.start(gen)  # errors before the stream are plain JSON errors
         return StreamingResponse(

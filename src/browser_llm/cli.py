@@ -60,6 +60,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     given: dict[str, Any] = {k: getattr(args, k) for k in _SERVE_FLAGS if getattr(args, k)}
     settings = Settings(**given)
+    problem = settings.exposure_problem()
+    if problem:
+        print(f"browser-llm: {problem}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
@@ -67,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        ws_max_size=settings.max_ws_message_bytes,
     )
     return 0
 

@@ -5,12 +5,13 @@ Nothing else in the package reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["DEFAULT_MODEL_ID", "Settings"]
 
@@ -62,6 +63,23 @@ class Settings(BaseSettings):
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."
     )
+    api_key: SecretStr | None = Field(
+        None, description="Require this key (Authorization: Bearer, or X-API-Key) on every call"
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host names accepted besides loopback (comma list)"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed cross-origin access (comma list)"
+    )
+    rate_limit_generate: int = Field(60, ge=1, description="Generate calls per minute per client")
+    rate_limit_status: int = Field(120, ge=1, description="Status calls per minute per client")
+    rate_limit_other: int = Field(300, ge=1, description="Other calls per minute per client")
+    rate_limit_storage: str = Field(
+        "memory://", description="limits storage URI; redis://host:port to share limits"
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body")
+    max_ws_message_bytes: int = Field(1_048_576, ge=1024, description="Largest WebSocket message")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_prompts: bool = Field(False, description="Log prompt text (off: prompts stay private).")
 
@@ -69,6 +87,32 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_model(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def binds_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def exposure_problem(self) -> str | None:
+        """Why these settings must not start, or None. Binding beyond loopback needs a key."""
+        if not self.binds_loopback and self.api_key is None:
+            return (
+                f"refusing to listen on {self.host}: that address is reachable from other "
+                "machines and no API key is set. Set BROWSER_LLM_API_KEY (clients then send "
+                "'Authorization: Bearer <key>'), or bind to 127.0.0.1."
+            )
+        return None
 
     @property
     def sequences(self) -> int:

@@ -10,6 +10,8 @@ from browser_llm.api.app import create_app
 from browser_llm.config import Settings
 from tests.fakes import FakeEngine
 
+LOCAL = "http://127.0.0.1:3000"
+
 
 @pytest.fixture
 def fake_engine() -> FakeEngine:
@@ -19,12 +21,12 @@ def fake_engine() -> FakeEngine:
 @pytest.fixture
 def client(fake_engine: FakeEngine, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(models_dir=tmp_path / "models")
-    with TestClient(create_app(settings, engine=fake_engine)) as test_client:
+    with TestClient(create_app(settings, engine=fake_engine), base_url=LOCAL) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def idle_client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(models_dir=tmp_path / "models", model="none")
-    with TestClient(create_app(settings, engine=FakeEngine())) as test_client:
+    with TestClient(create_app(settings, engine=FakeEngine()), base_url=LOCAL) as test_client:
         yield test_client

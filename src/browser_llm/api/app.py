@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from browser_llm import __version__
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
+from browser_llm.api.ratelimit import RateLimiter
 from browser_llm.api.routes import debug, generate, models, status, ws
+from browser_llm.api.security import SecurityMiddleware
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.models.catalog import Catalog
@@ -97,6 +100,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     stats = RequestStats(Profile(), PrometheusMetrics())
     app.state.stats = stats
+    app.state.limiter = RateLimiter(settings)
+    # Outermost last: request id -> CORS (answers preflights) -> security -> routes.
+    app.add_middleware(SecurityMiddleware, settings=settings, limiter=app.state.limiter)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+                "Retry-After",
+            ],
+        )
     app.add_middleware(RequestContextMiddleware, prometheus=stats.prometheus)
     install_error_handlers(app)
     for module in (generate, models, status, debug, ws):

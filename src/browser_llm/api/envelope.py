@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -9,10 +10,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.types import Scope
 
 from browser_llm import __version__
 
-__all__ = ["error_response", "metadata", "new_request_id", "ok", "request_id_of"]
+__all__ = ["error_body", "error_response", "metadata", "new_request_id", "ok", "request_id_of"]
 
 
 def new_request_id() -> str:
@@ -53,3 +55,14 @@ def error_response(
         error["details"] = details
     body = {"success": False, "error": error, "metadata": metadata(request_id_of(request))}
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def error_body(scope: Scope, code: str, message: str) -> bytes:
+    """An error envelope for middleware that answers before any route runs."""
+    request_id = scope.get("state", {}).get("request_id") or new_request_id()
+    body = {
+        "success": False,
+        "error": {"code": code, "message": message},
+        "metadata": metadata(str(request_id)),
+    }
+    return json.dumps(body).encode()

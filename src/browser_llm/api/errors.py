@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 # code -> HTTP status. docs/api.md lists the same table.
 ERROR_STATUS: dict[str, int] = {
     "VALIDATION_ERROR": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "PAYLOAD_TOO_LARGE": 413,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
     "CANCELLED": 499,

@@ -156,9 +156,9 @@ class LlamaEngine:
                 self._admit()
                 if self._running:
                     self._step()
-            except Exception as exc:  # keep the engine alive; fail what was running
+            except Exception:  # keep the engine alive; fail what was running
                 logger.exception("engine step failed")
-                self._fail_running(InternalError(f"engine failure: {exc}"))
+                self._fail_running(InternalError("engine failure (details in /debug/logs)"))
             self._flush_outbox()
         self._fail_running(CancelledError("server is shutting down"))
         for item in self._backlog:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import psutil
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from browser_llm.api.envelope import ok
 from browser_llm.api.schemas import Envelope, StatusResponse
@@ -22,6 +25,19 @@ _GB = 1024**3
 
 def _gb(n: float) -> float:
     return round(n / _GB, 3)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+@router.get(
+    "/health",
+    response_model=Envelope[Health],
+    summary="Liveness check (open without an API key, not rate limited)",
+)
+async def health(request: Request) -> Response:
+    return ok(request, Health())
 
 
 @router.get("/status", response_model=Envelope[StatusResponse], summary="System status")

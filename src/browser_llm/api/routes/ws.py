@@ -48,6 +48,7 @@ class WsSession:
         self.sub_level = LEVELS["info"]
         self.dropped = 0
         self.loop = asyncio.get_running_loop()
+        self.rate_client = str(ws.scope.get("state", {}).get("rate_client", "unknown"))
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
@@ -122,6 +123,12 @@ class WsSession:
     async def _generate(self, msg_id: str, payload: Any) -> None:
         if msg_id in self.tasks:
             await self.out.put(_error(msg_id, "VALIDATION_ERROR", f"id {msg_id!r} is running"))
+            return
+        decision = self.ws.app.state.limiter.hit("generate", self.rate_client)
+        if not decision.allowed:
+            await self.out.put(
+                _error(msg_id, "RATE_LIMIT", f"rate limit of {decision.limit} per minute reached")
+            )
             return
         if isinstance(payload, dict):
             payload = {k: v for k, v in payload.items() if k != "stream"}

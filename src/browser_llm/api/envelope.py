@@ -14,7 +14,33 @@ from starlette.types import Scope
 
 from browser_llm import __version__
 
-__all__ = ["error_body", "error_response", "metadata", "new_request_id", "ok", "request_id_of"]
+__all__ = [
+    "error_body",
+    "error_response",
+    "is_openai_path",
+    "metadata",
+    "new_request_id",
+    "ok",
+    "openai_error",
+    "request_id_of",
+]
+
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def is_openai_path(path: str) -> bool:
+    """/v1/... speaks OpenAI's error shape; /api/v1/... the envelope."""
+    return path.startswith("/v1/")
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def new_request_id() -> str:
@@ -50,6 +76,13 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    if is_openai_path(request.url.path):
+        param = details.get("field") if isinstance(details, dict) else None
+        return JSONResponse(
+            openai_error(status_code, code, message, param),
+            status_code=status_code,
+            headers=headers,
+        )
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
@@ -57,8 +90,10 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-def error_body(scope: Scope, code: str, message: str) -> bytes:
-    """An error envelope for middleware that answers before any route runs."""
+def error_body(scope: Scope, code: str, message: str, status: int = 400) -> bytes:
+    """An error body for middleware that answers before any route runs."""
+    if is_openai_path(scope.get("path", "")):
+        return json.dumps(openai_error(status, code, message)).encode()
     request_id = scope.get("state", {}).get("request_id") or new_request_id()
     body = {
         "success": False,

@@ -1,0 +1,228 @@
+"""OpenAI-compatible endpoints (/v1/chat/completions, /v1/completions, /v1/models) on the
+same engine, queue, limits, metrics and auth as the Browser LLM API."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from browser_llm.api.envelope import request_id_of
+from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from browser_llm.core.errors import BrowserLLMError, ValidationError
+from browser_llm.core.types import ChatMessage, Completion, GenerationParams
+from browser_llm.engine.base import GenerationRequest
+from browser_llm.service.generation import GenerationService, GenerationStream
+from browser_llm.service.json_output import json_constraint
+from browser_llm.service.registry import ModelRegistry
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_DEFAULT_MAX_TOKENS = 4096  # OpenAI's default is "until done": clamped to the context
+
+
+def _params(
+    body: ChatCompletionRequest | CompletionRequest, grammar: str | None
+) -> GenerationParams:
+    if body.n not in (None, 1):
+        raise ValidationError("n: only n=1 is supported", {"field": "n"})
+    if body.logprobs:
+        raise ValidationError("logprobs: not supported by this server", {"field": "logprobs"})
+    max_tokens = body.max_tokens
+    if isinstance(body, ChatCompletionRequest) and body.max_completion_tokens is not None:
+        max_tokens = body.max_completion_tokens
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    return GenerationParams(
+        max_tokens=max_tokens or _DEFAULT_MAX_TOKENS,
+        temperature=1.0 if body.temperature is None else float(body.temperature),
+        top_p=1.0 if body.top_p is None else float(body.top_p),
+        top_k=40,
+        frequency_penalty=float(body.frequency_penalty or 0.0),
+        presence_penalty=float(body.presence_penalty or 0.0),
+        stop=tuple(stop),
+        seed=None if body.seed is None else body.seed & 0xFFFFFFFF,
+        grammar=grammar,
+    )
+
+
+def _chat_grammar(body: ChatCompletionRequest) -> str | None:
+    fmt = body.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return json_constraint(True, None)
+    if fmt.json_schema is None:
+        raise ValidationError(
+            "response_format.json_schema is required", {"field": "response_format"}
+        )
+    return json_constraint(False, fmt.json_schema.schema_)
+
+
+def _usage(completion: Completion) -> dict[str, int]:
+    u = completion.usage
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    }
+
+
+def _sse(payload: dict[str, Any] | str) -> bytes:
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+async def _start(request: Request, gen: GenerationRequest) -> GenerationStream:
+    service: GenerationService = request.app.state.generation
+    return await service.start(gen)
+
+
+def _request(request: Request, params: GenerationParams, **prompt: Any) -> GenerationRequest:
+    return GenerationRequest(
+        params=params,
+        request_id=request_id_of(request),
+        submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
+        **prompt,
+    )
+
+
+async def _stream(
+    stream: GenerationStream, base: dict[str, Any], chat: bool, include_usage: bool
+) -> AsyncIterator[bytes]:
+    def chunk(content: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if chat:
+            delta: dict[str, Any] = (
+                {"role": "assistant", "content": ""}
+                if first
+                else ({"content": content} if content is not None else {})
+            )
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": content or "", "finish_reason": finish}
+        choice["logprobs"] = None
+        return {**base, "choices": [choice]}
+
+    try:
+        if chat:
+            yield _sse(chunk(None, None, first=True))
+        async for text in stream:
+            yield _sse(chunk(text, None))
+    except BrowserLLMError as exc:
+        yield _sse(
+            {
+                "error": {
+                    "message": exc.message,
+                    "type": "server_error",
+                    "param": None,
+                    "code": exc.code,
+                }
+            }
+        )
+        yield _sse("[DONE]")
+        return
+    completion = stream.completion
+    assert completion is not None
+    yield _sse(chunk(None, completion.finish_reason))
+    if include_usage:
+        yield _sse({**base, "choices": [], "usage": _usage(completion)})
+    yield _sse("[DONE]")
+
+
+def _base(kind: str, model: str) -> dict[str, Any]:
+    prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
+    return {
+        "id": f"{prefix}-{uuid.uuid4().hex[:24]}",
+        "object": kind,
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+    }
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completion")
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    params = _params(body, _chat_grammar(body))
+    messages = tuple(
+        ChatMessage("system" if m.role == "developer" else m.role, m.text()) for m in body.messages
+    )
+    stream = await _start(request, _request(request, params, messages=messages))
+    if body.stream:
+        base = {**_base("chat.completion", stream.model_id), "object": "chat.completion.chunk"}
+        include = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _stream(stream, base, True, include),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+    completion = await stream.collect()
+    return JSONResponse(
+        {
+            **_base("chat.completion", stream.model_id),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": completion.text},
+                    "finish_reason": completion.finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(completion),
+        }
+    )
+
+
+@router.post("/completions", summary="OpenAI-compatible text completion")
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    if body.suffix or body.echo:
+        raise ValidationError("suffix and echo are not supported", {"field": "suffix"})
+    params = _params(body, None)
+    if body.max_tokens is None:
+        params = replace(params, max_tokens=16)  # OpenAI's default for completions
+    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+    if not prompt:
+        raise ValidationError("prompt: must not be empty", {"field": "prompt"})
+    stream = await _start(request, _request(request, params, prompt=prompt, raw=True))
+    if body.stream:
+        base = _base("text_completion", stream.model_id)
+        include = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _stream(stream, base, False, include),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+    completion = await stream.collect()
+    return JSONResponse(
+        {
+            **_base("text_completion", stream.model_id),
+            "choices": [
+                {
+                    "index": 0,
+                    "text": completion.text,
+                    "logprobs": None,
+                    "finish_reason": completion.finish_reason,
+                }
+            ],
+            "usage": _usage(completion),
+        }
+    )
+
+
+@router.get("/models", summary="OpenAI-compatible model list (models on disk)")
+async def list_models(request: Request) -> Response:
+    registry: ModelRegistry = request.app.state.registry
+    created = int(time.time())
+    data = [
+        {"id": v.entry.id, "object": "model", "created": created, "owned_by": "browser-llm"}
+        for v in registry.list()
+        if v.downloaded
+    ]
+    return JSONResponse({"object": "list", "data": data})

@@ -1,0 +1,104 @@
+"""The OpenAI-compatible API, driven by the official openai package against a real server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.e2e.conftest import Server
+
+
+@pytest.fixture
+def oai(server: Server) -> Iterator[openai.OpenAI]:
+    base = server.base_url.replace("/api/v1", "/v1")
+    with openai.OpenAI(base_url=base, api_key="unused", max_retries=0) as client:
+        yield client
+
+
+MESSAGES = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def test_chat(oai: openai.OpenAI) -> None:
+    resp = oai.chat.completions.create(
+        model="anything",
+        messages=MESSAGES,
+        max_tokens=30,
+        temperature=0,  # type: ignore[arg-type]
+    )
+    choice = resp.choices[0]
+    assert choice.message.role == "assistant" and "Paris" in (choice.message.content or "")
+    assert choice.finish_reason in ("stop", "length")
+    assert resp.usage is not None and resp.usage.completion_tokens > 0
+    assert resp.model == "smollm2-135m-instruct-q4"
+
+
+def test_streaming_chat_matches_and_reports_usage(oai: openai.OpenAI) -> None:
+    kwargs = {"model": "m", "messages": MESSAGES, "max_tokens": 30, "temperature": 0}
+    whole = oai.chat.completions.create(**kwargs)  # type: ignore[call-overload]
+    pieces, usage, finish = [], None, None
+    for chunk in oai.chat.completions.create(
+        **kwargs, stream=True, stream_options={"include_usage": True}
+    ):
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    assert "".join(pieces) == whole.choices[0].message.content
+    assert finish == whole.choices[0].finish_reason
+    assert usage is not None and usage.total_tokens == whole.usage.total_tokens  # type: ignore[union-attr]
+
+
+def test_completions_and_stop(oai: openai.OpenAI) -> None:
+    resp = oai.completions.create(
+        model="m", prompt="One, two, three, four,", max_tokens=20, temperature=0, stop=[" six"]
+    )
+    text = resp.choices[0].text
+    assert " six" not in text and resp.choices[0].finish_reason in ("stop", "length")
+    assert (
+        oai.completions.create(model="m", prompt="Hi", temperature=0).usage.completion_tokens <= 16
+    )  # type: ignore[union-attr]
+
+
+def test_json_schema_response_format(oai: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 30},
+            "country": {"type": "string", "maxLength": 30},
+        },
+        "required": ["city", "country"],
+        "additionalProperties": False,
+    }
+    resp = oai.chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "Where is the Eiffel Tower?"}],
+        temperature=0,
+        max_tokens=100,
+        response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}},
+    )
+    value = json.loads(resp.choices[0].message.content or "")
+    assert set(value) == {"city", "country"}
+
+
+def test_model_list(oai: openai.OpenAI) -> None:
+    ids = [m.id for m in oai.models.list()]
+    assert "smollm2-135m-instruct-q4" in ids
+
+
+def test_errors_have_openai_shape(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.chat.completions.create(model="m", messages=MESSAGES, n=2)
+    body = err.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error"
+    assert body["param"] == "n" and "n=1" in body["message"]
+    with pytest.raises(openai.BadRequestError):
+        oai.chat.completions.create(model="m", messages=[], max_tokens=5)
+    with pytest.raises(openai.NotFoundError):
+        oai.get("/nope", cast_to=object)

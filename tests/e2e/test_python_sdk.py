@@ -1,0 +1,63 @@
+"""The Python SDK against a real server: every method, both clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from browser_llm.client import (
+    AsyncBrowserLLMClient,
+    BrowserLLMClient,
+    NotFoundError,
+    ValidationError,
+)
+from tests.e2e.conftest import Server
+
+MODEL = "smollm2-135m-instruct-q4"
+
+
+def test_sync_client_every_method(server: Server) -> None:
+    with BrowserLLMClient(server.base_url) as client:
+        result = client.generate("Say hello.", max_tokens=12, temperature=0)
+        assert result["text"] and result["usage"]["completion_tokens"] > 0
+        stream = client.generate_stream("Say hello.", max_tokens=12, temperature=0)
+        tokens = list(stream)
+        assert stream.completion is not None
+        assert "".join(tokens) == stream.completion["text"] == result["text"]
+        assert any(m["id"] == MODEL for m in client.get_models())
+        assert client.get_model(MODEL)["parameters"]["quantization"] == "Q4_1"
+        progress: list[float] = []
+        assert client.load_model(MODEL, progress=progress.append)["status"] == "loaded"
+        assert progress[-1] == 1.0
+        assert client.get_status()["status"] == "ready"
+        assert client.get_logs(level="info", limit=5)
+        assert any(m["name"] == "completion_tokens" for m in client.get_profile())
+        with pytest.raises(ValidationError) as err:
+            client.generate("x", max_tokens=0)
+        assert err.value.code == "VALIDATION_ERROR" and err.value.status == 400
+        with pytest.raises(NotFoundError):
+            client.get_model("nope")
+        with pytest.raises(ValidationError):
+            list(client.generate_stream("x", temperature=9))
+
+
+def test_async_client_every_method(server: Server) -> None:
+    async def run() -> None:
+        async with AsyncBrowserLLMClient(server.base_url) as client:
+            result = await client.generate("Count to three.", max_tokens=12, temperature=0)
+            stream = client.generate_stream("Count to three.", max_tokens=12, temperature=0)
+            tokens = [t async for t in stream]
+            assert stream.completion is not None
+            assert "".join(tokens) == result["text"] == stream.completion["text"]
+            assert await client.get_models()
+            assert (await client.get_model(MODEL))["id"] == MODEL
+            assert (await client.load_model(MODEL))["status"] == "loaded"
+            assert (await client.get_status())["model"]["id"] == MODEL
+            assert await client.get_logs(limit=3)
+            assert await client.get_profile(metric="completion_tokens")
+            with pytest.raises(NotFoundError) as err:
+                await client.load_model("nope")
+            assert err.value.code == "NOT_FOUND"
+
+    asyncio.run(run())

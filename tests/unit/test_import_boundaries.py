@@ -1,0 +1,51 @@
+"""Imports flow downwards: engine never reaches up; the SDK never imports the server."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "browser_llm"
+
+
+def imported_modules(folder: Path) -> set[tuple[str, str]]:
+    found = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {(path.name, alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add((path.name, node.module))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("engine", ("fastapi", "starlette", "browser_llm.api", "browser_llm.service")),
+        ("core", ("browser_llm.api", "browser_llm.service", "browser_llm.engine", "fastapi")),
+        ("service", ("browser_llm.api", "fastapi", "starlette")),
+    ],
+)
+def test_layers_do_not_import_upwards(layer: str, forbidden: tuple[str, ...]) -> None:
+    bad = {(f, m) for f, m in imported_modules(PACKAGE / layer) if m.startswith(forbidden)}
+    assert not bad
+
+
+def test_sdk_uses_httpx_and_itself_only() -> None:
+    for file, module in imported_modules(PACKAGE / "client"):
+        top = module.split(".")[0]
+        if top == "browser_llm":
+            assert module.startswith("browser_llm.client"), (file, module)
+        else:
+            assert top in {
+                "httpx",
+                "__future__",
+                "asyncio",
+                "time",
+                "json",
+                "collections",
+                "typing",
+            }, (file, module)

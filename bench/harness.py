@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -269,20 +270,5 @@ async def measure_stream_async(target: Target, prompt: str, tokens: int) -> Samp
 
 
 def measure_stream(target: Target, prompt: str, tokens: int) -> Sample:
-    """Client-side timing: first token event, then the rest of the token events."""
-    url, body = target.request(prompt, tokens)
-    start = time.perf_counter()
-    first = last = 0.0
-    count = 0
-    with httpx.Client(timeout=300) as client, client.stream("POST", url, json=body) as resp:
-        resp.raise_for_status()
-        for line in resp.iter_lines():
-            if not _parse(target, line):
-                continue
-            now = time.perf_counter()
-            if count == 0:
-                first = now
-            last = now
-            count += 1
-    decode_tps = (count - 1) / (last - first) if count > 1 and last > first else 0.0
-    return Sample(ttft_ms=(first - start) * 1000, decode_tps=decode_tps, tokens=count)
+    """One stream at a time, timed by the client."""
+    return asyncio.run(measure_stream_async(target, prompt, tokens))

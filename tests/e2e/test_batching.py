@@ -61,7 +61,7 @@ def _wait_until(predicate: object, timeout: float = 30) -> None:
 
 
 def test_full_queue_answers_503_overloaded(tiny_server: Server) -> None:
-    long = {"prompt": "Count", "max_tokens": 300, "ignore_eos": True, "raw": True}
+    long = {"prompt": "Count", "max_tokens": 600, "ignore_eos": True, "raw": True}
     with (
         concurrent.futures.ThreadPoolExecutor(2) as pool,
         httpx.Client(base_url=tiny_server.base_url, timeout=120) as client,
@@ -71,7 +71,7 @@ def test_full_queue_answers_503_overloaded(tiny_server: Server) -> None:
         queued = pool.submit(client.post, "/generate", json={**long, "max_tokens": 5})
         _wait_until(lambda: tiny_server.status()["engine"]["queued"] == 1)
         rejected = client.post("/generate", json=long)
-        assert rejected.status_code == 503
+        assert rejected.status_code == 503, (rejected.text, tiny_server.status()["engine"])
         assert rejected.json()["error"]["code"] == "OVERLOADED"
         assert int(rejected.headers["Retry-After"]) >= 1
         assert running.result().status_code == 200

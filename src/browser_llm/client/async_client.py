@@ -11,11 +11,11 @@ import httpx
 from browser_llm.client.errors import BrowserLLMError
 from browser_llm.client.protocol import (
     DEFAULT_BASE_URL,
-    SSEParser,
+    StreamState,
     backoff_seconds,
     error_from,
     headers_for,
-    stream_error,
+    query,
     unwrap,
 )
 
@@ -27,18 +27,16 @@ class AsyncTokenStream:
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
-        self.completion: dict[str, Any] | None = None
+        self._state = StreamState()
+
+    @property
+    def completion(self) -> dict[str, Any] | None:
+        return self._state.completion
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        parser = SSEParser()
         async for chunk in self._chunks:
-            for event in parser.feed(chunk):
-                if event["type"] == "token":
-                    yield event["data"]["token"]
-                elif event["type"] == "done":
-                    self.completion = event["data"]["completion"]
-                elif event["type"] == "error":
-                    raise stream_error(event)
+            for token in self._state.tokens(chunk):
+                yield token
 
 
 class AsyncBrowserLLMClient:
@@ -132,14 +130,14 @@ class AsyncBrowserLLMClient:
     async def get_logs(
         self, level: str | None = None, since: float | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        query = {k: v for k, v in {"level": level, "since": since, "limit": limit}.items() if v}
-        logs: list[dict[str, Any]] = (await self._call("GET", "/debug/logs", params=query))["logs"]
+        params = query(level=level, since=since, limit=limit)
+        logs: list[dict[str, Any]] = (await self._call("GET", "/debug/logs", params=params))["logs"]
         return logs
 
     async def get_profile(
         self, since: float | None = None, metric: str | None = None
     ) -> list[dict[str, Any]]:
-        query = {k: v for k, v in {"since": since, "metric": metric}.items() if v}
-        data = await self._call("GET", "/debug/profile", params=query)
+        params = query(since=since, metric=metric)
+        data = await self._call("GET", "/debug/profile", params=params)
         metrics: list[dict[str, Any]] = data["metrics"]
         return metrics

@@ -10,7 +10,15 @@ import httpx
 
 from browser_llm.client.errors import BrowserLLMError, error_for
 
-__all__ = ["DEFAULT_BASE_URL", "SSEParser", "backoff_seconds", "headers_for", "unwrap"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "SSEParser",
+    "StreamState",
+    "backoff_seconds",
+    "headers_for",
+    "query",
+    "unwrap",
+]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:3000/api/v1"
 RETRYABLE = {"RATE_LIMIT", "OVERLOADED"}
@@ -80,3 +88,28 @@ class SSEParser:
 def stream_error(event: dict[str, Any]) -> BrowserLLMError:
     data = event.get("data") or {}
     return error_for(str(data.get("code", "INFERENCE_ERROR")), str(data.get("error", "failed")))
+
+
+class StreamState:
+    """What a token stream has seen so far; shared by the sync and async streams."""
+
+    def __init__(self) -> None:
+        self.parser = SSEParser()
+        self.completion: dict[str, Any] | None = None
+
+    def tokens(self, chunk: bytes) -> list[str]:
+        """The tokens in a chunk; records the completion, raises a stream's error event."""
+        out = []
+        for event in self.parser.feed(chunk):
+            if event["type"] == "token":
+                out.append(event["data"]["token"])
+            elif event["type"] == "done":
+                self.completion = event["data"]["completion"]
+            elif event["type"] == "error":
+                raise stream_error(event)
+        return out
+
+
+def query(**params: Any) -> dict[str, Any]:
+    """Query parameters that were given (None means: leave it to the server)."""
+    return {k: v for k, v in params.items() if v is not None}

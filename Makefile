@@ -36,8 +36,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+JS := clients/js
+
 test: lint typecheck
 	$(BIN)/pytest
+	cd $(JS) && npm ci --no-audit --no-fund && npm run build
+	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test
 
 unit: $(DEV_STAMP)
 	$(BIN)/pytest tests/unit tests/api
@@ -53,4 +57,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/multi_stream.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist

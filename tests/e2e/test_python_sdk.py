@@ -9,6 +9,7 @@ import pytest
 from browser_llm.client import (
     AsyncBrowserLLMClient,
     BrowserLLMClient,
+    ModelNotLoadedError,
     NotFoundError,
     ValidationError,
 )
@@ -61,3 +62,32 @@ def test_async_client_every_method(server: Server) -> None:
             assert err.value.code == "NOT_FOUND"
 
     asyncio.run(run())
+
+
+def test_unload_then_load_again(server: Server) -> None:
+    with BrowserLLMClient(server.base_url) as client:
+        try:
+            assert client.unload_model(MODEL)["status"] == "unloaded"
+            assert client.get_status()["status"] == "idle"
+            with pytest.raises(ModelNotLoadedError) as err:
+                client.generate("hi", max_tokens=2)
+            assert err.value.code == "MODEL_NOT_LOADED"
+        finally:
+            assert client.load_model(MODEL)["status"] == "loaded"
+        assert client.generate("hi", max_tokens=2, temperature=0)["tokens"] >= 1
+
+
+def test_websocket_session(server: Server) -> None:
+    with BrowserLLMClient(server.base_url) as client, client.websocket() as ws:
+        tokens: list[str] = []
+        done = ws.generate(
+            "one", on_token=tokens.append, prompt="Say hi.", max_tokens=8, temperature=0
+        )
+        assert "".join(tokens) == done["text"]
+        ws.send("generate", "long", {"prompt": "Story", "max_tokens": 2000, "ignore_eos": True})
+        for message in ws.messages():
+            if message["type"] == "token":
+                ws.abort("long")
+                break
+        ending = next(m for m in ws.messages() if m["type"] != "token")
+        assert ending["id"] == "long" and ending["data"]["code"] == "CANCELLED"

@@ -151,7 +151,7 @@ class ModelDetails(BaseModel):
 
 class LoadModelResponse(BaseModel):
     model_id: str
-    status: Literal["loaded", "loading", "error"]
+    status: Literal["loaded", "loading", "error", "unloaded"]
     progress: float | None = None
     estimated_time_ms: float | None = None
 

@@ -20,6 +20,7 @@ from browser_llm.client.errors import (
     ValidationError,
 )
 from browser_llm.client.sync_client import BrowserLLMClient, TokenStream
+from browser_llm.client.ws_session import WebSocketSession
 
 __all__ = [
     "AsyncBrowserLLMClient",
@@ -37,4 +38,5 @@ __all__ = [
     "TokenStream",
     "UnauthorizedError",
     "ValidationError",
+    "WebSocketSession",
 ]

@@ -123,6 +123,10 @@ class AsyncBrowserLLMClient:
             progress(1.0)
         return result
 
+    async def unload_model(self, model_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/models/{model_id}/unload")
+        return result
+
     async def get_status(self) -> dict[str, Any]:
         status: dict[str, Any] = await self._call("GET", "/status")
         return status

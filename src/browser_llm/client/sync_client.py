@@ -18,6 +18,7 @@ from browser_llm.client.protocol import (
     query,
     unwrap,
 )
+from browser_llm.client.ws_session import WebSocketSession
 
 __all__ = ["BrowserLLMClient", "TokenStream"]
 
@@ -48,6 +49,7 @@ class BrowserLLMClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.retries = retries
+        self._base_url, self._api_key, self._timeout = base_url.rstrip("/"), api_key, timeout
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers=headers_for(api_key),
@@ -123,9 +125,18 @@ class BrowserLLMClient:
             progress(1.0)
         return result
 
+    def unload_model(self, model_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/models/{model_id}/unload")
+        return result
+
     def get_status(self) -> dict[str, Any]:
         status: dict[str, Any] = self._call("GET", "/status")
         return status
+
+    def websocket(self) -> WebSocketSession:
+        """A WebSocket session on /ws (generate, abort, subscribe)."""
+        url = self._base_url.replace("http", "ws", 1) + "/ws"
+        return WebSocketSession(url, self._api_key, self._timeout)
 
     def get_logs(
         self, level: str | None = None, since: float | None = None, limit: int | None = None

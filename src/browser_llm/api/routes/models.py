@@ -91,3 +91,17 @@ async def load_model(model_id: str, request: Request) -> Response:
             estimated_time_ms=0.0,
         ),
     )
+
+
+@router.post(
+    "/models/{model_id}/unload",
+    response_model=Envelope[LoadModelResponse],
+    responses=ERROR_RESPONSES,
+    summary="Unload the model (extension); generation answers MODEL_NOT_LOADED until a load",
+)
+async def unload_model(model_id: str, request: Request) -> Response:
+    registry: ModelRegistry = request.app.state.registry
+    registry.get(model_id)  # 404 for an unknown id
+    if registry.loaded_id == model_id:
+        await registry.unload()
+    return ok(request, LoadModelResponse(model_id=model_id, status="unloaded"))

@@ -148,6 +148,31 @@ def _base(kind: str, model: str) -> dict[str, Any]:
     }
 
 
+async def _answer(
+    stream: GenerationStream, body: ChatCompletionRequest | CompletionRequest, chat: bool
+) -> Response:
+    """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints."""
+    kind = "chat.completion" if chat else "text_completion"
+    base = _base(kind, stream.model_id)
+    if body.stream:
+        if chat:
+            base["object"] = "chat.completion.chunk"
+        include = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _stream(stream, base, chat, include),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+    completion = await stream.collect()
+    choice: dict[str, Any] = {"index": 0, "finish_reason": completion.finish_reason}
+    if chat:
+        choice["message"] = {"role": "assistant", "content": completion.text}
+    else:
+        choice["text"] = completion.text
+    choice["logprobs"] = None
+    return JSONResponse({**base, "choices": [choice], "usage": _usage(completion)})
+
+
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion")
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     params = _params(body, _chat_grammar(body))
@@ -155,29 +180,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         ChatMessage("system" if m.role == "developer" else m.role, m.text()) for m in body.messages
     )
     stream = await _start(request, _request(request, params, messages=messages))
-    if body.stream:
-        base = {**_base("chat.completion", stream.model_id), "object": "chat.completion.chunk"}
-        include = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(stream, base, True, include),
-            media_type="text/event-stream",
-            headers=_SSE_HEADERS,
-        )
-    completion = await stream.collect()
-    return JSONResponse(
-        {
-            **_base("chat.completion", stream.model_id),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": completion.text},
-                    "finish_reason": completion.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(completion),
-        }
-    )
+    return await _answer(stream, body, chat=True)
 
 
 @router.post("/completions", summary="OpenAI-compatible text completion")
@@ -191,29 +194,7 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     if not prompt:
         raise ValidationError("prompt: must not be empty", {"field": "prompt"})
     stream = await _start(request, _request(request, params, prompt=prompt, raw=True))
-    if body.stream:
-        base = _base("text_completion", stream.model_id)
-        include = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(stream, base, False, include),
-            media_type="text/event-stream",
-            headers=_SSE_HEADERS,
-        )
-    completion = await stream.collect()
-    return JSONResponse(
-        {
-            **_base("text_completion", stream.model_id),
-            "choices": [
-                {
-                    "index": 0,
-                    "text": completion.text,
-                    "logprobs": None,
-                    "finish_reason": completion.finish_reason,
-                }
-            ],
-            "usage": _usage(completion),
-        }
-    )
+    return await _answer(stream, body, chat=False)
 
 
 @router.get("/models", summary="OpenAI-compatible model list (models on disk)")

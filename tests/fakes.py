@@ -100,4 +100,4 @@ class FakeEngine:
         )
 
     def stats(self) -> EngineStats:
-        return EngineStats(queued=0, running=0, tokens_generated_total=0, memory_errors=0)
+        return EngineStats(running=0, tokens_generated_total=0, memory_errors=0)

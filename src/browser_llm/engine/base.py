@@ -140,7 +140,8 @@ def post_all(items: list[tuple[GenerationHandle, Event]]) -> None:
 
 @dataclass(frozen=True)
 class EngineStats:
-    queued: int
+    """Engine counters. Queue length is the service's (GenerationService.waiting)."""
+
     running: int
     tokens_generated_total: int
     memory_errors: int

@@ -92,7 +92,6 @@ class LlamaEngine:
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
         self._free_seq_ids = list(range(config.max_sequences))
-        self._n_queued = 0  # requests in the backlog, readable from any thread
         self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._model: LlamaModel | None = None
         self._state: EngineState = "idle"
@@ -139,7 +138,6 @@ class LlamaEngine:
 
     def stats(self) -> EngineStats:
         return EngineStats(
-            queued=self._n_queued,
             running=len(self._running),
             tokens_generated_total=self._tokens_total,
             memory_errors=self._memory_errors,
@@ -201,7 +199,6 @@ class LlamaEngine:
         if not model_op_pending and not self._prepare(handle):
             return
         self._backlog.append(handle)
-        self._n_queued += 1
 
     def _prepare(self, handle: GenerationHandle) -> bool:
         if id(handle) in self._prepared:
@@ -226,13 +223,13 @@ class LlamaEngine:
             item = self._backlog[0]
             if isinstance(item, GenerationHandle):
                 if item.cancelled:
-                    self._pop_queued()
+                    self._backlog.popleft()
                     self._prepared.pop(id(item), None)
                     self._emit(item, Failed(CancelledError("cancelled while queued")))
                     continue
                 if not self._free_seq_ids:
                     return
-                self._pop_queued()
+                self._backlog.popleft()
                 if self._prepare(item):
                     self._start_sequence(item, self._prepared.pop(id(item)))
             else:
@@ -240,10 +237,6 @@ class LlamaEngine:
                     return  # model operations wait for running sequences to end
                 self._backlog.popleft()
                 self._run_model_op(item)
-
-    def _pop_queued(self) -> None:
-        self._backlog.popleft()
-        self._n_queued -= 1
 
     def _start_sequence(self, handle: GenerationHandle, prompt: PreparedPrompt) -> None:
         assert self._model is not None

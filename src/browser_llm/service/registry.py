@@ -13,7 +13,7 @@ from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.profile import Profile
 
-__all__ = ["LoadResult", "ModelRegistry", "ModelView"]
+__all__ = ["ModelRegistry", "ModelView"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +23,6 @@ class ModelView:
     entry: CatalogEntry
     downloaded: bool
     loaded: bool
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    model_id: str
-    status: str  # 'loaded' | 'loading' | 'error'
-    progress: float
-    load_time_s: float
 
 
 class ModelRegistry:
@@ -64,13 +56,14 @@ class ModelRegistry:
             raise ModelNotFoundError(f"model '{model_id}' is not in the catalog")
         return self._view(entry)
 
-    async def load(self, model_id: str) -> LoadResult:
+    async def load(self, model_id: str) -> LoadedModel:
+        """Loads a model on disk (a no-op when it is the loaded one); returns it."""
         view = self.get(model_id)
         async with self._lock:
             if self.loaded_id == model_id:
                 current = self._engine.model
                 assert current is not None
-                return LoadResult(model_id, "loaded", 1.0, current.load_time_s)
+                return current
             path = self.store.path_for(view.entry)
             if path is None:
                 raise ModelLoadFailedError(
@@ -82,7 +75,7 @@ class ModelRegistry:
             logger.info("model %s loaded in %.2f s", model_id, info.load_time_s)
             if self._profile is not None:
                 self._profile.record("model_load_ms", info.load_time_s * 1000, model=model_id)
-            return LoadResult(model_id, "loaded", 1.0, info.load_time_s)
+            return info
 
     async def unload(self) -> None:
         async with self._lock:

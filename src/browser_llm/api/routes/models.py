@@ -81,14 +81,11 @@ async def get_model(model_id: str, request: Request) -> Response:
 )
 async def load_model(model_id: str, request: Request) -> Response:
     registry: ModelRegistry = request.app.state.registry
-    result = await registry.load(model_id)
+    loaded = await registry.load(model_id)
     return ok(
         request,
         LoadModelResponse(
-            model_id=result.model_id,
-            status="loaded",
-            progress=result.progress,
-            estimated_time_ms=0.0,
+            model_id=loaded.model_id, status="loaded", progress=1.0, estimated_time_ms=0.0
         ),
     )
 

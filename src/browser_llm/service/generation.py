@@ -53,17 +53,25 @@ def _log_finished(model_id: str, completion: Completion) -> None:
 
 
 class _QueueTicket:
-    """One request's place in the wait queue; released once, whatever happens."""
+    """One request's place: counted in `in_flight` until it ends and in `waiting` until it
+    starts decoding. Both are released exactly once, whatever happens."""
 
     def __init__(self, service: GenerationService) -> None:
         self._service = service
-        self._held = True
+        self._waiting = self._in_flight = True
         service.waiting += 1
+        service.in_flight += 1
+
+    def started(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._service.waiting -= 1
 
     def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._service.waiting -= 1
+        self.started()
+        if self._in_flight:
+            self._in_flight = False
+            self._service.in_flight -= 1
 
 
 class GenerationStream:
@@ -91,7 +99,7 @@ class GenerationStream:
                 if isinstance(event, TokenText):
                     yield event.text
                 elif isinstance(event, Started):
-                    self._ticket.release()
+                    self._ticket.started()
                     self._service.stats.queue_wait(event.queue_s)
                 elif isinstance(event, Finished):
                     self.completion = event.completion
@@ -132,12 +140,13 @@ class GenerationService:
         self.parallel = max(1, parallel)
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
+        self.in_flight = 0  # submitted, not yet ended
         self._log_prompts = log_prompts
 
     def _check_capacity(self) -> None:
-        # Requests that will find a free slot at once do not count as queued.
-        free_slots = max(0, self.parallel - self._engine.stats().running)
-        if self.waiting >= self.max_queue + free_slots:
+        # Counted here, not read from the engine: its running count moves on another
+        # thread, before this side has seen a request start (that race rejected requests).
+        if self.in_flight >= self.parallel + self.max_queue:
             per_request = self.stats.recent_total_s() or 1.0
             retry = min(60, max(1, math.ceil(self.waiting / self.parallel * per_request)))
             raise OverloadedError(

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     flash_attn: Literal["auto", "on", "off"] = Field(
         "auto", description="llama.cpp flash attention (auto: on where supported; see bench/)"
     )
+    prefix_cache: bool = Field(
+        True, description="Reuse the KV cells of a slot's last request for a shared prompt prefix"
+    )
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."
     )

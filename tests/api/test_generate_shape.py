@@ -29,7 +29,12 @@ def test_generate_wraps_completion_in_envelope(client: TestClient) -> None:
     assert data["text"] == "".join(FAKE_PIECES)
     assert data["tokens"] == len(FAKE_PIECES)
     assert data["finish_reason"] == "stop"
-    assert data["usage"] == {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
+    assert data["usage"] == {
+        "prompt_tokens": 2,
+        "completion_tokens": 5,
+        "total_tokens": 7,
+        "cached_prompt_tokens": 0,
+    }
     assert set(data["performance"]) == {"tokens_per_second", "latency_ms", "total_time_ms"}
     meta = body["metadata"]
     assert meta["requestId"].startswith("req_")

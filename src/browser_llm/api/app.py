@@ -43,6 +43,7 @@ def default_engine(settings: Settings) -> Engine:
             gpu_layers=settings.gpu_layers,
             max_sequences=settings.sequences,
             flash_attn=settings.flash_attn,
+            prefix_cache=settings.prefix_cache,
         )
     )
 

@@ -77,6 +77,9 @@ class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_prompt_tokens: int = Field(
+        0, description="Extension: prompt tokens whose KV cells were reused from an earlier request"
+    )
 
 
 class Performance(BaseModel):

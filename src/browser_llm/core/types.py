@@ -44,6 +44,8 @@ class GenerationParams:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    # Prompt tokens whose KV cells came from an earlier request (prefix reuse).
+    cached_prompt_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

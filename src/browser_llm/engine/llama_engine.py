@@ -9,6 +9,7 @@ a chunk of any prompt still being read.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import queue
 import threading
@@ -55,6 +56,13 @@ logger = logging.getLogger(__name__)
 # Prompt tokens per step while other sequences are decoding (chunked prefill).
 _PREFILL_CHUNK_WHILE_DECODING = 128
 
+# llama.cpp's CPU flash attention takes a tiled path for a sequence with at least
+# this many query rows in a micro-batch and a row-by-row path below it; the two
+# round differently. A prompt this long is therefore always read in chunks of at
+# least this size, each in a decode call of its own, exactly as when it runs
+# alone, so batching and prefix reuse never change its output (ggml GGML_FA_TILE_Q).
+_TILE_ROWS = 64
+
 
 @dataclass
 class _Load:
@@ -91,7 +99,10 @@ class LlamaEngine:
         self._backlog: deque[_Load | _Unload | GenerationHandle] = deque()
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
+        # Free slots, least recently used first; each may still hold the KV
+        # cells of the last request it ran (prefix reuse), listed in _slot_tokens.
         self._free_seq_ids = list(range(config.max_sequences))
+        self._slot_tokens: dict[int, list[int]] = {}
         self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._model: LlamaModel | None = None
         self._state: EngineState = "idle"
@@ -157,6 +168,7 @@ class LlamaEngine:
             except Exception:  # keep the engine alive; fail what was running
                 logger.exception("engine step failed")
                 self._fail_running(InternalError("engine failure (details in /debug/logs)"))
+                self._drop_prefix_caches()
             self._flush_outbox()
         self._fail_running(CancelledError("server is shutting down"))
         for item in self._backlog:
@@ -249,12 +261,38 @@ class LlamaEngine:
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))
             return
-        seq_id = self._free_seq_ids.pop(0)
-        seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop))
-        self._running.append(seq)
+        seq_id, reused = self._claim_slot(self._model, prompt.tokens)
+        seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop), reused=reused)
+        # Sorted by seq id: llama.cpp packs only runs of consecutive ids into one
+        # micro-batch, so order and compact ids decide how many graphs a step runs.
+        bisect.insort(self._running, seq, key=lambda s: s.seq_id)
         self._emit(handle, Started(seq.admitted_at - handle.request.submitted_at))
 
+    def _claim_slot(self, model: LlamaModel, tokens: list[int]) -> tuple[int, int]:
+        """Takes the free slot that can reuse the most of `tokens` from its last
+        request, else the lowest free id; returns (seq_id, tokens reused)."""
+        best_id, best = min(self._free_seq_ids), 0
+        for seq_id in self._free_seq_ids:
+            cached = self._slot_tokens.get(seq_id)
+            if cached is not None:
+                usable = _reusable(cached, tokens)
+                if usable > best:
+                    best_id, best = seq_id, usable
+        self._free_seq_ids.remove(best_id)
+        self._slot_tokens.pop(best_id, None)
+        if not model.trim(best_id, best):
+            model.forget(best_id)
+            best = 0
+        return best_id, best
+
+    def _drop_prefix_caches(self) -> None:
+        if self._model is not None:
+            for seq_id in self._slot_tokens:
+                self._model.forget(seq_id)
+        self._slot_tokens.clear()
+
     def _run_model_op(self, op: _Load | _Unload) -> None:
+        self._slot_tokens.clear()
         if self._model is not None:
             self._model.free()
             self._model = None
@@ -279,43 +317,77 @@ class LlamaEngine:
             self._end(seq, error=CancelledError("cancelled by the client"))
         if not self._running:
             return
+        decoding = any(seq.pending_token is not None for seq in self._running)
+        # While others decode, read prompts in small chunks so their streams
+        # keep flowing; alone, read as much as one batch holds.
+        budget = self._config.batch_size
+        if decoding:
+            budget = min(budget, _PREFILL_CHUNK_WHILE_DECODING)
+        # Call 1: one token per decoding sequence, plus short prompts (below
+        # _TILE_ROWS every micro-batch shape computes them the same way).
         batch = model.batch
-        capacity = self._config.batch_size
         outputs: list[tuple[Sequence, int]] = []
         n = 0
         for seq in self._running:
             if seq.pending_token is not None:
                 _put(batch, n, seq.pending_token, seq.n_past, seq.seq_id, True)
+                seq.decoded.append(seq.pending_token)
                 outputs.append((seq, n))
                 seq.n_past += 1
                 n += 1
-        # While others decode, read prompts in small chunks so their streams
-        # keep flowing; alone, read as much as one batch holds.
-        if n:
-            capacity = min(capacity, n + _PREFILL_CHUNK_WHILE_DECODING)
+        short_budget = min(self._config.batch_size, n + budget)
+        long_prompt: Sequence | None = None
         for seq in self._running:
-            if not seq.prefilling or n >= capacity:
+            if not seq.prefilling:
                 continue
-            tokens = seq.prompt.tokens
-            take = min(capacity - n, len(tokens) - seq.n_fed)
-            last = seq.n_fed + take == len(tokens)
-            for i in range(take):
-                pos = seq.n_fed + i
-                _put(batch, n + i, tokens[pos], pos, seq.seq_id, last and i == take - 1)
-            seq.n_fed += take
-            seq.n_past = seq.n_fed
-            n += take
-            if last:
-                outputs.append((seq, n - 1))
-        batch.n_tokens = n
-        rc = llama_cpp.llama_decode(model.ctx, batch)
+            if len(seq.prompt.tokens) >= _TILE_ROWS:
+                if long_prompt is None or seq.admitted_at < long_prompt.admitted_at:
+                    long_prompt = seq
+            elif n < short_budget:
+                n = self._put_chunk(seq, n, short_budget - n, outputs)
+        if n and not self._decode(model, n, outputs):
+            return
+        # Call 2: one chunk of the oldest long prompt, alone in its decode call.
+        if long_prompt is not None and long_prompt in self._running:
+            remaining = len(long_prompt.prompt.tokens) - long_prompt.n_fed
+            take = min(budget, remaining)
+            if 0 < remaining - take < _TILE_ROWS and remaining - _TILE_ROWS >= _TILE_ROWS:
+                take = remaining - _TILE_ROWS  # the last chunk must be a full tile too
+            outputs = []
+            n = self._put_chunk(long_prompt, 0, take, outputs)
+            self._decode(model, n, outputs)
+
+    def _put_chunk(
+        self, seq: Sequence, n: int, take: int, outputs: list[tuple[Sequence, int]]
+    ) -> int:
+        """Adds up to `take` of seq's unread prompt tokens at batch index n."""
+        tokens = seq.prompt.tokens
+        take = min(take, len(tokens) - seq.n_fed)
+        last = seq.n_fed + take == len(tokens)
+        batch = self._model.batch if self._model is not None else None
+        assert batch is not None
+        for i in range(take):
+            pos = seq.n_fed + i
+            _put(batch, n + i, tokens[pos], pos, seq.seq_id, last and i == take - 1)
+        seq.n_fed += take
+        seq.n_past = seq.n_fed
+        if last:
+            outputs.append((seq, n + take - 1))
+        return n + take
+
+    def _decode(self, model: LlamaModel, n: int, outputs: list[tuple[Sequence, int]]) -> bool:
+        """Runs one llama_decode over the batch's first n tokens and samples outputs."""
+        model.batch.n_tokens = n
+        rc = llama_cpp.llama_decode(model.ctx, model.batch)
         if rc != 0:
             if rc == 1:
                 self._memory_errors += 1
             self._fail_running(InferenceError(f"llama_decode failed (code {rc})"))
-            return
+            self._drop_prefix_caches()
+            return False
         for seq, index in outputs:
             self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
+        return True
 
     def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
         now = time.perf_counter()
@@ -346,7 +418,13 @@ class LlamaEngine:
     ) -> None:
         self._running.remove(seq)
         seq.sampler.free()
-        if self._model is not None:
+        # A cancelled sequence's cells are whole (cancels land between steps).
+        keep = error is None or isinstance(error, CancelledError)
+        if self._config.prefix_cache and keep:
+            # Only prompt cells: generated tokens were computed one row at a time,
+            # which rounds differently from reading them as part of a prompt.
+            self._slot_tokens[seq.seq_id] = seq.prompt.tokens[: seq.n_fed]
+        elif self._model is not None:
             self._model.forget(seq.seq_id)
         self._free_seq_ids.append(seq.seq_id)
         if error is not None:
@@ -360,6 +438,22 @@ class LlamaEngine:
     def _fail_running(self, error: BrowserLLMError) -> None:
         for seq in list(self._running):
             self._end(seq, error=error)
+
+
+def _reusable(cached: list[int], tokens: list[int]) -> int:
+    """How many of `tokens` can come from cells holding `cached` (an earlier prompt)
+    with the output unchanged: the cells must have been computed the way a fresh
+    read would compute them, and the rest must still be read as a full tile."""
+    if (len(cached) >= _TILE_ROWS) != (len(tokens) >= _TILE_ROWS):
+        return 0
+    shared = 0
+    for x, y in zip(cached, tokens, strict=False):
+        if x != y:
+            break
+        shared += 1
+    # At least the last prompt token is read again: its logits give the first token.
+    floor = _TILE_ROWS if len(tokens) >= _TILE_ROWS else 1
+    return max(0, min(shared, len(tokens) - floor))
 
 
 def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:

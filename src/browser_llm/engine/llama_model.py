@@ -57,6 +57,7 @@ class ContextConfig:
     gpu_layers: int
     max_sequences: int
     flash_attn: str = "auto"  # auto | on | off
+    prefix_cache: bool = True  # a finished sequence's KV cells stay for the next request
 
 
 class LlamaModel:
@@ -181,6 +182,11 @@ class LlamaModel:
     def forget(self, seq_id: int) -> None:
         """Frees a sequence's KV cells."""
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self.ctx), seq_id, -1, -1)
+
+    def trim(self, seq_id: int, keep: int) -> bool:
+        """Keeps a sequence's first `keep` positions; False if llama.cpp cannot cut there."""
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        return bool(llama_cpp.llama_memory_seq_rm(memory, seq_id, keep, -1))
 
     def free(self) -> None:
         if self.batch is not None:

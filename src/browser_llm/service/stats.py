@@ -76,8 +76,10 @@ class RequestStats:
         record("completion_tokens", usage.completion_tokens, **tags)
         if speed > 0:
             record("tokens_per_second", speed, **tags)
+        record("cached_prompt_tokens", usage.cached_prompt_tokens, **tags)
+        computed = usage.prompt_tokens - usage.cached_prompt_tokens
         if timings.prefill_s > 0:
-            record("prefill_tokens_per_second", usage.prompt_tokens / timings.prefill_s, **tags)
+            record("prefill_tokens_per_second", computed / timings.prefill_s, **tags)
         prom = self.prometheus
         prom.time_to_first_token.observe(timings.time_to_first_token_s)
         if speed > 0:

@@ -79,6 +79,7 @@ def to_response(
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
                 "total_tokens": usage.total_tokens,
+                "cached_prompt_tokens": usage.cached_prompt_tokens,
             },
             "performance": {
                 "tokens_per_second": round(tokens_per_second(completion), 2),

@@ -67,12 +67,13 @@ def _chat_grammar(body: ChatCompletionRequest) -> str | None:
     return json_constraint(False, fmt.json_schema.schema_)
 
 
-def _usage(completion: Completion) -> dict[str, int]:
+def _usage(completion: Completion) -> dict[str, Any]:
     u = completion.usage
     return {
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
     }
 
 

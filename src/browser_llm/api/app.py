@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         stats: RequestStats = app.state.stats
         registry = ModelRegistry(
             eng,
-            Catalog.builtin(),
+            Catalog.builtin(settings.models_dir),
             ModelStore(settings.models_dir, settings.storage_quota_gb),
             stats.profile,
         )
@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             parallel=settings.sequences,
             max_queue=settings.max_queue,
             log_prompts=settings.log_prompts,
+            swapping_to=registry.swapping_to,
+            loading=registry.loading_hint,
         )
         if settings.model_to_load:
             try:
@@ -107,7 +109,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=[
                 "X-Request-ID",

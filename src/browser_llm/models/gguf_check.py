@@ -180,6 +180,8 @@ def _read_metadata(r: _Reader, kv_count: int, limits: Limits) -> tuple[dict[str,
     alignment, has_template = 32, False
     for _ in range(kv_count):
         key = r.string(limits.max_key_bytes, "metadata key")
+        if not key:
+            raise r.fail("empty metadata key")
         vtype = r.u32()
         if key in _KEPT_STRINGS and vtype == _STRING:
             strings[key] = r.string(4096, f"'{key}'")

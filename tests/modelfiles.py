@@ -116,7 +116,7 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.requests.append((self.path, self.headers.get("Range")))
             parts = self.path.strip("/").split("/", 1)
-            mode, name = (parts + [""])[:2]
+            mode, name = [*parts, ""][:2]
             if mode in ("404", "500"):
                 self._status(int(mode))
                 return

@@ -31,6 +31,7 @@ __all__ = [
     "sha256_of",
     "smollm2_path",
     "tensor",
+    "with_u32",
 ]
 
 
@@ -178,3 +179,13 @@ def serve_files(files: dict[str, Path]) -> Iterator[FileServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+def with_u32(data: bytes, key: str, value: int) -> bytes:
+    """A copy of a GGUF with one u32 metadata value replaced (same length: header stays valid)."""
+    raw = bytearray(data)
+    needle = _s(key)
+    at = raw.index(needle) + len(needle)
+    assert struct.unpack("<I", raw[at : at + 4])[0] == 4, "not a u32 value"
+    raw[at + 4 : at + 8] = struct.pack("<I", value)
+    return bytes(raw)

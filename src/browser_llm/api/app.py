@@ -84,7 +84,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
         if settings.model_to_load:
             try:
-                await registry.load(settings.model_to_load)
+                # A model on disk is loaded before serving; one to download loads in the
+                # background (/status says 'loading') so the server answers meanwhile.
+                entry = registry.library.entry(settings.model_to_load)
+                if registry.store.is_local(entry):
+                    await registry.load(settings.model_to_load)
+                else:
+                    await registry.start_load(settings.model_to_load)
             except Exception as exc:
                 logger.error("could not load model %s at start-up: %s", settings.model, exc)
         try:

@@ -43,7 +43,7 @@ _FETCH_SHARE = 0.9  # of the progress bar, when the job downloads
 @dataclass
 class LoadJob:
     entry: CatalogEntry
-    task: asyncio.Task[LoadedModel]
+    task: asyncio.Future[LoadedModel]  # the job's asyncio task
     phase: Phase = "fetching"
     phase_started: float = 0.0
     needs_fetch: bool = False
@@ -193,14 +193,15 @@ class ModelRegistry:
         path = self.store.path_for(entry)
         if path is not None:
             await asyncio.to_thread(check_gguf, path)
+        loop = asyncio.get_running_loop()
         job = LoadJob(
             entry=entry,
-            task=None,  # type: ignore[arg-type]  # set just below
+            task=loop.create_future(),  # replaced just below, once the job exists
             phase_started=time.monotonic(),
             needs_fetch=path is None,
             needs_probe=self._needs_probe(entry, path),
         )
-        job.task = asyncio.get_running_loop().create_task(self._run(job))
+        job.task = loop.create_task(self._run(job))
         job.task.add_done_callback(_retrieve)
         self._jobs[model_id] = job
         return self._status(job)
@@ -291,7 +292,7 @@ class ModelRegistry:
         return await self.library.remove(entry)
 
 
-def _retrieve(task: asyncio.Task[LoadedModel]) -> None:
+def _retrieve(task: asyncio.Future[LoadedModel]) -> None:
     # The error is kept on the job; reading it here stops asyncio's "never retrieved".
     if not task.cancelled():
         task.exception()

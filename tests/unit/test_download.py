@@ -50,9 +50,7 @@ def fetch(lib: ModelLibrary) -> Path:
 
 
 def leftovers(lib: ModelLibrary) -> list[str]:
-    return sorted(
-        p.name for p in lib.store.models_dir.glob("test-model*") if not p.name.endswith(".lock")
-    )
+    return sorted(p.name for p in lib.store.models_dir.glob("test-model*"))
 
 
 def test_download_resumes_after_a_dropped_connection(tmp_path: Path, files: FileServer) -> None:
@@ -157,3 +155,16 @@ def test_packaged_models_resolve_and_gemma_assembles(tmp_path: Path) -> None:
     size = path.stat().st_size
     assert asyncio.run(lib.remove(gemma)) == size
     assert not path.exists()
+
+
+def test_a_download_held_by_another_process_is_refused(tmp_path: Path, files: FileServer) -> None:
+    import fcntl
+
+    lib = library(tmp_path, files.url("ok", "locked-" + NAME), None)
+    lock_path = lib.store.models_dir / "test-model.gguf.lock"
+    with lock_path.open("ab") as other:  # what a second process (models pull) would hold
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StorageError) as err:
+            fetch(lib)
+        assert err.value.details is not None and err.value.details["reason"] == "locked"
+    assert files.gets("ok", "locked-" + NAME) == []

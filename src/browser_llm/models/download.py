@@ -228,7 +228,8 @@ async def download_file(
     policy = policy or RetryPolicy()
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
-    lock = _lock(dest.with_name(dest.name + ".lock"))
+    lock_path = dest.with_name(dest.name + ".lock")
+    lock = _lock(lock_path)
     own_client = client is None
     http = client or httpx.AsyncClient(follow_redirects=True, timeout=policy.timeout)
     try:
@@ -257,6 +258,8 @@ async def download_file(
     finally:
         if own_client:
             await http.aclose()
+        # Removed while still held, so no other process can be holding this inode.
+        lock_path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         lock.close()

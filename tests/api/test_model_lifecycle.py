@@ -223,6 +223,10 @@ def test_hub_model_without_room_and_packaged_delete(client: TestClient) -> None:
     models = {m["id"]: m for m in client.get(f"{API}/models").json()["data"]["models"]}
     assert models["gemma3-270m-q4"]["downloaded"] is True  # installed chunk packages
     assert "chat" not in models["gemma3-270m-q4"]["capabilities"]
+    # A file inside a pip package is not ours to delete; the model keeps serving.
+    resp = client.delete(f"{API}/models/{DEFAULT_MODEL_ID}")
+    assert resp.status_code == 400 and resp.json()["error"]["details"]["reason"] == "packaged"
+    assert client.post(f"{API}/generate", json={"prompt": "hi"}).status_code == 200
 
 
 def test_performance_is_per_model(client: TestClient) -> None:

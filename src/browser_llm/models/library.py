@@ -238,12 +238,21 @@ class ModelLibrary:
         self.catalog.add_user_entry(entry)
         return entry
 
+    def check_removable(self, entry: CatalogEntry) -> None:
+        if entry.source.type == "package" and not entry.source.assemble:
+            raise ValidationError(
+                f"model '{entry.id}' is a file inside the pip package {entry.source.pip}; "
+                "uninstall the package to remove it",
+                {"reason": "packaged"},
+            )
+
     async def remove(self, entry: CatalogEntry) -> int:
         """Deletes what this server stored for the model; returns the bytes freed.
 
         Packaged files belong to pip and a user's own file stays where it is:
         removing those only forgets the entry (user) or the assembled copy.
         """
+        self.check_removable(entry)
         job = self._jobs.get(entry.id)
         if job is not None:
             job.task.cancel()

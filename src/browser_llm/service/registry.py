@@ -276,6 +276,7 @@ class ModelRegistry:
     async def delete(self, model_id: str) -> int:
         """Unloads the model if loaded, stops its download, deletes its stored file."""
         entry = self.library.entry(model_id)
+        self.library.check_removable(entry)
         job = self._jobs.get(model_id)
         if job is not None and not job.task.done():
             if job.phase != "fetching":

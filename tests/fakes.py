@@ -78,7 +78,7 @@ class FakeEngine:
             )
             return
         max_tokens = handle.request.params.max_tokens
-        handle.post(Admitted(prompt_tokens, max_tokens, False))
+        handle.post(Admitted(prompt_tokens, max_tokens, False, self._model.model_id))
         pieces = FAKE_PIECES[:max_tokens]
         for piece in pieces:
             await asyncio.sleep(0)

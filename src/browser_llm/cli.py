@@ -1,4 +1,4 @@
-"""The `browser-llm` command: serve, generate, status."""
+"""The `browser-llm` command: serve, generate, status, models."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from browser_llm import __version__
+from browser_llm.cli_models import add_models_parser, run_models
 from browser_llm.config import Settings
 
 __all__ = ["main"]
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--temperature", type=float)
             p.add_argument("--seed", type=int)
             p.add_argument("--raw", action="store_true", help="skip the chat template")
+    add_models_parser(sub)
     return parser
 
 
@@ -119,7 +121,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"serve": _serve, "generate": _generate, "status": _status}
+    handlers = {"serve": _serve, "generate": _generate, "status": _status, "models": run_models}
     try:
         return handlers[args.command](args)
     except httpx.ConnectError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from browser_llm.config import DEFAULT_MODEL_ID
@@ -45,12 +47,13 @@ def test_load_model(idle_client: TestClient) -> None:
     assert idle_client.get("/api/v1/status").json()["data"]["status"] == "idle"
     resp = idle_client.post(f"/api/v1/models/{DEFAULT_MODEL_ID}/load")
     assert resp.status_code == 200
-    assert resp.json()["data"] == {
-        "model_id": DEFAULT_MODEL_ID,
-        "status": "loaded",
-        "progress": 1.0,
-        "estimated_time_ms": 0.0,
-    }
+    assert resp.json()["data"]["status"] == "loading"
+    for _ in range(600):
+        data = idle_client.post(f"/api/v1/models/{DEFAULT_MODEL_ID}/load").json()["data"]
+        if data["status"] != "loading":
+            break
+        time.sleep(0.05)
+    assert data["status"] == "loaded" and data["progress"] == 1.0
     status = idle_client.get("/api/v1/status").json()["data"]
     assert status["status"] == "ready"
     assert status["model"] == {"id": DEFAULT_MODEL_ID, "loaded": True}

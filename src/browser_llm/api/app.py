@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         stats: RequestStats = app.state.stats
         registry = ModelRegistry(
             eng,
-            Catalog.builtin(),
+            Catalog.builtin(settings.models_dir),
             ModelStore(settings.models_dir, settings.storage_quota_gb),
             stats.profile,
         )
@@ -80,10 +80,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             parallel=settings.sequences,
             max_queue=settings.max_queue,
             log_prompts=settings.log_prompts,
+            swapping_to=registry.swapping_to,
+            loading=registry.loading_hint,
         )
         if settings.model_to_load:
             try:
-                await registry.load(settings.model_to_load)
+                # A model on disk is loaded before serving; one to download loads in the
+                # background (/status says 'loading') so the server answers meanwhile.
+                entry = registry.library.entry(settings.model_to_load)
+                if registry.store.is_local(entry):
+                    await registry.load(settings.model_to_load)
+                else:
+                    await registry.start_load(settings.model_to_load)
             except Exception as exc:
                 logger.error("could not load model %s at start-up: %s", settings.model, exc)
         try:
@@ -108,7 +116,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=[
                 "X-Request-ID",

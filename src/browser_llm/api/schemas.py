@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 __all__ = [
+    "DeleteModelResponse",
+    "DownloadInfo",
     "Envelope",
     "ErrorBody",
     "GenerateRequestBody",
@@ -135,6 +137,21 @@ class ModelPerformance(BaseModel):
     avg_latency_ms: float
 
 
+class DownloadInfo(BaseModel):
+    """Extension: a download (or assembly) in progress, or a resumable partial file."""
+
+    state: str = Field(
+        description="queued, downloading, retrying, verifying, assembling, paused, done, failed"
+    )
+    bytes: int
+    total_bytes: int | None
+    progress: float | None = Field(description="0-1, when the total is known")
+    speed_bytes_per_s: float
+    eta_ms: float | None
+    attempts: int
+    error: str | None
+
+
 class ModelDetails(BaseModel):
     id: str
     name: str
@@ -149,7 +166,14 @@ class ModelDetails(BaseModel):
     parameters: ModelParameters
     performance: ModelPerformance
     loaded: bool = Field(description="Extension: this model is the one loaded")
-    size_bytes: int = Field(description="Extension: exact size in bytes")
+    size_bytes: int = Field(description="Extension: size in bytes (approximate until on disk)")
+    source: str = Field(description="Extension: package, file or url")
+    sha256: str | None = Field(None, description="Extension: expected sha256, when known")
+    download: DownloadInfo | None = Field(None, description="Extension: download in progress")
+    load: LoadModelResponse | None = Field(None, description="Extension: load in progress")
+    load_error: ErrorBody | None = Field(
+        None, description="Extension: why the last load failed (cleared by the next load request)"
+    )
 
 
 class LoadModelResponse(BaseModel):
@@ -157,6 +181,18 @@ class LoadModelResponse(BaseModel):
     status: Literal["loaded", "loading", "error", "unloaded"]
     progress: float | None = None
     estimated_time_ms: float | None = None
+    phase: str | None = Field(
+        None, description="Extension: fetching, checking, probing, loading or done"
+    )
+    download: DownloadInfo | None = Field(None, description="Extension: download figures")
+
+
+class DeleteModelResponse(BaseModel):
+    """Extension: DELETE /models/{id}."""
+
+    model_id: str
+    deleted: bool
+    freed_bytes: int
 
 
 class StatusModel(BaseModel):
@@ -201,6 +237,15 @@ class StatusEngine(BaseModel):
     requests_rejected: int = Field(description="Turned away with OVERLOADED")
 
 
+class StatusLoading(BaseModel):
+    """Extension: the model load in progress."""
+
+    model_id: str
+    phase: str
+    progress: float
+    estimated_time_ms: float
+
+
 class StatusResponse(BaseModel):
     status: Literal["ready", "loading", "error", "idle"]
     model: StatusModel | None
@@ -208,6 +253,7 @@ class StatusResponse(BaseModel):
     performance: StatusPerformance
     health: StatusHealth
     engine: StatusEngine
+    loading: StatusLoading | None = Field(None, description="Extension: load in progress")
 
 
 class ErrorBody(BaseModel):
@@ -227,3 +273,6 @@ class Envelope(BaseModel, Generic[T]):
     data: T | None = None
     error: ErrorBody | None = None
     metadata: Metadata
+
+
+ModelDetails.model_rebuild()

@@ -54,6 +54,7 @@ class Admitted:
     prompt_tokens: int
     max_tokens: int
     clamped: bool
+    model_id: str = ""  # the model that will run it (a load may have been queued before)
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,15 @@ class LlamaEngine:
             self._emit(handle, Failed(exc))
             return False
         self._prepared[id(handle)] = prepared
-        self._emit(handle, Admitted(len(prepared.tokens), prepared.max_tokens, prepared.clamped))
+        self._emit(
+            handle,
+            Admitted(
+                len(prepared.tokens),
+                prepared.max_tokens,
+                prepared.clamped,
+                self._model.info.model_id,
+            ),
+        )
         return True
 
     def _admit(self) -> None:
@@ -293,6 +301,7 @@ class LlamaEngine:
 
     def _run_model_op(self, op: _Load | _Unload) -> None:
         self._slot_tokens.clear()
+        previous = self._model.info if self._model is not None else None
         if self._model is not None:
             self._model.free()
             self._model = None
@@ -305,10 +314,21 @@ class LlamaEngine:
             self._model = LlamaModel(op.model_id, op.path, self._config)
         except BaseException as exc:
             self._state = "error"
+            self._restore(previous)
             op.done.set_exception(exc)
             return
         self._state = "ready"
         op.done.set_result(self._model.info)
+
+    def _restore(self, previous: LoadedModel | None) -> None:
+        """After a failed load, the model that was serving comes back (same file)."""
+        if previous is None:
+            return
+        try:
+            self._model = LlamaModel(previous.model_id, previous.path, self._config)
+            self._state = "ready"
+        except BaseException:
+            logger.exception("could not restore model %s after a failed load", previous.model_id)
 
     def _step(self) -> None:
         model = self._model

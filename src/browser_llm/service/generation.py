@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from browser_llm.core.errors import (
     BrowserLLMError,
@@ -134,8 +134,12 @@ class GenerationService:
         parallel: int = 1,
         max_queue: int = 64,
         log_prompts: bool = False,
+        swapping_to: Callable[[], str | None] | None = None,
+        loading: Callable[[], tuple[str, float] | None] | None = None,
     ) -> None:
         self._engine = engine
+        self._swapping_to = swapping_to or (lambda: None)
+        self._loading = loading or (lambda: None)
         self.stats = stats
         self.parallel = max(1, parallel)
         self.max_queue = max_queue
@@ -159,8 +163,11 @@ class GenerationService:
         """Submits and waits for admission: bad prompts raise here, before any output."""
         self.stats.started()
         model = self._engine.model
-        if model is None:
-            error = ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
+        # During a model swap the engine holds no model for a moment: requests queue
+        # behind the swap and run on the new model.
+        model_id = model.model_id if model is not None else self._swapping_to()
+        if model_id is None:
+            error = self._not_loaded()
             self.record_failure(error)
             raise error
         try:
@@ -186,7 +193,18 @@ class GenerationService:
             ticket.release()
             handle.cancel()
             raise BrowserLLMError(f"engine sent {type(event).__name__} before admission")
-        return GenerationStream(self, handle, event, model.model_id, ticket)
+        return GenerationStream(self, handle, event, event.model_id or model_id, ticket)
+
+    def _not_loaded(self) -> ModelNotLoadedError:
+        loading = self._loading()
+        if loading is None:
+            return ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
+        model_id, eta_s = loading
+        return ModelNotLoadedError(
+            f"no model is loaded yet: '{model_id}' is loading; retry when /status says ready",
+            {"loading": model_id, "estimated_time_ms": round(eta_s * 1000)},
+            retry_after_s=min(600, max(1, math.ceil(eta_s))),
+        )
 
     async def generate(self, request: GenerationRequest) -> Completion:
         stream = await self.start(request)

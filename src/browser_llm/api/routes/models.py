@@ -1,24 +1,40 @@
-"""GET /models, GET /models/{id}, POST /models/{id}/load."""
+"""GET /models, GET /models/{id}, POST /models/{id}/load, /unload, DELETE /models/{id}."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok
 from browser_llm.api.routes.common import ERROR_RESPONSES
 from browser_llm.api.schemas import (
+    DeleteModelResponse,
     Envelope,
     LoadModelResponse,
     ModelDetails,
     ModelsResponse,
     ModelSummary,
 )
-from browser_llm.service.registry import ModelRegistry, ModelView
+from browser_llm.models.ids import validate_model_id
+from browser_llm.service.registry import LoadStatus, ModelRegistry, ModelView
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["models"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    507: {"model": Envelope[None], "description": "STORAGE_ERROR (quota, disk, download)"},
+}
+
+
+def _registry(request: Request, model_id: str | None = None) -> ModelRegistry:
+    if model_id is not None:
+        validate_model_id(model_id)  # 400 before anything looks the id up
+    registry: ModelRegistry = request.app.state.registry
+    return registry
 
 
 def _summary(view: ModelView) -> ModelSummary:
@@ -38,67 +54,95 @@ def _summary(view: ModelView) -> ModelSummary:
     )
 
 
+def _load_body(status: LoadStatus) -> dict[str, Any]:
+    return {
+        "model_id": status.model_id,
+        "status": status.status,
+        "progress": status.progress,
+        "estimated_time_ms": status.estimated_time_ms,
+        "phase": status.phase,
+        "download": status.download,
+    }
+
+
 def _details(view: ModelView, stats: RequestStats) -> ModelDetails:
     e = view.entry
     perf = stats.summary(e.id)
+    download = view.download.as_dict() if view.download is not None else None
+    progress = 1.0 if view.downloaded else (download or {}).get("progress")
+    error = view.load_error
     return ModelDetails.model_validate(
         {
             **_summary(view).model_dump(),
             "description": e.description,
-            "download_progress": 1.0 if view.downloaded else None,
+            "download_progress": progress,
             "parameters": {"total": e.parameters_total, "quantization": e.quantization},
             "performance": {
                 "avg_tokens_per_second": perf.avg_tokens_per_second,
                 "avg_latency_ms": perf.avg_latency_ms,
             },
             "size_bytes": e.size_bytes,
+            "source": e.source.type,
+            "sha256": e.sha256,
+            "download": download,
+            "load": _load_body(view.load) if view.load is not None else None,
+            "load_error": {"code": error.code, "message": error.message, "details": error.details}
+            if error is not None
+            else None,
         }
     )
 
 
 @router.get("/models", response_model=Envelope[ModelsResponse], summary="List models")
 async def list_models(request: Request) -> Response:
-    registry: ModelRegistry = request.app.state.registry
+    registry = _registry(request)
     return ok(request, ModelsResponse(models=[_summary(v) for v in registry.list()]))
 
 
 @router.get(
     "/models/{model_id}",
     response_model=Envelope[ModelDetails],
-    responses=ERROR_RESPONSES,
-    summary="Model details",
+    responses=_RESPONSES,
+    summary="Model details, with download and load progress",
 )
 async def get_model(model_id: str, request: Request) -> Response:
-    registry: ModelRegistry = request.app.state.registry
+    registry = _registry(request, model_id)
     return ok(request, _details(registry.get(model_id), request.app.state.stats))
 
 
 @router.post(
     "/models/{model_id}/load",
     response_model=Envelope[LoadModelResponse],
-    responses=ERROR_RESPONSES,
-    summary="Load a model for inference (replaces the loaded one)",
+    responses=_RESPONSES,
+    summary="Start loading a model (downloading it first if needed); answers at once",
 )
 async def load_model(model_id: str, request: Request) -> Response:
-    registry: ModelRegistry = request.app.state.registry
-    loaded = await registry.load(model_id)
-    return ok(
-        request,
-        LoadModelResponse(
-            model_id=loaded.model_id, status="loaded", progress=1.0, estimated_time_ms=0.0
-        ),
-    )
+    registry = _registry(request, model_id)
+    status = await registry.start_load(model_id)
+    return ok(request, LoadModelResponse.model_validate(_load_body(status)))
 
 
 @router.post(
     "/models/{model_id}/unload",
     response_model=Envelope[LoadModelResponse],
-    responses=ERROR_RESPONSES,
+    responses=_RESPONSES,
     summary="Unload the model (extension); generation answers MODEL_NOT_LOADED until a load",
 )
 async def unload_model(model_id: str, request: Request) -> Response:
-    registry: ModelRegistry = request.app.state.registry
+    registry = _registry(request, model_id)
     registry.get(model_id)  # 404 for an unknown id
     if registry.loaded_id == model_id:
         await registry.unload()
     return ok(request, LoadModelResponse(model_id=model_id, status="unloaded"))
+
+
+@router.delete(
+    "/models/{model_id}",
+    response_model=Envelope[DeleteModelResponse],
+    responses=_RESPONSES,
+    summary="Delete a model's stored file (extension); unloads it first if loaded",
+)
+async def delete_model(model_id: str, request: Request) -> Response:
+    registry = _registry(request, model_id)
+    freed = await registry.delete(model_id)
+    return ok(request, DeleteModelResponse(model_id=model_id, deleted=True, freed_bytes=freed))

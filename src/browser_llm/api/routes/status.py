@@ -50,12 +50,21 @@ async def get_status(request: Request) -> Response:
     avg_wait, max_wait = stats.queue_wait_ms()
     model = engine.model
     engine_stats = engine.stats()
-    entries = registry.catalog.all()
-    used = registry.store.used_bytes(entries)
+    used = registry.library.used_bytes()
     perf = stats.summary()
+    loading = registry.active_job()
+    load = registry.get(loading.entry.id).load if loading is not None else None
     status = StatusResponse.model_validate(
         {
-            "status": engine.state,
+            "status": "loading" if load is not None else engine.state,
+            "loading": {
+                "model_id": load.model_id,
+                "phase": load.phase,
+                "progress": load.progress,
+                "estimated_time_ms": load.estimated_time_ms,
+            }
+            if load is not None
+            else None,
             "model": {"id": model.model_id, "loaded": True} if model is not None else None,
             "system": {
                 "webgpu_available": engine.gpu_offload_supported,

@@ -134,8 +134,10 @@ class GenerationService:
         parallel: int = 1,
         max_queue: int = 64,
         log_prompts: bool = False,
+        engines: dict[str, Engine] | None = None,
     ) -> None:
         self._engine = engine
+        self._engines = engines or {}  # selectable per request by name
         self.stats = stats
         self.parallel = max(1, parallel)
         self.max_queue = max_queue
@@ -158,7 +160,8 @@ class GenerationService:
     async def start(self, request: GenerationRequest) -> GenerationStream:
         """Submits and waits for admission: bad prompts raise here, before any output."""
         self.stats.started()
-        model = self._engine.model
+        engine = self._engine_for(request)
+        model = engine.model
         if model is None:
             error = ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
             self.record_failure(error)
@@ -171,7 +174,7 @@ class GenerationService:
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
         ticket = _QueueTicket(self)
-        handle = self._engine.submit(request)
+        handle = engine.submit(request)
         try:
             event = await handle.next_event()
         except BaseException:
@@ -187,6 +190,19 @@ class GenerationService:
             handle.cancel()
             raise BrowserLLMError(f"engine sent {type(event).__name__} before admission")
         return GenerationStream(self, handle, event, model.model_id, ticket)
+
+    def _engine_for(self, request: GenerationRequest) -> Engine:
+        if request.engine is None:
+            return self._engine
+        engine = self._engines.get(request.engine)
+        if engine is None:
+            error = ValidationError(
+                f"engine {request.engine!r} is not available; use one of {sorted(self._engines)}",
+                {"field": "engine"},
+            )
+            self.record_failure(error)
+            raise error
+        return engine
 
     async def generate(self, request: GenerationRequest) -> Completion:
         stream = await self.start(request)

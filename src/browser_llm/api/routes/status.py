@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from browser_llm.api.envelope import ok
+from browser_llm.api.routes.engine_page import browser_status
 from browser_llm.api.schemas import Envelope, StatusResponse
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
@@ -53,7 +54,8 @@ async def get_status(request: Request) -> Response:
     entries = registry.catalog.all()
     used = registry.store.used_bytes(entries)
     perf = stats.summary()
-    status = StatusResponse.model_validate(
+    browser = browser_status(request.app.state)
+    body = StatusResponse.model_validate(
         {
             "status": engine.state,
             "model": {"id": model.model_id, "loaded": True} if model is not None else None,
@@ -88,6 +90,12 @@ async def get_status(request: Request) -> Response:
                 "context_length": model.context_length if model is not None else None,
                 "requests_cancelled": stats.requests_cancelled,
             },
+            "browser": browser,
         }
     )
-    return ok(request, status)
+    if settings.engine == "browser" and browser is not None and browser["attached"]:
+        # The browser engine is in use: system and health are the tab's own readings.
+        for name in ("webgpu_available", "gpu_vram_gb", "storage_quota_gb", "storage_used_gb"):
+            setattr(body.system, name, browser[name])
+        body.health.webgpu_context_losses = browser["webgpu_context_losses"]
+    return ok(request, body)

@@ -201,7 +201,7 @@ class BrowserEngine:
             self._forward(handle)
             return handle
         if self._model is None:
-            handle.post(Failed(ModelNotLoadedError(self._not_ready_message())))
+            handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
             return handle
         try:
             handle.prompt = self._render(request)
@@ -361,7 +361,7 @@ class BrowserEngine:
             loading[1].set_exception(error)
 
     # ---- generations ---------------------------------------------------------
-    def _not_ready_message(self) -> str:
+    def not_loaded_reason(self) -> str:
         if self._tab is None:
             return "no browser tab is attached: open the /engine page of this server in a browser"
         if self._state == "loading":

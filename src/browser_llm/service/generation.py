@@ -163,7 +163,13 @@ class GenerationService:
         engine = self._engine_for(request)
         model = engine.model
         if model is None:
-            error = ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
+            # An engine may say why (the browser engine: no tab attached yet).
+            reason = getattr(engine, "not_loaded_reason", None)
+            error = ModelNotLoadedError(
+                reason()
+                if callable(reason)
+                else "no model is loaded; load one with POST /models/{id}/load"
+            )
             self.record_failure(error)
             raise error
         try:

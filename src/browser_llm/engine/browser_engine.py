@@ -167,8 +167,9 @@ class BrowserEngine:
         try:
             header = await asyncio.to_thread(read_gguf_header, file)
         except (OSError, ValueError) as exc:
-            details = {"model_id": model_id}
-            raise ModelLoadFailedError(f"model '{model_id}': {exc}", details) from exc
+            logger.warning("model %s: GGUF header unreadable: %s", model_id, exc)
+            details = {"model_id": model_id, "reason": "bad_gguf_header"}
+            raise ModelLoadFailedError(f"model '{model_id}' has an unreadable GGUF header", details) from exc
         wanted = _Wanted(model_id, str(file), size, header)
         self._wanted = wanted
         return wanted

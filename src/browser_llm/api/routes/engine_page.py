@@ -79,7 +79,7 @@ def build_browser_engine(settings: Settings, native: Engine) -> BrowserEngine:
 
 _MISSING_PAGE = """<!doctype html><meta charset="utf-8"><title>Browser engine unavailable</title>
 <h1>Browser engine unavailable</h1>
-<p>The wllama package is not installed at <code>{root}</code>.</p>
+<p>The wllama package is not installed (<code>web-engine/node_modules</code>).</p>
 <p>Install it with <code>make serve</code> (or <code>cd web-engine &amp;&amp; npm ci</code>) and
 reload this page. The rest of the server works without it.</p>"""
 
@@ -88,8 +88,8 @@ reload this page. The rest of the server works without it.</p>"""
 async def engine_page(request: Request) -> Response:
     root = wllama_root(request.app.state.settings)
     if not (root / "esm" / "index.js").is_file():
-        html = _MISSING_PAGE.format(root=str(root).replace("&", "&amp;").replace("<", "&lt;"))
-        return HTMLResponse(html, status_code=503, headers=_ISOLATION)
+        logger.warning("browser engine page unavailable: no wllama at %s", root)
+        return HTMLResponse(_MISSING_PAGE, status_code=503, headers=_ISOLATION)
     return FileResponse(_WEB / "index.html", media_type="text/html", headers=_ISOLATION)
 
 

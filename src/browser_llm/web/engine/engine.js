@@ -20,6 +20,7 @@ const state = {
   memoryErrors: 0,
   gpu: { available: false, vramGb: 0 },
   requests: 0,
+  lastOptions: null,
 };
 const wllama = new Wllama({ default: WASM_URL }, { suppressNativeLog: true });
 wllama.setCompat(null); // no CDN fallbacks: everything comes from this server
@@ -222,6 +223,7 @@ async function generate(message) {
   }
   const controller = new AbortController();
   state.current = { id, controller };
+  state.lastOptions = message.data; // bench/browser_engine.py replays it directly
   state.requests += 1;
   show('requests', String(state.requests));
   try {

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,10 @@ from browser_llm.core.errors import (
     InferenceError,
     ModelLoadFailedError,
     ModelNotLoadedError,
-    StorageError,
     ValidationError,
     WebGPUError,
 )
-from browser_llm.core.types import Completion, FinishReason, LoadedModel, Timings, Usage
+from browser_llm.core.types import FinishReason, LoadedModel
 from browser_llm.engine.base import (
     Admitted,
     Engine,
@@ -46,6 +44,14 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
+from browser_llm.engine.browser_model import (
+    BROWSER_FILE_LIMIT_BYTES,
+    WantedModel,
+    chat_template,
+    check_quota,
+    inspect_model,
+    loaded_model,
+)
 from browser_llm.engine.browser_tab import (
     BrowserHandle,
     Run,
@@ -56,7 +62,6 @@ from browser_llm.engine.browser_tab import (
     wllama_options,
 )
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.gguf_meta import GgufHeader, read_gguf_header
 from browser_llm.engine.prompt import prompt_text
 from browser_llm.engine.text_stream import TextStream
 
@@ -64,17 +69,7 @@ __all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
 
 logger = logging.getLogger(__name__)
 
-# Browsers cannot hand a single ArrayBuffer/Blob over 2 GiB to wasm32 memory.
-BROWSER_FILE_LIMIT_BYTES = 2 * 1024**3
 _GB = 1024**3
-
-
-@dataclass(frozen=True)
-class _Wanted:
-    model_id: str
-    path: str
-    size_bytes: int
-    header: GgufHeader
 
 
 class BrowserEngine:
@@ -92,7 +87,7 @@ class BrowserEngine:
         self._fallback = fallback
         self._file_limit = file_limit_bytes
         self._tab: Tab | None = None
-        self._wanted: _Wanted | None = None
+        self._wanted: WantedModel | None = None
         self._model: LoadedModel | None = None
         self._template: ChatTemplate | None = None
         self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
@@ -149,28 +144,9 @@ class BrowserEngine:
             memory_errors=self._memory_errors + tab_errors,
         )
 
-    async def want(self, model_id: str, path: str) -> _Wanted:
+    async def want(self, model_id: str, path: str) -> WantedModel:
         """Checks a model for the browser and remembers it: an attaching tab loads it."""
-        file = Path(path)
-        size = file.stat().st_size
-        if size > self._file_limit:
-            raise StorageError(
-                f"model '{model_id}' is {size / _GB:.2f} GB; a browser tab can load "
-                f"files up to {self._file_limit / _GB:.2f} GB",
-                {
-                    "model_id": model_id,
-                    "size_bytes": size,
-                    "limit_bytes": self._file_limit,
-                    "reason": "over_browser_file_limit",
-                },
-            )
-        try:
-            header = await asyncio.to_thread(read_gguf_header, file)
-        except (OSError, ValueError) as exc:
-            logger.warning("model %s: GGUF header unreadable: %s", model_id, exc)
-            details = {"model_id": model_id, "reason": "bad_gguf_header"}
-            raise ModelLoadFailedError(f"model '{model_id}' has an unreadable GGUF header", details) from exc
-        wanted = _Wanted(model_id, str(file), size, header)
+        wanted = await asyncio.to_thread(inspect_model, model_id, Path(path), self._file_limit)
         self._wanted = wanted
         return wanted
 
@@ -183,7 +159,7 @@ class BrowserEngine:
                 "browser; it will load this model when it attaches",
                 {"model_id": model_id, "reason": "no_browser_tab"},
             )
-        self._check_quota(tab, wanted)
+        check_quota(tab.readings, wanted)
         while self._run is not None:  # model changes wait for the running generation
             await asyncio.sleep(0.05)
         return await self._send_load(tab, wanted)
@@ -251,33 +227,15 @@ class BrowserEngine:
             self._on_generation_message(kind, message)
 
     # ---- loading -------------------------------------------------------------
-    def _check_quota(self, tab: Tab, wanted: _Wanted) -> None:
-        readings = tab.readings
-        if wanted.model_id in readings.cached_models or readings.storage_quota_gb <= 0:
-            return
-        free = (readings.storage_quota_gb - readings.storage_used_gb) * _GB
-        if wanted.size_bytes > free:
-            raise StorageError(
-                f"model '{wanted.model_id}' needs {wanted.size_bytes / _GB:.2f} GB of browser "
-                f"storage; the tab has {max(0.0, free) / _GB:.2f} GB free",
-                {
-                    "model_id": wanted.model_id,
-                    "size_bytes": wanted.size_bytes,
-                    "storage_quota_gb": readings.storage_quota_gb,
-                    "storage_used_gb": readings.storage_used_gb,
-                    "reason": "over_browser_storage_quota",
-                },
-            )
-
-    async def _load_on_attach(self, tab: Tab, wanted: _Wanted) -> None:
+    async def _load_on_attach(self, tab: Tab, wanted: WantedModel) -> None:
         await asyncio.sleep(0)  # let the attach route send its hello reply first
         try:
-            self._check_quota(tab, wanted)
+            check_quota(tab.readings, wanted)
             await self._send_load(tab, wanted)
         except BrowserLLMError as exc:
             logger.error("browser tab could not load %s: %s", wanted.model_id, exc.message)
 
-    async def _send_load(self, tab: Tab, wanted: _Wanted) -> LoadedModel:
+    async def _send_load(self, tab: Tab, wanted: WantedModel) -> LoadedModel:
         if self._loading is not None:
             self._loading[1].cancel()
         future: asyncio.Future[LoadedModel] = asyncio.get_running_loop().create_future()
@@ -310,33 +268,8 @@ class BrowserEngine:
         wanted, loading = self._wanted, self._loading
         if wanted is None or loading is None or data.get("model_id") != wanted.model_id:
             return
-        header = wanted.header
-
-        def number(name: str, default: int) -> int:
-            value = data.get(name)
-            return value if isinstance(value, int) and value > 0 else default
-
-        load_time = data.get("load_time_s")
-        self._template = None
-        if header.chat_template:
-            try:
-                self._template = ChatTemplate(
-                    header.chat_template, header.bos_text, header.eos_text
-                )
-            except ValueError as exc:
-                logger.warning("model %s: chat template ignored: %s", wanted.model_id, exc)
-        self._model = LoadedModel(
-            model_id=wanted.model_id,
-            path=wanted.path,
-            context_length=number("context_length", self._context_size),
-            train_context_length=number("train_context_length", 0),
-            n_vocab=number("n_vocab", 0),
-            has_chat_template=self._template is not None,
-            size_bytes=wanted.size_bytes,
-            load_time_s=float(load_time) if isinstance(load_time, int | float) else 0.0,
-            description=header.name,
-            metadata={"engine": "browser", "tab": tab.id},
-        )
+        self._template = chat_template(wanted)
+        self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
         self._state = "ready"
         self.load_progress = None
         self.last_load = {
@@ -471,26 +404,7 @@ class BrowserEngine:
         if tail:
             handle.post(TokenText(tail))
         handle.tokens_generated = run.pieces
-        handle.post(Finished(self._completion(run, finish)))
-
-    def _completion(self, run: Run, finish: FinishReason) -> Completion:
-        now = time.perf_counter()
-        submitted = run.handle.request.submitted_at
-        first = run.first_token_at or now
-        last = run.last_token_at or first
-        return Completion(
-            text=run.text.text,
-            finish_reason=finish,
-            usage=Usage(run.prompt_tokens, run.pieces),
-            timings=Timings(
-                queue_s=run.dispatched_at - submitted,
-                time_to_first_token_s=first - submitted,
-                prefill_s=first - run.dispatched_at,
-                decode_s=last - first,
-                total_s=now - submitted,
-            ),
-            max_tokens_clamped=run.clamped,
-        )
+        handle.post(Finished(run.completion(finish)))
 
     def _cancel(self, handle: BrowserHandle) -> None:
         if handle.forwarded is not None:

@@ -21,6 +21,7 @@ from browser_llm.core.errors import (
     ValidationError,
     WebGPUError,
 )
+from browser_llm.core.types import Completion, FinishReason, Timings, Usage
 from browser_llm.engine.base import GenerationHandle, GenerationRequest
 from browser_llm.engine.text_stream import TextStream
 
@@ -102,6 +103,25 @@ class Run:
     last_token_at: float | None = None
     pieces: int = 0
     ended: bool = False  # the client side got its final event (the tab may still be busy)
+
+    def completion(self, finish: FinishReason) -> Completion:
+        now = time.perf_counter()
+        submitted = self.handle.request.submitted_at
+        first = self.first_token_at or now
+        last = self.last_token_at or first
+        return Completion(
+            text=self.text.text,
+            finish_reason=finish,
+            usage=Usage(self.prompt_tokens, self.pieces),
+            timings=Timings(
+                queue_s=self.dispatched_at - submitted,
+                time_to_first_token_s=first - submitted,
+                prefill_s=first - self.dispatched_at,
+                decode_s=last - first,
+                total_s=now - submitted,
+            ),
+            max_tokens_clamped=self.clamped,
+        )
 
 
 class BrowserHandle(GenerationHandle):

@@ -146,7 +146,10 @@ def main() -> None:
                     d, dn = direct(page)
                     rest_tps.append(r)
                     direct_tps.append(d)
-                    print(f"run {run + 1}: REST {r:.2f} tok/s ({rn}), direct {d:.2f} tok/s ({dn})")
+                    print(
+                        f"run {run + 1}: REST {r:.2f} tok/s ({rn}), direct {d:.2f} tok/s ({dn})",
+                        flush=True,
+                    )
                 served = page.evaluate("window.browserLLM.state.requests")
                 browser.close()
         finally:

@@ -9,7 +9,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores; pip caches the wheel).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: install install-dev serve test lint typecheck unit bench clean chromium
+.PHONY: install install-dev serve test lint typecheck unit bench clean browser
 
 # The browser engine page serves wllama from this npm install (never committed).
 WEB_ENGINE := web-engine
@@ -19,8 +19,9 @@ $(WEB_ENGINE_STAMP): $(WEB_ENGINE)/package.json $(WEB_ENGINE)/package-lock.json
 	cd $(WEB_ENGINE) && npm ci --no-audit --no-fund
 	touch $@
 
-# Browser tests drive Debian's chromium (a test tool's own browser download fails here).
-chromium:
+# The browser engine's tests drive Debian's chromium (Playwright's own browser download
+# cannot run here). We run as root on a fresh machine, as CI does.
+browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 $(RUNTIME_STAMP): pyproject.toml constraints.txt
@@ -52,7 +53,7 @@ typecheck: $(DEV_STAMP)
 
 JS := clients/js
 
-test: lint typecheck $(WEB_ENGINE_STAMP) chromium
+test: lint typecheck browser $(WEB_ENGINE_STAMP)
 	$(BIN)/pytest
 	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test

@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128)
     args = parser.parse_args()
+    # A SIGTERM (e.g. `timeout`) must still stop the server started below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:

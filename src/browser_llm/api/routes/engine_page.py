@@ -112,9 +112,12 @@ async def vendor_file(path: str, request: Request) -> Response:
     return FileResponse(target, media_type=media, headers=_ISOLATION)
 
 
-@api_router.api_route(
-    "/engine/models/{model_id}/model.gguf",
-    methods=["GET", "HEAD"],
+_MODEL_FILE = "/engine/models/{model_id}/model.gguf"
+
+
+@api_router.head(_MODEL_FILE, include_in_schema=False)
+@api_router.get(
+    _MODEL_FILE,
     summary="A model's GGUF bytes for the browser engine tab (Range supported; same-origin)",
 )
 async def model_file(model_id: str, request: Request) -> Response:

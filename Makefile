@@ -10,7 +10,20 @@ DEV_STAMP     := $(VENV)/.dev-installed
 # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores; pip caches the wheel).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: install install-dev serve test lint typecheck unit bench clean
+.PHONY: install install-dev serve test lint typecheck unit bench clean browser
+
+# The browser engine page serves wllama from this npm install (never committed).
+WEB_ENGINE := web-engine
+WEB_ENGINE_STAMP := $(WEB_ENGINE)/node_modules/.installed
+
+$(WEB_ENGINE_STAMP): $(WEB_ENGINE)/package.json $(WEB_ENGINE)/package-lock.json
+	cd $(WEB_ENGINE) && npm ci --no-audit --no-fund
+	touch $@
+
+# The browser engine's tests drive Debian's chromium (Playwright's own browser download
+# cannot run here). We run as root on a fresh machine, as CI does.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 $(RUNTIME_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +43,8 @@ install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)
 
 serve: $(RUNTIME_STAMP)
+	# Without npm the server still runs; only its /engine page reports what is missing.
+	command -v npm >/dev/null && $(MAKE) $(WEB_ENGINE_STAMP) || echo "npm not found: /engine is unavailable"
 	$(BIN)/browser-llm serve
 
 lint: $(DEV_STAMP)
@@ -41,7 +56,7 @@ typecheck: $(DEV_STAMP)
 
 JS := clients/js
 
-test: lint typecheck
+test: lint typecheck browser $(WEB_ENGINE_STAMP)
 	$(BIN)/pytest
 	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test
@@ -61,3 +76,4 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist
+	rm -rf $(WEB_ENGINE)/node_modules

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body")
     max_ws_message_bytes: int = Field(1_048_576, ge=1024, description="Largest WebSocket message")
+    engine: Literal["native", "browser"] = Field(
+        "native", description="Engine for requests without an 'engine' field (see browser-engine)"
+    )
+    engine_fallback: bool = Field(
+        False, description="Browser engine without a tab (or tab lost before output): use native"
+    )
+    wllama_dir: Path | None = Field(
+        None, description="Installed @wllama/wllama folder; default web-engine/node_modules/..."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_prompts: bool = Field(False, description="Log prompt text (off: prompts stay private).")
 

@@ -13,7 +13,15 @@ from browser_llm import __version__
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
 from browser_llm.api.ratelimit import RateLimiter
-from browser_llm.api.routes import debug, generate, models, openai_compat, status, ws
+from browser_llm.api.routes import (
+    debug,
+    engine_page,
+    generate,
+    models,
+    openai_compat,
+    status,
+    ws,
+)
 from browser_llm.api.security import SecurityMiddleware
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
@@ -53,8 +61,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        eng = engine or default_engine(settings)
-        eng.start()
+        native = engine or default_engine(settings)
+        native.start()
+        browser = engine_page.build_browser_engine(settings, native)
+        app.state.browser_engine = browser
+        eng = browser if settings.engine == "browser" else native
         log_buffer = LogBuffer(
             level=logging.DEBUG if settings.log_level == "debug" else logging.INFO,
             hub=app.state.stats.hub,
@@ -82,22 +93,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             log_prompts=settings.log_prompts,
             swapping_to=registry.swapping_to,
             loading=registry.loading_hint,
+            engines={"native": native, "browser": browser},
         )
         if settings.model_to_load:
             try:
-                # A model on disk is loaded before serving; one to download loads in the
-                # background (/status says 'loading') so the server answers meanwhile.
-                entry = registry.library.entry(settings.model_to_load)
-                if registry.store.is_local(entry):
-                    await registry.load(settings.model_to_load)
-                else:
-                    await registry.start_load(settings.model_to_load)
+                await engine_page.load_startup_model(registry, native, browser, settings)
             except Exception as exc:
                 logger.error("could not load model %s at start-up: %s", settings.model, exc)
         try:
             yield
         finally:
-            eng.shutdown()
+            browser.shutdown()
+            native.shutdown()
             package_logger.removeHandler(log_buffer)
 
     app = FastAPI(
@@ -110,6 +117,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     stats = RequestStats(Profile(), PrometheusMetrics())
     app.state.stats = stats
     app.state.limiter = RateLimiter(settings)
+    app.state.engine_file_requests = {}  # model id -> GETs by browser engine tabs
     # Outermost last: request id -> CORS (answers preflights) -> security -> routes.
     app.add_middleware(SecurityMiddleware, settings=settings, limiter=app.state.limiter)
     if settings.cors_origins:
@@ -131,5 +139,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in (generate, models, status, debug, ws):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(debug.metrics_router)
+    app.include_router(engine_page.api_router, prefix=API_PREFIX)
+    app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
     return app

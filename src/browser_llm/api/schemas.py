@@ -18,6 +18,7 @@ __all__ = [
     "ModelDetails",
     "ModelSummary",
     "ModelsResponse",
+    "StatusBrowser",
     "StatusResponse",
 ]
 
@@ -58,6 +59,9 @@ class GenerateRequestBody(BaseModel):
     raw: StrictBool = Field(False, description="Extension: skip the chat template")
     ignore_eos: StrictBool = Field(
         False, description="Extension: keep generating past end-of-sequence (benchmarks)"
+    )
+    engine: Literal["native", "browser"] | None = Field(
+        None, description="Extension: run on this engine; default BROWSER_LLM_ENGINE"
     )
 
     @field_validator("stop")
@@ -246,6 +250,27 @@ class StatusLoading(BaseModel):
     estimated_time_ms: float
 
 
+class StatusBrowser(BaseModel):
+    """Extension: the browser engine (a tab attached at /api/v1/engine/attach)."""
+
+    attached: bool = Field(description="A tab is attached")
+    state: Literal["ready", "loading", "error", "idle"]
+    model: str | None = Field(description="Model loaded in the tab")
+    wanted_model: str | None = Field(description="Model the tab is told to load when attaching")
+    load_progress: dict[str, Any] | None = Field(description="{model_id, loaded, total} bytes")
+    last_load: dict[str, Any] | None = Field(description="{model_id, from_cache, load_time_s}")
+    webgpu_available: bool
+    gpu_vram_gb: float
+    storage_quota_gb: float
+    storage_used_gb: float
+    webgpu_context_losses: int
+    memory_errors: int
+    threads: int
+    multi_thread: bool
+    tabs_attached_total: int
+    model_file_requests: int = Field(description="GETs of model files by tabs (downloads)")
+
+
 class StatusResponse(BaseModel):
     status: Literal["ready", "loading", "error", "idle"]
     model: StatusModel | None
@@ -254,6 +279,9 @@ class StatusResponse(BaseModel):
     health: StatusHealth
     engine: StatusEngine
     loading: StatusLoading | None = Field(None, description="Extension: load in progress")
+    browser: StatusBrowser | None = Field(
+        None, description="Extension: the browser engine's tab and its own readings"
+    )
 
 
 class ErrorBody(BaseModel):

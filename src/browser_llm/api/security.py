@@ -19,6 +19,9 @@ from browser_llm.config import Settings
 __all__ = ["HEALTH_PATH", "SecurityMiddleware"]
 
 HEALTH_PATH = "/api/v1/health"  # the one endpoint open without a key
+# The browser engine page and its static files hold no data (a browser cannot send a
+# key when it opens a page); its WebSocket and model files still need the key.
+ENGINE_PAGE_PREFIX = "/engine"
 _LOOPBACK_NAMES = {"localhost", "localhost.", "127.0.0.1", "::1", "[::1]"}
 
 
@@ -132,7 +135,12 @@ class SecurityMiddleware:
                 await self._deny(scope, send, 413, "PAYLOAD_TOO_LARGE", self._too_large())
 
     def _key_ok(self, scope: Scope, presented: str | None) -> bool:
-        if self.api_key is None or scope["path"] == HEALTH_PATH:
+        path = scope["path"]
+        if self.api_key is None or path == HEALTH_PATH:
+            return True
+        if scope["type"] == "http" and (
+            path == ENGINE_PAGE_PREFIX or path.startswith(ENGINE_PAGE_PREFIX + "/")
+        ):
             return True
         # Constant-time comparison: timing must not reveal how much of a key matched.
         return presented is not None and hmac.compare_digest(presented.encode(), self.api_key)

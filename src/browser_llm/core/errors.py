@@ -19,6 +19,7 @@ __all__ = [
     "OverloadedError",
     "StorageError",
     "ValidationError",
+    "WebGPUError",
 ]
 
 
@@ -61,6 +62,12 @@ class InferenceError(BrowserLLMError):
 
 class StorageError(BrowserLLMError):
     code = "STORAGE_ERROR"
+
+
+class WebGPUError(BrowserLLMError):
+    """The browser engine's GPU failed (device lost, out of GPU memory)."""
+
+    code = "WEBGPU_ERROR"
 
 
 class InternalError(BrowserLLMError):

@@ -44,6 +44,7 @@ class GenerationRequest:
     raw: bool = False
     params: GenerationParams = field(default_factory=GenerationParams)
     request_id: str = ""
+    engine: str | None = None  # "native" | "browser"; None: the server's default
     submitted_at: float = field(default_factory=time.perf_counter)
 
 

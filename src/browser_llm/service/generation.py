@@ -136,10 +136,12 @@ class GenerationService:
         log_prompts: bool = False,
         swapping_to: Callable[[], str | None] | None = None,
         loading: Callable[[], tuple[str, float] | None] | None = None,
+        engines: dict[str, Engine] | None = None,
     ) -> None:
         self._engine = engine
         self._swapping_to = swapping_to or (lambda: None)
         self._loading = loading or (lambda: None)
+        self._engines = engines or {}  # selectable per request by name
         self.stats = stats
         self.parallel = max(1, parallel)
         self.max_queue = max_queue
@@ -162,12 +164,21 @@ class GenerationService:
     async def start(self, request: GenerationRequest) -> GenerationStream:
         """Submits and waits for admission: bad prompts raise here, before any output."""
         self.stats.started()
-        model = self._engine.model
+        engine = self._engine_for(request)
+        model = engine.model
         # During a model swap the engine holds no model for a moment: requests queue
         # behind the swap and run on the new model.
-        model_id = model.model_id if model is not None else self._swapping_to()
+        model_id = model.model_id if model is not None else None
+        if model_id is None and engine is self._engine:
+            model_id = self._swapping_to()
         if model_id is None:
-            error = self._not_loaded()
+            # An engine may say why (the browser engine: no tab attached yet).
+            reason = getattr(engine, "not_loaded_reason", None)
+            error = (
+                ModelNotLoadedError(reason())
+                if callable(reason)
+                else self._not_loaded()
+            )
             self.record_failure(error)
             raise error
         try:
@@ -178,7 +189,7 @@ class GenerationService:
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
         ticket = _QueueTicket(self)
-        handle = self._engine.submit(request)
+        handle = engine.submit(request)
         try:
             event = await handle.next_event()
         except BaseException:
@@ -205,6 +216,19 @@ class GenerationService:
             {"loading": model_id, "estimated_time_ms": round(eta_s * 1000)},
             retry_after_s=min(600, max(1, math.ceil(eta_s))),
         )
+
+    def _engine_for(self, request: GenerationRequest) -> Engine:
+        if request.engine is None:
+            return self._engine
+        engine = self._engines.get(request.engine)
+        if engine is None:
+            error = ValidationError(
+                f"engine {request.engine!r} is not available; use one of {sorted(self._engines)}",
+                {"field": "engine"},
+            )
+            self.record_failure(error)
+            raise error
+        return engine
 
     async def generate(self, request: GenerationRequest) -> Completion:
         stream = await self.start(request)

@@ -57,6 +57,7 @@ def to_generation_request(
         raw=body.raw,
         params=params,
         request_id=request_id,
+        engine=body.engine,
         submitted_at=started or time.perf_counter(),
     )
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from browser_llm.api.envelope import ok
+from browser_llm.api.routes.engine_page import browser_status
 from browser_llm.api.schemas import Envelope, StatusResponse
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
@@ -54,7 +55,8 @@ async def get_status(request: Request) -> Response:
     perf = stats.summary()
     loading = registry.active_job()
     load = registry.get(loading.entry.id).load if loading is not None else None
-    status = StatusResponse.model_validate(
+    browser = browser_status(request.app.state)
+    body = StatusResponse.model_validate(
         {
             "status": "loading" if load is not None else engine.state,
             "loading": {
@@ -97,6 +99,12 @@ async def get_status(request: Request) -> Response:
                 "context_length": model.context_length if model is not None else None,
                 "requests_cancelled": stats.requests_cancelled,
             },
+            "browser": browser,
         }
     )
-    return ok(request, status)
+    if settings.engine == "browser" and browser is not None and browser["attached"]:
+        # The browser engine is in use: system and health are the tab's own readings.
+        for name in ("webgpu_available", "gpu_vram_gb", "storage_quota_gb", "storage_used_gb"):
+            setattr(body.system, name, browser[name])
+        body.health.webgpu_context_losses = browser["webgpu_context_losses"]
+    return ok(request, body)

@@ -1,0 +1,480 @@
+"""The browser engine: llama.cpp (wllama, WebAssembly or WebGPU) running in a browser tab.
+
+A tab opened at /engine attaches over a WebSocket and this class relays
+generations to it, one at a time, behind the same Engine protocol as the
+native engine. The server keeps what makes behaviour identical: it renders
+the chat template (read from the GGUF header), applies stop strings to the
+relayed text and builds the Completion from its own clocks.
+
+All methods run on the event loop; nothing here blocks or uses threads.
+Several tabs: the newest attached tab wins; the previous one is told it was
+replaced and its running request fails (see docs/browser-engine.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from browser_llm.core.errors import (
+    BrowserLLMError,
+    CancelledError,
+    InferenceError,
+    ModelLoadFailedError,
+    ModelNotLoadedError,
+    ValidationError,
+    WebGPUError,
+)
+from browser_llm.core.types import FinishReason, LoadedModel
+from browser_llm.engine.base import (
+    Admitted,
+    Engine,
+    EngineState,
+    EngineStats,
+    Failed,
+    Finished,
+    GenerationHandle,
+    GenerationRequest,
+    Started,
+    TokenText,
+)
+from browser_llm.engine.browser_model import (
+    BROWSER_FILE_LIMIT_BYTES,
+    WantedModel,
+    chat_template,
+    check_quota,
+    inspect_model,
+    loaded_model,
+)
+from browser_llm.engine.browser_tab import (
+    BrowserHandle,
+    Run,
+    Tab,
+    TabReadings,
+    request_id,
+    tab_error,
+    wllama_options,
+)
+from browser_llm.engine.chat_template import ChatTemplate
+from browser_llm.engine.prompt import prompt_text
+from browser_llm.engine.text_stream import TextStream
+
+__all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
+
+logger = logging.getLogger(__name__)
+
+_GB = 1024**3
+
+
+class BrowserEngine:
+    """Implements the Engine protocol by relaying to the attached tab."""
+
+    def __init__(
+        self,
+        context_size: int,
+        model_url: Callable[[str], str],
+        fallback: Engine | None = None,
+        file_limit_bytes: int = BROWSER_FILE_LIMIT_BYTES,
+    ) -> None:
+        self._context_size = context_size
+        self._model_url = model_url
+        self._fallback = fallback
+        self._file_limit = file_limit_bytes
+        self._tab: Tab | None = None
+        self._wanted: WantedModel | None = None
+        self._model: LoadedModel | None = None
+        self._template: ChatTemplate | None = None
+        self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
+        self._state: EngineState = "idle"
+        self._queue: deque[BrowserHandle] = deque()
+        self._run: Run | None = None
+        self._tokens_total = 0
+        self._memory_errors = 0
+        self.tabs_attached_total = 0
+        self.load_progress: dict[str, Any] | None = None
+        self.last_load: dict[str, Any] | None = None
+
+    # ---- Engine protocol ---------------------------------------------------
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @property
+    def model(self) -> LoadedModel | None:
+        if self._model is None and self._tab is None and self._fallback is not None:
+            return self._fallback.model  # requests will run on the fallback engine
+        return self._model
+
+    @property
+    def gpu_offload_supported(self) -> bool:
+        tab = self._tab
+        return tab is not None and tab.readings.webgpu_available
+
+    @property
+    def attached(self) -> bool:
+        return self._tab is not None
+
+    @property
+    def tab(self) -> Tab | None:
+        return self._tab
+
+    @property
+    def wanted_model_id(self) -> str | None:
+        return self._wanted.model_id if self._wanted is not None else None
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        error = CancelledError("server is shutting down")
+        self._fail_all(error)
+
+    def stats(self) -> EngineStats:
+        running = 1 if self._run is not None and not self._run.ended else 0
+        tab_errors = self._tab.readings.memory_errors if self._tab is not None else 0
+        return EngineStats(
+            running=running,
+            tokens_generated_total=self._tokens_total,
+            memory_errors=self._memory_errors + tab_errors,
+        )
+
+    async def want(self, model_id: str, path: str) -> WantedModel:
+        """Checks a model for the browser and remembers it: an attaching tab loads it."""
+        wanted = await asyncio.to_thread(inspect_model, model_id, Path(path), self._file_limit)
+        self._wanted = wanted
+        return wanted
+
+    async def load(self, model_id: str, path: str) -> LoadedModel:
+        wanted = await self.want(model_id, path)
+        tab = self._tab
+        if tab is None:
+            raise ModelLoadFailedError(
+                "no browser tab is attached: open the /engine page of this server in a "
+                "browser; it will load this model when it attaches",
+                {"model_id": model_id, "reason": "no_browser_tab"},
+            )
+        check_quota(tab.readings, wanted)
+        while self._run is not None:  # model changes wait for the running generation
+            await asyncio.sleep(0.05)
+        return await self._send_load(tab, wanted)
+
+    async def unload(self) -> None:
+        self._wanted = None
+        self._model = None
+        self._template = None
+        self._state = "idle"
+        if self._tab is not None:
+            await self._safe_send(self._tab, {"type": "unload"})
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        handle = BrowserHandle(request, asyncio.get_running_loop(), self._cancel)
+        if self._model is None and self._tab is None and self._fallback is not None:
+            self._forward(handle)
+            return handle
+        if self._model is None:
+            handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
+            return handle
+        try:
+            handle.prompt = self._render(request)
+        except BrowserLLMError as exc:
+            handle.post(Failed(exc))
+            return handle
+        self._queue.append(handle)
+        self._dispatch()
+        return handle
+
+    # ---- tabs --------------------------------------------------------------
+    def attach(self, tab: Tab) -> Tab | None:
+        """Makes `tab` the active one; returns the tab it replaced (newest wins)."""
+        old = self._tab
+        if old is not None:
+            self._lose_tab(old, "the browser tab was replaced by a newer one")
+        self._tab = tab
+        self.tabs_attached_total += 1
+        logger.info("browser tab %s attached", tab.id)
+        wanted = self._wanted
+        if wanted is not None:
+            asyncio.get_running_loop().create_task(self._load_on_attach(tab, wanted))
+        return old
+
+    def detach(self, tab: Tab) -> None:
+        if self._tab is tab:
+            logger.warning("browser tab %s detached", tab.id)
+            self._lose_tab(tab, "the browser tab running the engine closed or reloaded")
+
+    def on_message(self, tab: Tab, message: dict[str, Any]) -> None:
+        """A message from a tab (already parsed and size-checked)."""
+        if tab is not self._tab:
+            return  # a replaced tab's last words
+        kind = message.get("type")
+        data = message.get("data")
+        data = data if isinstance(data, dict) else {}
+        if kind == "readings":
+            tab.readings.update(data)
+        elif kind == "load_progress":
+            self._on_progress(data)
+        elif kind == "loaded":
+            self._on_loaded(tab, data)
+        elif kind == "load_failed":
+            self._on_load_failed(data)
+        elif kind in ("admitted", "token", "done", "error"):
+            self._on_generation_message(kind, message)
+
+    # ---- loading -------------------------------------------------------------
+    async def _load_on_attach(self, tab: Tab, wanted: WantedModel) -> None:
+        await asyncio.sleep(0)  # let the attach route send its hello reply first
+        try:
+            check_quota(tab.readings, wanted)
+            await self._send_load(tab, wanted)
+        except BrowserLLMError as exc:
+            logger.error("browser tab could not load %s: %s", wanted.model_id, exc.message)
+
+    async def _send_load(self, tab: Tab, wanted: WantedModel) -> LoadedModel:
+        if self._loading is not None:
+            self._loading[1].cancel()
+        future: asyncio.Future[LoadedModel] = asyncio.get_running_loop().create_future()
+        load_id = uuid.uuid4().hex[:12]
+        self._loading = (load_id, future)
+        self._model = None
+        self._state = "loading"
+        self.load_progress = {"model_id": wanted.model_id, "loaded": 0, "total": wanted.size_bytes}
+        await self._safe_send(
+            tab,
+            {
+                "type": "load",
+                "id": load_id,
+                "data": {
+                    "model_id": wanted.model_id,
+                    "url": self._model_url(wanted.model_id),
+                    "size_bytes": wanted.size_bytes,
+                    "n_ctx": self._context_size,
+                },
+            },
+        )
+        return await future
+
+    def _on_progress(self, data: dict[str, Any]) -> None:
+        loaded, total = data.get("loaded"), data.get("total")
+        if self.load_progress is not None and isinstance(loaded, int) and isinstance(total, int):
+            self.load_progress = {**self.load_progress, "loaded": loaded, "total": total}
+
+    def _on_loaded(self, tab: Tab, data: dict[str, Any]) -> None:
+        wanted, loading = self._wanted, self._loading
+        if wanted is None or loading is None or data.get("model_id") != wanted.model_id:
+            return
+        self._template = chat_template(wanted)
+        self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
+        self._state = "ready"
+        self.load_progress = None
+        self.last_load = {
+            "model_id": wanted.model_id,
+            "from_cache": bool(data.get("from_cache")),
+            "load_time_s": self._model.load_time_s,
+        }
+        self._loading = None
+        if not loading[1].done():
+            loading[1].set_result(self._model)
+        logger.info("browser tab %s loaded %s", tab.id, wanted.model_id)
+        self._dispatch()
+
+    def _on_load_failed(self, data: dict[str, Any]) -> None:
+        loading = self._loading
+        self._loading = None
+        self._state = "error"
+        self.load_progress = None
+        error = tab_error(data, ModelLoadFailedError, "the browser tab could not load the model")
+        if error.code == "INFERENCE_ERROR":
+            error = ModelLoadFailedError(error.message, error.details)
+        if loading is not None and not loading[1].done():
+            loading[1].set_exception(error)
+
+    # ---- generations ---------------------------------------------------------
+    def not_loaded_reason(self) -> str:
+        if self._tab is None:
+            return "no browser tab is attached: open the /engine page of this server in a browser"
+        if self._state == "loading":
+            return "the browser tab is still loading the model; retry shortly"
+        return "the browser tab has no model loaded; load one first"
+
+    def _render(self, request: GenerationRequest) -> str:
+        text, has_bos = prompt_text(self._template, request)
+        wanted = self._wanted
+        if has_bos and wanted is not None and wanted.header.add_bos:
+            # The tab's tokenizer adds BOS itself; a second one would change the prompt.
+            text = text[len(wanted.header.bos_text) :]
+        if not text:
+            raise ValidationError("prompt is empty after templating", {"field": "prompt"})
+        return text
+
+    def _dispatch(self) -> None:
+        tab = self._tab
+        while self._run is None and self._queue and tab is not None and self._model is not None:
+            handle = self._queue.popleft()
+            if handle.cancelled:
+                continue  # already answered by _cancel
+            self._run = Run(handle, time.perf_counter(), TextStream(handle.request.params.stop))
+            message = {"type": "generate", "id": request_id(handle), "data": wllama_options(handle)}
+            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
+
+    def _on_generation_message(self, kind: Any, message: dict[str, Any]) -> None:
+        run = self._run
+        if run is None or message.get("id") != request_id(run.handle):
+            return
+        if kind == "admitted":
+            self._on_admitted(run, message.get("prompt_tokens"))
+        elif kind == "token":
+            text = message.get("text")
+            if isinstance(text, str) and text and not run.ended:
+                self._on_admitted(run, None)
+                self._on_text(run, text)
+        elif kind == "done":
+            self._on_admitted(run, None)
+            data = message.get("data")
+            self._on_done(run, data if isinstance(data, dict) else {})
+        else:
+            error = tab_error(message, InferenceError, "the browser engine failed")
+            if isinstance(error, WebGPUError | InferenceError) and "memory" in error.message:
+                self._memory_errors += 1
+            self._finish_run(run, error=error)
+
+    def _on_admitted(self, run: Run, prompt_tokens: Any) -> None:
+        if run.admitted:
+            return
+        run.admitted = True
+        model = self._model
+        context = model.context_length if model is not None else self._context_size
+        if isinstance(prompt_tokens, int) and prompt_tokens > 0:
+            run.prompt_tokens = prompt_tokens
+        requested = run.handle.request.params.max_tokens
+        room = max(1, context - run.prompt_tokens)
+        run.clamped = run.prompt_tokens > 0 and requested > room
+        if run.ended:
+            return
+        run.handle.post(Admitted(run.prompt_tokens, min(requested, room), run.clamped))
+        run.handle.post(Started(run.dispatched_at - run.handle.request.submitted_at))
+
+    def _on_text(self, run: Run, text: str) -> None:
+        now = time.perf_counter()
+        if run.first_token_at is None:
+            run.first_token_at = now
+        run.last_token_at = now
+        run.pieces += 1
+        self._tokens_total += 1
+        out = run.text.push(text.encode("utf-8"))
+        if out:
+            run.handle.post(TokenText(out))
+        if run.text.stopped:  # the tab also applies stop strings; this is the backstop
+            self._abort_in_tab(run)
+            self._end_client(run, "stop", None)
+
+    def _on_done(self, run: Run, data: dict[str, Any]) -> None:
+        reason = data.get("finish_reason")
+        finish: FinishReason = "length" if reason == "length" else "stop"
+        completion_tokens = data.get("completion_tokens")
+        prompt_tokens = data.get("prompt_tokens")
+        if isinstance(prompt_tokens, int) and prompt_tokens > 0:
+            run.prompt_tokens = prompt_tokens
+        if isinstance(completion_tokens, int) and completion_tokens >= 0:
+            self._tokens_total += completion_tokens - run.pieces
+            run.pieces = completion_tokens
+        self._finish_run(run, finish=finish)
+
+    def _finish_run(
+        self, run: Run, finish: FinishReason = "stop", error: BrowserLLMError | None = None
+    ) -> None:
+        """The tab is done with this request: answer the client (if not yet) and move on."""
+        if not run.ended:
+            self._end_client(run, finish, error)
+        self._run = None
+        self._dispatch()
+
+    def _end_client(self, run: Run, finish: FinishReason, error: BrowserLLMError | None) -> None:
+        run.ended = True
+        handle = run.handle
+        if error is not None:
+            handle.post(Failed(error))
+            return
+        tail = run.text.flush()
+        if tail:
+            handle.post(TokenText(tail))
+        handle.tokens_generated = run.pieces
+        handle.post(Finished(run.completion(finish)))
+
+    def _cancel(self, handle: BrowserHandle) -> None:
+        if handle.forwarded is not None:
+            handle.forwarded.cancel()
+            return
+        if handle in self._queue:
+            self._queue.remove(handle)
+            handle.post(Failed(CancelledError("cancelled while queued")))
+            return
+        run = self._run
+        if run is not None and run.handle is handle and not run.ended:
+            self._abort_in_tab(run)
+            self._end_client(run, "stop", CancelledError("cancelled by the client"))
+            # self._run stays set until the tab confirms, so the tab runs one request at a time.
+
+    def _abort_in_tab(self, run: Run) -> None:
+        tab = self._tab
+        if tab is not None:
+            message = {"type": "abort", "id": request_id(run.handle)}
+            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
+
+    # ---- faults --------------------------------------------------------------
+    def _lose_tab(self, tab: Tab, why: str) -> None:
+        self._tab = None
+        self._model = None
+        self._template = None
+        self._state = "idle"
+        self.load_progress = None
+        error = InferenceError(f"{why}; the request was stopped", {"reason": "browser_tab_lost"})
+        loading, self._loading = self._loading, None
+        if loading is not None and not loading[1].done():
+            loading[1].set_exception(ModelLoadFailedError(f"{why} while loading the model"))
+        run, self._run = self._run, None
+        if run is not None and not run.ended:
+            if self._fallback is not None and run.pieces == 0:
+                self._forward(run.handle)  # nothing was streamed yet: run it elsewhere
+            else:
+                self._end_client(run, "stop", error)
+        queued, self._queue = list(self._queue), deque()
+        for handle in queued:
+            if self._fallback is not None:
+                self._forward(handle)
+            else:
+                handle.post(Failed(error))
+
+    def _fail_all(self, error: BrowserLLMError) -> None:
+        run, self._run = self._run, None
+        if run is not None and not run.ended:
+            self._end_client(run, "stop", error)
+        while self._queue:
+            self._queue.popleft().post(Failed(error))
+
+    def _forward(self, handle: BrowserHandle) -> None:
+        """Runs a request on the fallback engine, relaying its events to the original handle."""
+        assert self._fallback is not None
+        inner = self._fallback.submit(handle.request)
+        handle.forwarded = inner
+        if handle.cancelled:
+            inner.cancel()
+
+        async def relay() -> None:
+            async for event in inner.events():
+                handle.post(event)
+
+        asyncio.get_running_loop().create_task(relay())
+
+    async def _safe_send(self, tab: Tab, message: dict[str, Any]) -> None:
+        try:
+            await tab.send(message)
+        except Exception as exc:  # the socket is going away; detach() will follow
+            logger.debug("send to browser tab %s failed: %s", tab.id, exc)
+            if tab is self._tab:
+                self._lose_tab(tab, "the browser tab stopped answering")

@@ -13,7 +13,7 @@ from browser_llm import __version__
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
 from browser_llm.api.ratelimit import RateLimiter
-from browser_llm.api.routes import debug, generate, models, openai_compat, status, ws
+from browser_llm.api.routes import debug, generate, models, openai_compat, status, web, ws
 from browser_llm.api.security import SecurityMiddleware
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
@@ -123,4 +123,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(debug.metrics_router)
     app.include_router(openai_compat.router)
+    app.include_router(web.router)  # the page at / and its files under /static/
     return app

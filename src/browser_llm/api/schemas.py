@@ -26,6 +26,15 @@ Penalty = Annotated[float, Field(ge=0, le=2)]
 StopString = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
 
+class HistoryMessage(BaseModel):
+    """Extension: one earlier turn of a conversation (POST /generate `history`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: StrictStr = Field(max_length=400_000)
+
+
 class GenerateRequestBody(BaseModel):
     """POST /generate. A null optional field means its default."""
 
@@ -56,6 +65,12 @@ class GenerateRequestBody(BaseModel):
     raw: StrictBool = Field(False, description="Extension: skip the chat template")
     ignore_eos: StrictBool = Field(
         False, description="Extension: keep generating past end-of-sequence (benchmarks)"
+    )
+    history: list[HistoryMessage] | None = Field(
+        None,
+        max_length=512,
+        description="Extension: earlier turns of the conversation, put through the chat "
+        "template before `prompt` (the new user turn); not with `raw`",
     )
 
     @field_validator("stop")

@@ -9,7 +9,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores; pip caches the wheel).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: install install-dev serve test lint typecheck unit bench clean
+.PHONY: install install-dev serve test lint typecheck unit bench clean browser
 
 $(RUNTIME_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ typecheck: $(DEV_STAMP)
 
 JS := clients/js
 
-test: lint typecheck
+# The web page's tests drive Debian's chromium (Playwright's own browser download cannot
+# run here). We run as root on a fresh machine, as CI does.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: lint typecheck browser
 	$(BIN)/pytest
 	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test

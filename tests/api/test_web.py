@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from browser_llm.api.app import create_app
 from browser_llm.api.routes.web import WEB_DIR
@@ -116,3 +117,20 @@ def test_bad_history_is_400(client: TestClient, extra: dict[str, object]) -> Non
     error = resp.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
     assert "history" in error["message"]
+
+
+def test_the_pages_own_websocket_is_accepted_on_an_allowed_host(tmp_path: Path) -> None:
+    settings = Settings(
+        models_dir=tmp_path / "models", allowed_hosts=["llm.lan"], api_key="s3cret-key"
+    )
+    app = create_app(settings, engine=FakeEngine())
+    with TestClient(app, base_url="http://llm.lan:3000") as c:
+        same = {"Origin": "http://llm.lan:3000", "Host": "llm.lan:3000"}
+        with c.websocket_connect("/api/v1/ws?api_key=s3cret-key", headers=same) as ws:
+            ws.send_json({"type": "subscribe", "id": "s", "payload": {"events": ["log"]}})
+        foreign = {"Origin": "http://evil.example", "Host": "llm.lan:3000"}
+        with (
+            pytest.raises(WebSocketDisconnect),
+            c.websocket_connect("/api/v1/ws?api_key=s3cret-key", headers=foreign) as ws,
+        ):
+            ws.receive_text()

@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        pytest.fail("chromium is missing: run `make test` (it installs it) or apt-get install chromium")
+        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
     return path
 
 

@@ -117,8 +117,9 @@ def test_stop_ends_the_answer_midway(page: Page, web_server: Server) -> None:
         assert time.monotonic() < deadline, "the server never cancelled the generation"
         time.sleep(0.2)
     stopped_text = answer.locator(".text").text_content() or ""
-    assert 0 < len(stopped_text)
-    assert "1000" not in stopped_text
+    assert len(stopped_text) > 0
+    page.wait_for_timeout(500)
+    assert answer.locator(".text").text_content() == stopped_text  # nothing more arrives
 
 
 def test_model_output_is_text_never_html(page: Page) -> None:

@@ -157,6 +157,9 @@ class SecurityMiddleware:
             return True
         if origin in self.origins:
             return True
+        # Same origin as the (already checked) Host: the server's own web page.
+        if urlsplit(origin).netloc.lower() == headers.get("host", "").lower():
+            return True
         return _is_loopback((urlsplit(origin).hostname or "").lower())
 
     @staticmethod

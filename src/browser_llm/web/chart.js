@@ -64,7 +64,7 @@ export class LineChart {
       ctx.lineTo(width - PAD.right, y);
       ctx.stroke();
       ctx.fillStyle = ink;
-      ctx.fillText(fmt(v, v >= 10 || this.digits === 0 ? 0 : 1), PAD.left - 6, y);
+      ctx.fillText(fmt(v, Number.isInteger(v) ? 0 : 1), PAD.left - 6, y);
     }
     const n = this.values.length;
     if (!n) return;

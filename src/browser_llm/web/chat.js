@@ -95,7 +95,8 @@ async function send() {
   addTurn("user", prompt);
   const answer = addTurn("assistant", "");
   const text = answer.querySelector(".text");
-  const info = el("p", { class: "meta" }, "Waiting for the first token…");
+  // A status line (announced when it changes), not the streaming text itself.
+  const info = el("p", { class: "meta", role: "status" }, "Waiting for the first token…");
   answer.append(info);
   answer.dataset.state = "streaming";
   answer.scrollIntoView({ block: "end" });
@@ -134,7 +135,7 @@ async function send() {
       answer.classList.add("failed");
       info.textContent = plainError(err);
       info.classList.add("error");
-      info.setAttribute("role", "alert");
+      info.setAttribute("role", "alert"); // errors are announced at once
     }
   } finally {
     setRunning(null);
@@ -159,9 +160,10 @@ export function initChat() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
-    } else if (event.key === "Escape" && running) {
-      running.abort();
     }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && running && !$("key-dialog").open) running.abort();
   });
   $("stop").addEventListener("click", () => running && running.abort());
   $("new-chat").addEventListener("click", newChat);

@@ -48,10 +48,20 @@ export async function refreshStatus() {
   return s;
 }
 
+let refreshTimer = null;
+function refreshSoon() {
+  if (refreshTimer || $("view-dashboard").hidden) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    refreshStatus();
+  }, 1000); // at most one /status call a second, however many requests finish
+}
+
 function onMetric(data) {
   if (data.kind === "request") {
     charts.tps.push(data.tokens_per_second);
     charts.ttft.push(data.time_to_first_token_ms);
+    refreshSoon(); // the figures' totals and averages moved too
   } else if (data.kind === "status") {
     charts.queue.push(data.queued);
     const now = performance.now();

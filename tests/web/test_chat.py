@@ -36,7 +36,7 @@ def test_prompt_streams_an_answer_with_its_figures(
     page: Page, web_server: Server, artifacts: Path
 ) -> None:
     prompt = "Name three colours."
-    _settings(page, temperature="0", max_tokens="48")
+    _settings(page, temperature="0", max_tokens="24")
     box = page.locator("#prompt")
     # Shift+Enter adds a line and sends nothing.
     box.fill("first line")
@@ -54,7 +54,7 @@ def test_prompt_streams_an_answer_with_its_figures(
     text = answer.locator(".text").text_content()
     expected = httpx.post(
         f"{web_server.base_url}/generate",
-        json={"prompt": prompt, "temperature": 0, "max_tokens": 48},
+        json={"prompt": prompt, "temperature": 0, "max_tokens": 24},
         timeout=120,
     ).json()["data"]["text"]
     assert text == expected  # the tokens, joined, are the whole (greedy) answer
@@ -78,7 +78,7 @@ def test_second_prompt_sends_the_conversation(page: Page) -> None:
             bodies.append(json.loads(request.post_data or "{}"))
 
     page.on("request", keep)
-    _settings(page, temperature="0", max_tokens="12")
+    _settings(page, temperature="0", max_tokens="8")
     for prompt in ("My name is Ada.", "What is my name?"):
         page.fill("#prompt", prompt)
         page.click("#send")

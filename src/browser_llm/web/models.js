@@ -134,6 +134,11 @@ async function load(m) {
       // a failed poll is not a failed load: the load answer decides
     }
     const status = loadAnswer && loadAnswer.data;
+    if (status && status.status === "loading" && (await serverFailedLoad())) {
+      // Answered "loading" at once, then failed: /status says "error" after a failed load.
+      update(m.id, { phase: "error", note: "Failed", error: "The model could not be loaded." });
+      break;
+    }
     const seen = readProgress(details);
     if (status && typeof status.progress === "number") seen.fraction = fraction(status.progress);
     if (status && typeof status.estimated_time_ms === "number") seen.eta = status.estimated_time_ms;
@@ -167,6 +172,14 @@ async function unload(m) {
   }
   await refresh();
   document.dispatchEvent(new CustomEvent("models-changed"));
+}
+
+async function serverFailedLoad() {
+  try {
+    return (await call("/status")).status === "error";
+  } catch {
+    return false;
+  }
 }
 
 function sleep(ms) {

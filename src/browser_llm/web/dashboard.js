@@ -70,6 +70,7 @@ function onMetric(data) {
       charts.rate.push(Math.max(0, perMinute));
     }
     lastTotals = { total: data.requests_total, at: now };
+    document.dispatchEvent(new CustomEvent("server-tick")); // the header re-reads the state
   }
 }
 
@@ -136,6 +137,7 @@ function connect() {
   ws.addEventListener("close", async () => {
     if (socket !== ws) return;
     setLive("closed", `off, reconnecting in ${Math.round(retryMs / 1000)} s`);
+    document.dispatchEvent(new CustomEvent("server-tick"));
     if (!opened) {
       // Refused at the handshake: most likely a missing key; asking happens on the 401.
       try {
@@ -149,6 +151,21 @@ function connect() {
   });
 }
 
+// Starts the per-request charts from the server's recent history (GET /debug/profile),
+// so they are not empty when the page opens.
+async function seedCharts() {
+  const wanted = { tokens_per_second: charts.tps, time_to_first_token_ms: charts.ttft };
+  for (const [metric, chart] of Object.entries(wanted)) {
+    try {
+      const data = await call(`/debug/profile?metric=${metric}`);
+      const values = (data.metrics[0] && data.metrics[0].values) || [];
+      for (const point of values.slice(-chart.capacity)) chart.push(point.value);
+    } catch {
+      // no history is fine: the live events fill the chart
+    }
+  }
+}
+
 export function initDashboard() {
   charts = {
     tps: new LineChart($("chart-tps"), { unit: "tokens/s" }),
@@ -160,7 +177,7 @@ export function initDashboard() {
     loadLogs();
     subscribe(); // a new subscription replaces the old one, with the new level
   });
-  connect();
+  seedCharts().finally(connect); // history first, then live events: no point counted twice
   setInterval(() => {
     if (!$("view-dashboard").hidden) refreshStatus();
   }, STATUS_EVERY_MS);

@@ -74,6 +74,7 @@ function init() {
     $("main").focus({ preventScroll: true });
   });
   document.addEventListener("models-changed", refreshServerState);
+  document.addEventListener("server-tick", refreshServerState);
   show();
   refreshServerState();
   document.body.dataset.ready = "true"; // lets tests (and people) know the script ran

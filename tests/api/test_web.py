@@ -34,6 +34,12 @@ def test_page_has_a_strict_csp_and_no_inline_code(client: TestClient) -> None:
     assert not re.search(r"\sstyle\s*=", html)  # no inline styles either
 
 
+def test_html_under_static_keeps_the_csp(client: TestClient) -> None:
+    resp = client.get("/static/index.html")
+    assert resp.status_code == 200
+    assert "script-src 'self'" in resp.headers["content-security-policy"]
+
+
 def test_every_referenced_file_is_served_with_its_type(client: TestClient) -> None:
     html = client.get("/").text
     refs = set(re.findall(r'(?:src|href)="(/static/[^"]+)"', html))

@@ -56,6 +56,8 @@ def _file(name: str, headers: dict[str, str]) -> Response:
     # Only regular files inside the web folder with a known type: no traversal, no listing.
     if not target.is_relative_to(root) or not target.is_file() or target.suffix not in _TYPES:
         raise HTTPException(404)
+    if target.suffix == ".html":  # an HTML file is a page however it is reached
+        headers = _PAGE_HEADERS
     return FileResponse(target, media_type=_TYPES[target.suffix], headers=headers)
 
 

@@ -10,11 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.conftest import Server, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
+
+# Two shared cores: a page can take a while to react when other work runs. Generous waits,
+# no timing assertions.
+expect.set_options(timeout=20_000)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # screenshots, kept after the run (gitignored)
 CHROMIUM_ARGS = [

@@ -162,16 +162,26 @@ def test_errors_are_shown_in_plain_words(page: Page) -> None:
     page.click("#send")
     expect(page.locator("#params-error")).to_contain_text("Temperature must be between 0 and 2")
 
+    page.fill("#p-temperature", "0.7")
+    page.fill("#p-max_tokens", "2.5")
+    page.click("#send")
+    expect(page.locator("#params-error")).to_contain_text("Max tokens must be between 1 and 4096")
+    page.fill("#p-max_tokens", "16")
+    page.fill("#p-top_p", "0.33")  # not a multiple of the arrows' step, and fine
+    sent: list[dict[str, Any]] = []
+
     def no_model(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}"))
         body = {
             "success": False,
             "error": {"code": "MODEL_NOT_LOADED", "message": "no model is loaded"},
         }
         route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
 
-    page.fill("#p-temperature", "0.7")
     page.route("**/api/v1/generate", no_model)
     page.click("#send")
     answer = _last_answer(page)
     expect(answer).to_have_attribute("data-state", "error")
     expect(answer.locator(".meta")).to_contain_text("No model is loaded. Open Models")
+    expect(page.locator("#params-error")).to_be_hidden()
+    assert sent[0]["top_p"] == 0.33 and sent[0]["max_tokens"] == 16

@@ -15,13 +15,17 @@ function readParams() {
   const body = {};
   for (const name of ["temperature", "top_p", "top_k", "max_tokens"]) {
     const input = form.elements[name];
-    if (input.value.trim() === "") continue;
-    if (!input.validity.valid) {
+    const v = input.validity;
+    if (!v.badInput && input.value.trim() === "") continue; // empty: the server's default
+    const whole = input.step === "1";
+    // The step only drives the arrows: 0.33 is a fine top_p; whole numbers must be whole.
+    const value = Number(input.value);
+    if (v.badInput || v.rangeUnderflow || v.rangeOverflow || (whole && !Number.isInteger(value))) {
       const label = form.querySelector(`label[for="${input.id}"]`).firstChild.textContent.trim();
       throw new Error(`${label} must be between ${input.min} and ${input.max}` +
-        (input.step === "1" ? " (a whole number)." : "."));
+        (whole ? " (a whole number)." : "."));
     }
-    body[name] = Number(input.value);
+    body[name] = value;
   }
   const stops = form.elements.stop.value.split("\n").filter((s) => s !== "");
   if (stops.length > 8) throw new Error("At most 8 stop sequences.");

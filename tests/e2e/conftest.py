@@ -63,17 +63,20 @@ def start_server(tmp: Path, **env: str) -> Server:
         f"http://127.0.0.1:{port}/api/v1", process, log, env.get("BROWSER_LLM_API_KEY", "")
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if server.status()["status"] in ("ready", "idle", "error"):
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log.read_text()}")
+            try:
+                if server.status()["status"] in ("ready", "idle", "error"):
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    except BaseException:
+        stop_server(server)  # never leave a server behind, whatever went wrong
+        raise
 
 
 def stop_server(server: Server) -> None:

@@ -24,13 +24,17 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, base_url: str, process: subprocess.Popen[bytes], log: Path, api_key: str = ""
+    ) -> None:
         self.base_url = base_url
         self.process = process
         self.log = log
+        self.headers = {"X-API-Key": api_key} if api_key else {}
 
     def status(self) -> dict:  # type: ignore[type-arg]
-        return httpx.get(f"{self.base_url}/status", timeout=10).json()["data"]
+        resp = httpx.get(f"{self.base_url}/status", headers=self.headers, timeout=10)
+        return resp.json()["data"]
 
 
 def start_server(tmp: Path, **env: str) -> Server:
@@ -55,19 +59,24 @@ def start_server(tmp: Path, **env: str) -> Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped by id below
         )
-    server = Server(f"http://127.0.0.1:{port}/api/v1", process, log)
+    server = Server(
+        f"http://127.0.0.1:{port}/api/v1", process, log, env.get("BROWSER_LLM_API_KEY", "")
+    )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if server.status()["status"] in ("ready", "idle", "error"):
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log.read_text()}")
+            try:
+                if server.status()["status"] in ("ready", "idle", "error"):
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    except BaseException:
+        stop_server(server)  # never leave a server behind, whatever went wrong
+        raise
 
 
 def stop_server(server: Server) -> None:

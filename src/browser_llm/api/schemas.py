@@ -29,6 +29,15 @@ Penalty = Annotated[float, Field(ge=0, le=2)]
 StopString = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
 
+class HistoryMessage(BaseModel):
+    """Extension: one earlier turn of a conversation (POST /generate `history`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: StrictStr = Field(max_length=400_000)
+
+
 class GenerateRequestBody(BaseModel):
     """POST /generate. A null optional field means its default."""
 
@@ -62,6 +71,12 @@ class GenerateRequestBody(BaseModel):
     )
     engine: Literal["native", "browser"] | None = Field(
         None, description="Extension: run on this engine; default BROWSER_LLM_ENGINE"
+    )
+    history: list[HistoryMessage] | None = Field(
+        None,
+        max_length=512,
+        description="Extension: earlier turns of the conversation, put through the chat "
+        "template before `prompt` (the new user turn); not with `raw`",
     )
 
     @field_validator("stop")

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from browser_llm.api.envelope import error_body
 from browser_llm.api.ratelimit import RateDecision, RateLimiter, bucket_for, client_key
+from browser_llm.api.routes.web import is_web_path
 from browser_llm.config import Settings
 
 __all__ = ["HEALTH_PATH", "SecurityMiddleware"]
@@ -36,6 +37,12 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _open_path(path: str) -> bool:
+    """Served without a key or rate limit: health, and the web page's own files (which
+    hold no data; the page asks for the key and sends it on its API calls)."""
+    return path == HEALTH_PATH or is_web_path(path)
 
 
 def _hostname(host_header: str) -> str:
@@ -76,7 +83,7 @@ class SecurityMiddleware:
         client = client_key(presented, (scope.get("client") or ("unknown",))[0])
         scope.setdefault("state", {})["rate_client"] = client
         decision = None
-        if scope["type"] == "http" and scope["path"] != HEALTH_PATH:
+        if scope["type"] == "http" and not _open_path(scope["path"]):
             decision = self.limiter.hit(bucket_for(scope["method"], scope["path"]), client)
             if not decision.allowed:
                 await self._deny(
@@ -136,7 +143,7 @@ class SecurityMiddleware:
 
     def _key_ok(self, scope: Scope, presented: str | None) -> bool:
         path = scope["path"]
-        if self.api_key is None or path == HEALTH_PATH:
+        if self.api_key is None or _open_path(path):
             return True
         if scope["type"] == "http" and (
             path == ENGINE_PAGE_PREFIX or path.startswith(ENGINE_PAGE_PREFIX + "/")
@@ -157,6 +164,9 @@ class SecurityMiddleware:
         if origin is None:  # not a browser
             return True
         if origin in self.origins:
+            return True
+        # Same origin as the (already checked) Host: the server's own web page.
+        if urlsplit(origin).netloc.lower() == headers.get("host", "").lower():
             return True
         return _is_loopback((urlsplit(origin).hostname or "").lower())
 

@@ -174,11 +174,7 @@ class GenerationService:
         if model_id is None:
             # An engine may say why (the browser engine: no tab attached yet).
             reason = getattr(engine, "not_loaded_reason", None)
-            error = (
-                ModelNotLoadedError(reason())
-                if callable(reason)
-                else self._not_loaded()
-            )
+            error = ModelNotLoadedError(reason()) if callable(reason) else self._not_loaded()
             self.record_failure(error)
             raise error
         try:

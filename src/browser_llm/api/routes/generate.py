@@ -15,8 +15,8 @@ from fastapi.responses import StreamingResponse
 from browser_llm.api.envelope import ok, request_id_of
 from browser_llm.api.routes.common import ERROR_RESPONSES
 from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
-from browser_llm.core.errors import BrowserLLMError, CancelledError
-from browser_llm.core.types import Completion, GenerationParams
+from browser_llm.core.errors import BrowserLLMError, CancelledError, ValidationError
+from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.json_output import check_json_output, json_constraint
@@ -52,8 +52,15 @@ def to_generation_request(
         ignore_eos=body.ignore_eos,
         grammar=grammar,
     )
+    messages = None
+    if body.history:
+        if body.raw:
+            raise ValidationError("history cannot be used with raw", {"field": "history"})
+        turns = [ChatMessage(m.role, m.content) for m in body.history]
+        messages = (*turns, ChatMessage("user", body.prompt))
     return GenerationRequest(
         prompt=body.prompt,
+        messages=messages,
         raw=body.raw,
         params=params,
         request_id=request_id,

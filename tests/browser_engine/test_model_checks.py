@@ -10,7 +10,6 @@ import pytest
 from browser_llm.core.errors import ModelLoadFailedError, StorageError
 from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
-    WantedModel,
     check_quota,
     inspect_model,
 )
@@ -54,11 +53,11 @@ def test_a_malformed_header_is_model_load_failed(tmp_path: Path, content: bytes)
 
 
 def test_quota_check_allows_cached_models_and_refuses_what_does_not_fit() -> None:
-    wanted = WantedModel("m", "/x", 300 * 1024**2, read_gguf_header(_smollm2()))
+    size = 300 * 1024**2
     tight = TabReadings(storage_quota_gb=1.0, storage_used_gb=0.8)
     with pytest.raises(StorageError):
-        check_quota(tight, wanted)
-    check_quota(TabReadings(storage_quota_gb=1.0, storage_used_gb=0.5), wanted)
+        check_quota(tight, "m", size)
+    check_quota(TabReadings(storage_quota_gb=1.0, storage_used_gb=0.5), "m", size)
     check_quota(
-        TabReadings(storage_quota_gb=1.0, storage_used_gb=0.9, cached_models=("m",)), wanted
+        TabReadings(storage_quota_gb=1.0, storage_used_gb=0.9, cached_models=("m",)), "m", size
     )

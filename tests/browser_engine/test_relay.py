@@ -35,7 +35,12 @@ def test_generate_relays_text_usage_and_model(tab: FakeTab, relay_api: httpx.Cli
     data = resp.json()["data"]
     assert data["text"] == "Hello, world"
     assert data["finish_reason"] == "stop"
-    assert data["usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    assert data["usage"] == {
+        "prompt_tokens": 5,
+        "completion_tokens": 3,
+        "total_tokens": 8,
+        "cached_prompt_tokens": 0,
+    }
     assert data["model"] == MODEL
 
 

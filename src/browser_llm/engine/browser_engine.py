@@ -48,6 +48,7 @@ from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
     chat_template,
+    check_file_limit,
     check_quota,
     inspect_model,
     loaded_model,
@@ -144,6 +145,12 @@ class BrowserEngine:
             memory_errors=self._memory_errors + tab_errors,
         )
 
+    def check_fits(self, model_id: str, size_bytes: int) -> None:
+        """STORAGE_ERROR at once (before any load starts) for a model the tab cannot hold."""
+        check_file_limit(model_id, size_bytes, self._file_limit)
+        if self._tab is not None:
+            check_quota(self._tab.readings, model_id, size_bytes)
+
     async def want(self, model_id: str, path: str) -> WantedModel:
         """Checks a model for the browser and remembers it: an attaching tab loads it."""
         wanted = await asyncio.to_thread(inspect_model, model_id, Path(path), self._file_limit)
@@ -159,7 +166,7 @@ class BrowserEngine:
                 "browser; it will load this model when it attaches",
                 {"model_id": model_id, "reason": "no_browser_tab"},
             )
-        check_quota(tab.readings, wanted)
+        check_quota(tab.readings, wanted.model_id, wanted.size_bytes)
         while self._run is not None:  # model changes wait for the running generation
             await asyncio.sleep(0.05)
         return await self._send_load(tab, wanted)
@@ -230,7 +237,7 @@ class BrowserEngine:
     async def _load_on_attach(self, tab: Tab, wanted: WantedModel) -> None:
         await asyncio.sleep(0)  # let the attach route send its hello reply first
         try:
-            check_quota(tab.readings, wanted)
+            check_quota(tab.readings, wanted.model_id, wanted.size_bytes)
             await self._send_load(tab, wanted)
         except BrowserLLMError as exc:
             logger.error("browser tab could not load %s: %s", wanted.model_id, exc.message)

@@ -17,6 +17,7 @@ __all__ = [
     "BROWSER_FILE_LIMIT_BYTES",
     "WantedModel",
     "chat_template",
+    "check_file_limit",
     "check_quota",
     "inspect_model",
     "loaded_model",
@@ -39,18 +40,18 @@ class WantedModel:
     header: GgufHeader
 
 
-def check_quota(readings: TabReadings, wanted: WantedModel) -> None:
+def check_quota(readings: TabReadings, model_id: str, size_bytes: int) -> None:
     """STORAGE_ERROR when the tab has no room for a model it does not have yet."""
-    if wanted.model_id in readings.cached_models or readings.storage_quota_gb <= 0:
+    if model_id in readings.cached_models or readings.storage_quota_gb <= 0:
         return
     free = (readings.storage_quota_gb - readings.storage_used_gb) * _GB
-    if wanted.size_bytes > free:
+    if size_bytes > free:
         raise StorageError(
-            f"model '{wanted.model_id}' needs {wanted.size_bytes / _GB:.2f} GB of browser "
+            f"model '{model_id}' needs {size_bytes / _GB:.2f} GB of browser "
             f"storage; the tab has {max(0.0, free) / _GB:.2f} GB free",
             {
-                "model_id": wanted.model_id,
-                "size_bytes": wanted.size_bytes,
+                "model_id": model_id,
+                "size_bytes": size_bytes,
                 "storage_quota_gb": readings.storage_quota_gb,
                 "storage_used_gb": readings.storage_used_gb,
                 "reason": "over_browser_storage_quota",
@@ -58,9 +59,8 @@ def check_quota(readings: TabReadings, wanted: WantedModel) -> None:
         )
 
 
-def inspect_model(model_id: str, file: Path, limit: int) -> WantedModel:
-    """Size check and GGUF header of a model the tab should load (blocking file reads)."""
-    size = file.stat().st_size
+def check_file_limit(model_id: str, size: int, limit: int) -> None:
+    """STORAGE_ERROR for a file larger than a browser tab can load."""
     if size > limit:
         raise StorageError(
             f"model '{model_id}' is {size / _GB:.2f} GB; a browser tab can load "
@@ -72,6 +72,12 @@ def inspect_model(model_id: str, file: Path, limit: int) -> WantedModel:
                 "reason": "over_browser_file_limit",
             },
         )
+
+
+def inspect_model(model_id: str, file: Path, limit: int) -> WantedModel:
+    """Size check and GGUF header of a model the tab should load (blocking file reads)."""
+    size = file.stat().st_size
+    check_file_limit(model_id, size, limit)
     try:
         header = read_gguf_header(file)
     except (OSError, ValueError) as exc:

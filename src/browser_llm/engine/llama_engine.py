@@ -308,7 +308,7 @@ class LlamaEngine:
             if last:
                 outputs.append((seq, n - 1))
         batch.n_tokens = n
-        rc = llama_cpp.llama_decode(model.ctx, batch)
+        rc = self._decode(model.ctx, batch)
         if rc != 0:
             if rc == 1:
                 self._memory_errors += 1
@@ -316,6 +316,10 @@ class LlamaEngine:
             return
         for seq, index in outputs:
             self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
+
+    def _decode(self, ctx: Any, batch: Any) -> int:
+        """The one llama_decode call; engine/faults.py overrides it in tests only."""
+        return int(llama_cpp.llama_decode(ctx, batch))
 
     def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
         now = time.perf_counter()

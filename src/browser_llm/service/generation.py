@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -75,7 +76,12 @@ class _QueueTicket:
 
 
 class GenerationStream:
-    """An admitted generation: iterate for text pieces, then read `completion`."""
+    """An admitted generation: iterate for text pieces, then read `completion`.
+
+    Whoever starts a stream must `close()` it when done with it (a finally block): a
+    stream that is never iterated (the client left before the response began) would
+    otherwise keep its queue place and its sequence.
+    """
 
     def __init__(
         self,
@@ -92,6 +98,8 @@ class GenerationStream:
         self.model_id = model
         self.completion: Completion | None = None
         self._failed = False
+        self._shutdown = False
+        service.active.add(self)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
@@ -107,16 +115,30 @@ class GenerationStream:
                     _log_finished(self.model_id, event.completion)
                 elif isinstance(event, Failed):
                     self._failed = True
-                    self._service.record_failure(event.error)
-                    raise event.error
+                    error = event.error
+                    if self._shutdown and isinstance(error, CancelledError):
+                        error = CancelledError("server is shutting down")
+                    self._service.record_failure(error)
+                    raise error
         finally:
-            self._ticket.release()
-            # Leaving early (client gone, consumer stopped): free the sequence.
-            if self.completion is None and not self._failed:
-                self._handle.cancel()
-                self._service.record_failure(CancelledError("the consumer left"))
+            self.close()
+
+    def close(self) -> None:
+        """Ends this stream's claim on the server; idempotent. Leaving early (client gone,
+        consumer stopped, never iterated) cancels the sequence and counts as cancelled."""
+        self._ticket.release()
+        self._service.active.discard(self)
+        if self.completion is None and not self._failed:
+            self._failed = True
+            self._handle.cancel()
+            self._service.record_failure(CancelledError("the consumer left"))
 
     def cancel(self) -> None:
+        self._handle.cancel()
+
+    def shut_down(self) -> None:
+        """Cancels the generation because the server is stopping."""
+        self._shutdown = True
         self._handle.cancel()
 
     async def collect(self) -> Completion:
@@ -141,7 +163,33 @@ class GenerationService:
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
+        self.active: set[GenerationStream] = set()
+        self.draining = False
         self._log_prompts = log_prompts
+
+    def begin_drain(self) -> None:
+        """Stops admitting: from now on new requests get 503 (shutdown has begun)."""
+        self.draining = True
+
+    async def drain(self, grace_s: float, poll_s: float = 0.05) -> bool:
+        """Refuses new requests, lets running ones finish for up to grace_s, then cancels
+        the rest (their streams end with a CANCELLED error). True if all finished in time."""
+        self.begin_drain()
+        logger.info("draining: %d generations in flight, grace %.1f s", self.in_flight, grace_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(poll_s)
+        finished = self.in_flight == 0
+        if not finished:
+            logger.warning("grace period over: cancelling %d generations", len(self.active))
+            for stream in list(self.active):
+                stream.shut_down()
+            # Cancelled sequences end at the engine's next step.
+            end = loop.time() + 5
+            while self.in_flight and loop.time() < end:
+                await asyncio.sleep(poll_s)
+        return finished
 
     def _check_capacity(self) -> None:
         # Counted here, not read from the engine: its running count moves on another
@@ -158,6 +206,13 @@ class GenerationService:
     async def start(self, request: GenerationRequest) -> GenerationStream:
         """Submits and waits for admission: bad prompts raise here, before any output."""
         self.stats.started()
+        if self.draining:
+            self.stats.rejected()
+            raise OverloadedError(
+                "server is shutting down; retry shortly",
+                {"reason": "shutting_down"},
+                retry_after_s=1,
+            )
         model = self._engine.model
         if model is None:
             error = ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
@@ -177,6 +232,7 @@ class GenerationService:
         except BaseException:
             ticket.release()
             handle.cancel()
+            self.stats.cancelled()
             raise
         if isinstance(event, Failed):
             ticket.release()

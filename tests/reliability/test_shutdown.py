@@ -1,0 +1,112 @@
+"""SIGTERM and SIGINT under load: new requests get 503 while running ones finish (or are
+cut cleanly when the grace period ends), and the process exits with code 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.e2e.conftest import Server, start_server, stop_server
+from tests.reliability.probes import greedy, sse_events
+
+pytestmark = pytest.mark.e2e
+
+
+def _stream_in_thread(
+    server: Server, body: dict[str, Any], out: list[dict[str, Any]]
+) -> threading.Thread:
+    def run() -> None:
+        with (
+            httpx.Client(base_url=server.base_url, timeout=120) as client,
+            client.stream("POST", "/generate", json={**body, "stream": True}) as resp,
+        ):
+            assert resp.status_code == 200
+            out.extend(sse_events(resp))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _wait_running(server: Server, n: int) -> None:
+    deadline = time.monotonic() + 60
+    while server.status()["engine"]["running"] < n:
+        assert time.monotonic() < deadline, "requests did not start"
+        time.sleep(0.02)
+
+
+def _wait_draining(server: Server) -> None:
+    deadline = time.monotonic() + 10
+    while not server.status()["engine"]["draining"]:
+        assert time.monotonic() < deadline, "the server did not start draining"
+        time.sleep(0.02)
+
+
+def _assert_refused_while_draining(server: Server) -> None:
+    resp = httpx.post(f"{server.base_url}/generate", json=greedy("Hi"), timeout=10)
+    assert resp.status_code == 503
+    body = resp.json()
+    assert body["error"]["code"] == "OVERLOADED"
+    assert body["error"]["details"]["reason"] == "shutting_down"
+    assert int(resp.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_running_streams_finish_and_the_exit_code_is_0(tmp_path: Path, sig: int) -> None:
+    server = start_server(tmp_path, BROWSER_LLM_SHUTDOWN_GRACE_S="60")
+    try:
+        outputs: list[list[dict[str, Any]]] = [[], []]
+        body = {**greedy("Count slowly", 120), "ignore_eos": True}
+        threads = [_stream_in_thread(server, body, out) for out in outputs]
+        _wait_running(server, 2)
+        os.killpg(server.process.pid, sig)
+        _wait_draining(server)
+        _assert_refused_while_draining(server)
+        for thread in threads:
+            thread.join(timeout=120)
+        assert server.process.wait(timeout=60) == 0, server.log.read_text()
+    finally:
+        stop_server(server)
+    for events in outputs:
+        assert events[-1]["type"] == "done", events[-3:]
+        assert events[-1]["data"]["completion"]["tokens"] == 120
+
+
+def test_grace_period_over_cuts_streams_cleanly(tmp_path: Path) -> None:
+    server = start_server(tmp_path, BROWSER_LLM_SHUTDOWN_GRACE_S="1")
+    try:
+        sse: list[dict[str, Any]] = []
+        body = {"prompt": "Tell a long story", "max_tokens": 4000, "ignore_eos": True}
+        thread = _stream_in_thread(server, body, sse)
+        ws_messages: list[dict[str, Any]] = []
+        with connect(server.base_url.replace("http://", "ws://") + "/ws") as ws:
+            ws.send(json.dumps({"type": "generate", "id": "w", "payload": body}))
+            _wait_running(server, 2)
+            os.killpg(server.process.pid, signal.SIGTERM)
+            _wait_draining(server)
+            _assert_refused_while_draining(server)
+            try:
+                while True:
+                    message = json.loads(ws.recv(timeout=60))
+                    ws_messages.append(message)
+                    if message["type"] in ("done", "error"):
+                        break
+            except Exception:  # the server may close the socket right after
+                pass
+        thread.join(timeout=60)
+        assert server.process.wait(timeout=60) == 0, server.log.read_text()
+    finally:
+        stop_server(server)
+    assert sse[-1]["type"] == "error" and sse[-1]["data"]["code"] == "CANCELLED", sse[-2:]
+    assert "shutting down" in sse[-1]["data"]["error"]
+    assert ws_messages[-1]["type"] == "error", ws_messages[-2:]
+    assert ws_messages[-1]["data"]["code"] == "CANCELLED"

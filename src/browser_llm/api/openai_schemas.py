@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from browser_llm.api.text import UnicodeText
+
 __all__ = [
     "ChatCompletionRequest",
     "ChatMessageIn",
@@ -16,23 +18,23 @@ __all__ = [
 
 OpenAIPenalty = Annotated[float, Field(ge=-2, le=2)]
 StopParam = (
-    StrictStr
+    UnicodeText
     | Annotated[
-        list[Annotated[StrictStr, Field(min_length=1, max_length=256)]], Field(max_length=8)
+        list[Annotated[UnicodeText, Field(min_length=1, max_length=256)]], Field(max_length=8)
     ]
 )
 
 
 class TextPart(BaseModel):
     type: Literal["text"]
-    text: StrictStr
+    text: UnicodeText
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "developer"]
-    content: StrictStr | list[TextPart] | None = None
+    content: UnicodeText | list[TextPart] | None = None
     name: StrictStr | None = None
 
     def text(self) -> str:
@@ -85,6 +87,6 @@ class ChatCompletionRequest(_Sampling):
 
 
 class CompletionRequest(_Sampling):
-    prompt: StrictStr | Annotated[list[StrictStr], Field(min_length=1, max_length=1)]
+    prompt: UnicodeText | Annotated[list[UnicodeText], Field(min_length=1, max_length=1)]
     echo: StrictBool = False
     suffix: StrictStr | None = None

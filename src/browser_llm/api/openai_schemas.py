@@ -6,8 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from browser_llm.api.text import UnicodeText
-
 __all__ = [
     "ChatCompletionRequest",
     "ChatMessageIn",
@@ -18,23 +16,23 @@ __all__ = [
 
 OpenAIPenalty = Annotated[float, Field(ge=-2, le=2)]
 StopParam = (
-    UnicodeText
+    StrictStr
     | Annotated[
-        list[Annotated[UnicodeText, Field(min_length=1, max_length=256)]], Field(max_length=8)
+        list[Annotated[StrictStr, Field(min_length=1, max_length=256)]], Field(max_length=8)
     ]
 )
 
 
 class TextPart(BaseModel):
     type: Literal["text"]
-    text: UnicodeText
+    text: StrictStr
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "developer"]
-    content: UnicodeText | list[TextPart] | None = None
+    content: StrictStr | list[TextPart] | None = None
     name: StrictStr | None = None
 
     def text(self) -> str:
@@ -87,6 +85,6 @@ class ChatCompletionRequest(_Sampling):
 
 
 class CompletionRequest(_Sampling):
-    prompt: UnicodeText | Annotated[list[UnicodeText], Field(min_length=1, max_length=1)]
+    prompt: StrictStr | Annotated[list[StrictStr], Field(min_length=1, max_length=1)]
     echo: StrictBool = False
     suffix: StrictStr | None = None

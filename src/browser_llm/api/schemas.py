@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
-
-from browser_llm.api.text import UnicodeText
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 __all__ = [
     "Envelope",
@@ -25,7 +23,7 @@ T = TypeVar("T")
 
 Unit = Annotated[float, Field(ge=0, le=1)]
 Penalty = Annotated[float, Field(ge=0, le=2)]
-StopString = Annotated[UnicodeText, Field(min_length=1, max_length=256)]
+StopString = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
 
 class GenerateRequestBody(BaseModel):
@@ -33,7 +31,7 @@ class GenerateRequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: UnicodeText = Field(min_length=1, max_length=400_000, description="Required input")
+    prompt: StrictStr = Field(min_length=1, max_length=400_000, description="Required input")
     max_tokens: Annotated[StrictInt, Field(ge=1, le=4096)] | None = Field(
         None, description="1-4096, default 512; clamped to the room left in the context"
     )

@@ -23,25 +23,23 @@ pytestmark = pytest.mark.e2e
 
 def _stream_in_thread(
     server: Server, body: dict[str, Any], out: list[dict[str, Any]]
-) -> threading.Thread:
+) -> tuple[threading.Thread, threading.Event]:
+    """Streams in a thread; the event is set once the first token has arrived."""
+    streaming = threading.Event()
+
     def run() -> None:
         with (
             httpx.Client(base_url=server.base_url, timeout=120) as client,
             client.stream("POST", "/generate", json={**body, "stream": True}) as resp,
         ):
             assert resp.status_code == 200
-            out.extend(sse_events(resp))
+            for event in sse_events(resp):
+                out.append(event)
+                streaming.set()
 
     thread = threading.Thread(target=run)
     thread.start()
-    return thread
-
-
-def _wait_running(server: Server, n: int) -> None:
-    deadline = time.monotonic() + 60
-    while server.status()["engine"]["running"] < n:
-        assert time.monotonic() < deadline, "requests did not start"
-        time.sleep(0.02)
+    return thread, streaming
 
 
 def _wait_draining(server: Server) -> None:
@@ -66,12 +64,13 @@ def test_running_streams_finish_and_the_exit_code_is_0(tmp_path: Path, sig: int)
     try:
         outputs: list[list[dict[str, Any]]] = [[], []]
         body = {**greedy("Count slowly", 40), "ignore_eos": True}
-        threads = [_stream_in_thread(server, body, out) for out in outputs]
-        _wait_running(server, 2)
+        started = [_stream_in_thread(server, body, out) for out in outputs]
+        for _, streaming in started:
+            assert streaming.wait(timeout=120)
         os.killpg(server.process.pid, sig)
         _wait_draining(server)
         _assert_refused_while_draining(server)
-        for thread in threads:
+        for thread, _ in started:
             thread.join(timeout=120)
         assert server.process.wait(timeout=60) == 0, server.log.read_text()
     finally:
@@ -86,11 +85,12 @@ def test_grace_period_over_cuts_streams_cleanly(tmp_path: Path) -> None:
     try:
         sse: list[dict[str, Any]] = []
         body = {"prompt": "Tell a long story", "max_tokens": 4000, "ignore_eos": True}
-        thread = _stream_in_thread(server, body, sse)
+        thread, streaming = _stream_in_thread(server, body, sse)
         ws_messages: list[dict[str, Any]] = []
         with connect(server.base_url.replace("http://", "ws://") + "/ws") as ws:
             ws.send(json.dumps({"type": "generate", "id": "w", "payload": body}))
-            _wait_running(server, 2)
+            ws_messages.append(json.loads(ws.recv(timeout=120)))
+            assert ws_messages[0]["type"] == "token" and streaming.wait(timeout=120)
             os.killpg(server.process.pid, signal.SIGTERM)
             _wait_draining(server)
             _assert_refused_while_draining(server)

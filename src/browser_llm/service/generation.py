@@ -53,6 +53,12 @@ def _log_finished(model_id: str, completion: Completion) -> None:
     )
 
 
+def _shutting_down() -> OverloadedError:
+    return OverloadedError(
+        "server is shutting down; retry shortly", {"reason": "shutting_down"}, retry_after_s=1
+    )
+
+
 class _QueueTicket:
     """One request's place: counted in `in_flight` until it ends and in `waiting` until it
     starts decoding. Both are released exactly once, whatever happens."""
@@ -60,8 +66,16 @@ class _QueueTicket:
     def __init__(self, service: GenerationService) -> None:
         self._service = service
         self._waiting = self._in_flight = True
+        self.handle: GenerationHandle | None = None
+        self.shut_down = False  # cancelled because the server is stopping
         service.waiting += 1
         service.in_flight += 1
+        service.tickets.add(self)
+
+    def stop_for_shutdown(self) -> None:
+        self.shut_down = True
+        if self.handle is not None:
+            self.handle.cancel()
 
     def started(self) -> None:
         if self._waiting:
@@ -73,6 +87,7 @@ class _QueueTicket:
         if self._in_flight:
             self._in_flight = False
             self._service.in_flight -= 1
+            self._service.tickets.discard(self)
 
 
 class GenerationStream:
@@ -98,8 +113,6 @@ class GenerationStream:
         self.model_id = model
         self.completion: Completion | None = None
         self._failed = False
-        self._shutdown = False
-        service.active.add(self)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
@@ -116,7 +129,7 @@ class GenerationStream:
                 elif isinstance(event, Failed):
                     self._failed = True
                     error = event.error
-                    if self._shutdown and isinstance(error, CancelledError):
+                    if self._ticket.shut_down and isinstance(error, CancelledError):
                         error = CancelledError("server is shutting down")
                     self._service.record_failure(error)
                     raise error
@@ -127,18 +140,12 @@ class GenerationStream:
         """Ends this stream's claim on the server; idempotent. Leaving early (client gone,
         consumer stopped, never iterated) cancels the sequence and counts as cancelled."""
         self._ticket.release()
-        self._service.active.discard(self)
         if self.completion is None and not self._failed:
             self._failed = True
             self._handle.cancel()
             self._service.record_failure(CancelledError("the consumer left"))
 
     def cancel(self) -> None:
-        self._handle.cancel()
-
-    def shut_down(self) -> None:
-        """Cancels the generation because the server is stopping."""
-        self._shutdown = True
         self._handle.cancel()
 
     async def collect(self) -> Completion:
@@ -163,7 +170,7 @@ class GenerationService:
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
-        self.active: set[GenerationStream] = set()
+        self.tickets: set[_QueueTicket] = set()  # requests in flight (for the drain)
         self.draining = False
         self._log_prompts = log_prompts
 
@@ -182,9 +189,9 @@ class GenerationService:
             await asyncio.sleep(poll_s)
         finished = self.in_flight == 0
         if not finished:
-            logger.warning("grace period over: cancelling %d generations", len(self.active))
-            for stream in list(self.active):
-                stream.shut_down()
+            logger.warning("grace period over: cancelling %d generations", len(self.tickets))
+            for ticket in list(self.tickets):
+                ticket.stop_for_shutdown()
             # Cancelled sequences end at the engine's next step.
             end = loop.time() + 5
             while self.in_flight and loop.time() < end:
@@ -208,11 +215,7 @@ class GenerationService:
         self.stats.started()
         if self.draining:
             self.stats.rejected()
-            raise OverloadedError(
-                "server is shutting down; retry shortly",
-                {"reason": "shutting_down"},
-                retry_after_s=1,
-            )
+            raise _shutting_down()
         model = self._engine.model
         if model is None:
             error = ModelNotLoadedError("no model is loaded; load one with POST /models/{id}/load")
@@ -226,7 +229,7 @@ class GenerationService:
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
         ticket = _QueueTicket(self)
-        handle = self._engine.submit(request)
+        handle = ticket.handle = self._engine.submit(request)
         try:
             event = await handle.next_event()
         except BaseException:
@@ -237,6 +240,8 @@ class GenerationService:
         if isinstance(event, Failed):
             ticket.release()
             self.record_failure(event.error)
+            if ticket.shut_down and isinstance(event.error, CancelledError):
+                raise _shutting_down()
             raise event.error
         if not isinstance(event, Admitted):  # pragma: no cover - engine contract
             ticket.release()

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok, request_id_of
-from browser_llm.api.routes.common import ERROR_RESPONSES
+from browser_llm.api.routes.common import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError
@@ -114,7 +114,7 @@ async def _sse_events(stream: GenerationStream, body: GenerateRequestBody) -> As
         200: {
             "description": "The completion; with stream=true, Server-Sent Events instead "
             "(token events, then one done or error event)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
     },
     summary="Generate text from a prompt",

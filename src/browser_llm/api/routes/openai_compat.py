@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from browser_llm.api.routes.common import SSE_EVENT_SCHEMA
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
@@ -172,7 +173,16 @@ async def _answer(
     return JSONResponse({**base, "choices": [choice], "usage": _usage(completion)})
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat completion")
+_STREAMS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The completion; with stream=true, Server-Sent Events (chunks, then "
+        "data: [DONE])",
+        "content": {"application/json": {}, "text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+    }
+}
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completion", responses=_STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     params = _params(body, _chat_grammar(body))
     messages = tuple(
@@ -182,7 +192,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     return await _answer(request, stream, body, chat=True)
 
 
-@router.post("/completions", summary="OpenAI-compatible text completion")
+@router.post("/completions", summary="OpenAI-compatible text completion", responses=_STREAMS)
 async def completions(body: CompletionRequest, request: Request) -> Response:
     if body.suffix or body.echo:
         raise ValidationError("suffix and echo are not supported", {"field": "suffix"})

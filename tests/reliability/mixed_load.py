@@ -37,7 +37,7 @@ def _body(i: int, **extra: object) -> dict[str, object]:
     # Varied prompts and lengths; greedy so any answer is reproducible.
     return {
         "prompt": f"Question {i}: name a colour.",
-        "max_tokens": 4 + i % 13,
+        "max_tokens": 2 + i % 7,
         "temperature": 0,
         **extra,
     }
@@ -86,7 +86,7 @@ def _ws(base_url: str, kind: str, i: int, result: LoadResult) -> None:
     with connect(base_url.replace("http://", "ws://") + "/ws") as ws:
         ws.send(json.dumps({"type": "generate", "id": "g", "payload": payload}))
         while True:
-            message = json.loads(ws.recv(timeout=120))
+            message = json.loads(ws.recv(timeout=300))
             if message["type"] == "token" and abort:
                 ws.send(json.dumps({"type": "abort", "id": "g"}))
                 abort = False
@@ -117,7 +117,7 @@ def run_mixed_load(
     counter = iter(range(total))
 
     def worker() -> None:
-        with httpx.Client(base_url=base_url, timeout=120) as client:
+        with httpx.Client(base_url=base_url, timeout=300) as client:
             while True:
                 with lock:
                     i = next(counter, None)

@@ -51,8 +51,9 @@ def _cancel_latencies(server: Server, n: int) -> list[float]:
     return out
 
 
-def _shutdown_time(tmp: Path) -> tuple[float, int]:
-    server = start_server(tmp, BROWSER_LLM_SHUTDOWN_GRACE_S="30")
+def _shutdown_time(tmp: Path, threads: str) -> tuple[float, int]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    server = start_server(tmp, BROWSER_LLM_SHUTDOWN_GRACE_S="30", BROWSER_LLM_THREADS=threads)
     body = {"prompt": "Count", "max_tokens": 64, "ignore_eos": True, "stream": True}
     with (
         httpx.Client(base_url=server.base_url, timeout=60) as client,
@@ -73,9 +74,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--cancels", type=int, default=20)
+    parser.add_argument("--threads", default="2", help="llama.cpp threads (1 on a busy machine)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="browser-llm-soak-"))
-    server = start_server(tmp, BROWSER_LLM_CONTEXT_SIZE="1024", BROWSER_LLM_PARALLEL="4")
+    server = start_server(
+        tmp,
+        BROWSER_LLM_CONTEXT_SIZE="1024",
+        BROWSER_LLM_PARALLEL="4",
+        BROWSER_LLM_THREADS=args.threads,
+    )
     try:
         run_mixed_load(server.base_url, 50, args.concurrency)  # warm-up
         start = wait_idle(server)
@@ -95,7 +102,7 @@ def main() -> int:
         latencies = _cancel_latencies(server, args.cancels)
     finally:
         stop_server(server)
-    shutdown_s, exit_code = _shutdown_time(tmp / "shutdown")
+    shutdown_s, exit_code = _shutdown_time(tmp / "shutdown", args.threads)
 
     perf = end["performance"]
     balanced = perf["requests_total"] == perf["requests_success"] + perf["requests_error"]

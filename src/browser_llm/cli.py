@@ -55,9 +55,8 @@ def _base_url(args: argparse.Namespace) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from browser_llm.api.app import create_app
+    from browser_llm.api.server import serve
     from browser_llm.observability.logs import configure_logging
 
     given: dict[str, Any] = {k: getattr(args, k) for k in _SERVE_FLAGS if getattr(args, k)}
@@ -67,15 +66,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"browser-llm: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    uvicorn.run(
+    return serve(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        grace_s=settings.shutdown_grace_s,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
         ws_max_size=settings.max_ws_message_bytes,
     )
-    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:

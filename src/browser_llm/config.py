@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_prompts: bool = Field(False, description="Log prompt text (off: prompts stay private).")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, le=3600, description="On SIGTERM/SIGINT: how long running requests may finish"
+    )
+    fault_inject: bool = Field(
+        False, description="TESTING ONLY: prompts with [[fault:...]] markers make decoding fail"
+    )
 
     @field_validator("model")
     @classmethod

@@ -44,7 +44,13 @@ def default_engine(settings: Settings) -> Engine:
     from browser_llm.engine.llama_engine import LlamaEngine
     from browser_llm.engine.llama_model import ContextConfig
 
-    return LlamaEngine(
+    engine_class = LlamaEngine
+    if settings.fault_inject:  # testing only (tests/reliability)
+        from browser_llm.engine.faults import FaultInjectingEngine
+
+        logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
+        engine_class = FaultInjectingEngine
+    return engine_class(
         ContextConfig(
             context_size=settings.context_size,
             batch_size=settings.batch_size,

@@ -254,6 +254,9 @@ class StatusEngine(BaseModel):
     context_length: int | None
     requests_cancelled: int
     requests_rejected: int = Field(description="Turned away with OVERLOADED")
+    draining: bool = Field(
+        False, description="Shutting down: new generations get 503, running ones finish"
+    )
 
 
 class StatusLoading(BaseModel):

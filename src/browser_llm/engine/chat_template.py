@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from jinja2 import TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from browser_llm.core.errors import ValidationError
@@ -24,17 +25,50 @@ def _raise_exception(message: str) -> NoReturn:
     raise ValidationError(f"chat template rejected the conversation: {message}")
 
 
+_MAX_INT_BITS = 4096
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str | bytes | list | tuple):
+        return len(value)
+    return 1
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*`, `**` and `+` checked before they run: a template
+    such as ``{{ 'a' * 10**10 }}`` would otherwise allocate gigabytes (or, folded as a
+    constant, hang the model load) before any output-size check could see it."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        ints = [isinstance(v, int) and not isinstance(v, bool) for v in (left, right)]
+        if operator == "**" and all(ints):
+            if right > 0 and abs(left) > 1 and right * abs(left).bit_length() > _MAX_INT_BITS:
+                raise SecurityError("chat template: number too large")
+        elif operator == "*" and all(ints):
+            if left.bit_length() + right.bit_length() > _MAX_INT_BITS:
+                raise SecurityError("chat template: number too large")
+        elif operator == "*" and any(ints):
+            seq, times = (left, right) if ints[1] else (right, left)
+            if _size(seq) * times > _MAX_RENDERED_CHARS:
+                raise SecurityError("chat template: repeated text too large")
+        elif operator == "+" and _size(left) + _size(right) > _MAX_RENDERED_CHARS:
+            raise SecurityError("chat template: text too large")
+        return super().call_binop(context, operator, left, right)
+
+
 class ChatTemplate:
     """A compiled chat template plus the special-token texts it may reference."""
 
     def __init__(self, source: str, bos_token: str, eos_token: str) -> None:
-        env = ImmutableSandboxedEnvironment(
+        env = _BoundedSandbox(
             trim_blocks=True, lstrip_blocks=True, autoescape=False, keep_trailing_newline=True
         )
         env.globals["raise_exception"] = _raise_exception
         try:
             self._template = env.from_string(source)
-        except TemplateError as exc:
+        except (TemplateError, ValueError, OverflowError, MemoryError) as exc:
             raise ValueError(f"invalid chat template: {exc}") from exc
         self.bos_token = bos_token
         self.eos_token = eos_token

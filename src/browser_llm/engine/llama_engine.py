@@ -226,6 +226,10 @@ class LlamaEngine:
         except BrowserLLMError as exc:
             self._emit(handle, Failed(exc))
             return False
+        except Exception:  # never let one request's prompt end the engine thread
+            logger.exception("preparing a prompt failed")
+            self._emit(handle, Failed(InternalError("could not prepare the prompt")))
+            return False
         self._prepared[id(handle)] = prepared
         self._emit(
             handle,
@@ -398,7 +402,7 @@ class LlamaEngine:
     def _decode(self, model: LlamaModel, n: int, outputs: list[tuple[Sequence, int]]) -> bool:
         """Runs one llama_decode over the batch's first n tokens and samples outputs."""
         model.batch.n_tokens = n
-        rc = llama_cpp.llama_decode(model.ctx, model.batch)
+        rc = self._llama_decode(model.ctx, model.batch)
         if rc != 0:
             if rc == 1:
                 self._memory_errors += 1
@@ -408,6 +412,10 @@ class LlamaEngine:
         for seq, index in outputs:
             self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
         return True
+
+    def _llama_decode(self, ctx: Any, batch: Any) -> int:
+        """The one llama_decode call site; engine/faults.py overrides it in tests only."""
+        return int(llama_cpp.llama_decode(ctx, batch))
 
     def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
         now = time.perf_counter()

@@ -47,7 +47,10 @@ def prompt_text(template: ChatTemplate | None, request: GenerationRequest) -> tu
 
 def prepare_prompt(model: _Tokenizer, request: GenerationRequest) -> PreparedPrompt:
     text, has_bos = prompt_text(model.chat_template, request)
-    tokens = model.tokenize(text, add_special=model.add_bos and not has_bos)
+    try:
+        tokens = model.tokenize(text, add_special=model.add_bos and not has_bos)
+    except UnicodeEncodeError as exc:  # lone surrogates: not text llama.cpp can read
+        raise ValidationError("prompt is not valid Unicode text", {"field": "prompt"}) from exc
     context = model.context_length
     if not tokens:
         raise ValidationError("prompt is empty after tokenization", {"field": "prompt"})

@@ -27,7 +27,11 @@ _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 
 def grammar_compiles(vocab: Any, grammar: str) -> bool:
     """Whether llama.cpp accepts a GBNF grammar (it returns NULL when it does not)."""
-    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    try:
+        encoded = grammar.encode()
+    except UnicodeEncodeError:
+        return False
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, encoded, b"root")
     if not sampler:
         return False
     llama_cpp.llama_sampler_free(sampler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +53,12 @@ def _log_finished(model_id: str, completion: Completion) -> None:
     )
 
 
+def _shutting_down() -> OverloadedError:
+    return OverloadedError(
+        "server is shutting down; retry shortly", {"reason": "shutting_down"}, retry_after_s=1
+    )
+
+
 class _QueueTicket:
     """One request's place: counted in `in_flight` until it ends and in `waiting` until it
     starts decoding. Both are released exactly once, whatever happens."""
@@ -59,8 +66,16 @@ class _QueueTicket:
     def __init__(self, service: GenerationService) -> None:
         self._service = service
         self._waiting = self._in_flight = True
+        self.handle: GenerationHandle | None = None
+        self.shut_down = False  # cancelled because the server is stopping
         service.waiting += 1
         service.in_flight += 1
+        service.tickets.add(self)
+
+    def stop_for_shutdown(self) -> None:
+        self.shut_down = True
+        if self.handle is not None:
+            self.handle.cancel()
 
     def started(self) -> None:
         if self._waiting:
@@ -72,10 +87,16 @@ class _QueueTicket:
         if self._in_flight:
             self._in_flight = False
             self._service.in_flight -= 1
+            self._service.tickets.discard(self)
 
 
 class GenerationStream:
-    """An admitted generation: iterate for text pieces, then read `completion`."""
+    """An admitted generation: iterate for text pieces, then read `completion`.
+
+    Whoever starts a stream must `close()` it when done with it (a finally block): a
+    stream that is never iterated (the client left before the response began) would
+    otherwise keep its queue place and its sequence.
+    """
 
     def __init__(
         self,
@@ -107,14 +128,22 @@ class GenerationStream:
                     _log_finished(self.model_id, event.completion)
                 elif isinstance(event, Failed):
                     self._failed = True
-                    self._service.record_failure(event.error)
-                    raise event.error
+                    error = event.error
+                    if self._ticket.shut_down and isinstance(error, CancelledError):
+                        error = CancelledError("server is shutting down")
+                    self._service.record_failure(error)
+                    raise error
         finally:
-            self._ticket.release()
-            # Leaving early (client gone, consumer stopped): free the sequence.
-            if self.completion is None and not self._failed:
-                self._handle.cancel()
-                self._service.record_failure(CancelledError("the consumer left"))
+            self.close()
+
+    def close(self) -> None:
+        """Ends this stream's claim on the server; idempotent. Leaving early (client gone,
+        consumer stopped, never iterated) cancels the sequence and counts as cancelled."""
+        self._ticket.release()
+        if self.completion is None and not self._failed:
+            self._failed = True
+            self._handle.cancel()
+            self._service.record_failure(CancelledError("the consumer left"))
 
     def cancel(self) -> None:
         self._handle.cancel()
@@ -147,7 +176,33 @@ class GenerationService:
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
+        self.tickets: set[_QueueTicket] = set()  # requests in flight (for the drain)
+        self.draining = False
         self._log_prompts = log_prompts
+
+    def begin_drain(self) -> None:
+        """Stops admitting: from now on new requests get 503 (shutdown has begun)."""
+        self.draining = True
+
+    async def drain(self, grace_s: float, poll_s: float = 0.05) -> bool:
+        """Refuses new requests, lets running ones finish for up to grace_s, then cancels
+        the rest (their streams end with a CANCELLED error). True if all finished in time."""
+        self.begin_drain()
+        logger.info("draining: %d generations in flight, grace %.1f s", self.in_flight, grace_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(poll_s)
+        finished = self.in_flight == 0
+        if not finished:
+            logger.warning("grace period over: cancelling %d generations", len(self.tickets))
+            for ticket in list(self.tickets):
+                ticket.stop_for_shutdown()
+            # Cancelled sequences end at the engine's next step.
+            end = loop.time() + 5
+            while self.in_flight and loop.time() < end:
+                await asyncio.sleep(poll_s)
+        return finished
 
     def _check_capacity(self) -> None:
         # Counted here, not read from the engine: its running count moves on another
@@ -164,6 +219,9 @@ class GenerationService:
     async def start(self, request: GenerationRequest) -> GenerationStream:
         """Submits and waits for admission: bad prompts raise here, before any output."""
         self.stats.started()
+        if self.draining:
+            self.stats.rejected()
+            raise _shutting_down()
         engine = self._engine_for(request)
         model = engine.model
         # During a model swap the engine holds no model for a moment: requests queue
@@ -185,16 +243,19 @@ class GenerationService:
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
         ticket = _QueueTicket(self)
-        handle = engine.submit(request)
+        handle = ticket.handle = engine.submit(request)
         try:
             event = await handle.next_event()
         except BaseException:
             ticket.release()
             handle.cancel()
+            self.stats.cancelled()
             raise
         if isinstance(event, Failed):
             ticket.release()
             self.record_failure(event.error)
+            if ticket.shut_down and isinstance(event.error, CancelledError):
+                raise _shutting_down()
             raise event.error
         if not isinstance(event, Admitted):  # pragma: no cover - engine contract
             ticket.release()

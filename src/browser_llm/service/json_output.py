@@ -10,16 +10,36 @@ import jsonschema
 from jsonschema.exceptions import SchemaError
 
 from browser_llm.core.errors import ValidationError
+from browser_llm.core.text import has_lone_surrogate, has_non_finite_number, json_depth
 from browser_llm.engine.json_grammar import grammar_for
 
-__all__ = ["JsonCheck", "check_json_output", "json_constraint"]
+__all__ = ["MAX_JSON_DEPTH", "JsonCheck", "check_json_output", "json_constraint"]
+
+# JSON levels in a schema; its 16 schema levels (engine/json_grammar.py) need at most ~48.
+MAX_JSON_DEPTH = 64
 
 
 def json_constraint(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
     """The grammar a request's output must follow; 400 for a schema that cannot be enforced."""
     if schema is not None:
+        if has_lone_surrogate(schema) or has_non_finite_number(schema):
+            raise ValidationError(
+                "json_schema must be plain JSON (no lone surrogates, NaN or infinities)",
+                {"field": "json_schema"},
+            )
+        # Bounded before jsonschema walks it: its checks recurse, and a deep schema
+        # would raise RecursionError (a 500) instead of a 400.
+        if json_depth(schema) > MAX_JSON_DEPTH:
+            raise ValidationError(
+                f"json_schema is nested deeper than {MAX_JSON_DEPTH} JSON levels",
+                {"field": "json_schema"},
+            )
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
+        except RecursionError as exc:
+            raise ValidationError(
+                "json_schema is nested too deeply", {"field": "json_schema"}
+            ) from exc
         except SchemaError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "#"
             raise ValidationError(
@@ -39,9 +59,14 @@ class JsonCheck:
     errors: list[str] = field(default_factory=list)
 
 
+def _not_json(name: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON has neither.
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
 def check_json_output(text: str, schema: dict[str, Any] | None) -> JsonCheck:
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         return JsonCheck(False, False, None, [f"incomplete or invalid JSON: {exc.msg}"])
     if schema is None:

@@ -106,6 +106,7 @@ class RequestStats:
         self.profile.record("queue_wait_ms", seconds * 1000)
 
     def rejected(self) -> None:
+        self.requests_error += 1  # every started request ends as success or error
         self.requests_rejected += 1
         self.profile.record("errors", 1, code="OVERLOADED")
         self.prometheus.generations.labels(outcome="rejected").inc()
@@ -130,6 +131,7 @@ class RequestStats:
         self.prometheus.generations.labels(outcome="error").inc()
 
     def cancelled(self) -> None:
+        self.requests_error += 1
         self.requests_cancelled += 1
         self.prometheus.generations.labels(outcome="cancelled").inc()
 

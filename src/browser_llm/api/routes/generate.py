@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -10,12 +9,12 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
 from browser_llm.api.envelope import ok, request_id_of
-from browser_llm.api.routes.common import ERROR_RESPONSES
+from browser_llm.api.routes.common import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
-from browser_llm.core.errors import BrowserLLMError, CancelledError, ValidationError
+from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
+from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationService, GenerationStream
@@ -27,7 +26,6 @@ __all__ = ["router"]
 router = APIRouter(tags=["generation"])
 
 _DEFAULTS = GenerationParams()
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def to_generation_request(
@@ -117,29 +115,6 @@ async def _sse_events(stream: GenerationStream, body: GenerateRequestBody) -> As
     yield _sse({"type": "done", "data": {"completion": completion}})
 
 
-async def _until_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _generate_unless_disconnected(
-    request: Request, service: GenerationService, gen: GenerationRequest
-) -> GenerationStream:
-    """Runs a whole generation, cancelling it if the client goes away first."""
-    stream = await service.start(gen)
-    work = asyncio.ensure_future(stream.collect())
-    watch = asyncio.ensure_future(_until_disconnect(request))
-    try:
-        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watch.cancel()
-    if not work.done():
-        work.cancel()
-        raise CancelledError("client disconnected")
-    work.result()
-    return stream
-
-
 @router.post(
     "/generate",
     response_model=Envelope[GenerateResponse],
@@ -148,7 +123,7 @@ async def _generate_unless_disconnected(
         200: {
             "description": "The completion; with stream=true, Server-Sent Events instead "
             "(token events, then one done or error event)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
     },
     summary="Generate text from a prompt",
@@ -158,11 +133,8 @@ async def generate(body: GenerateRequestBody, request: Request) -> Response:
     gen = to_generation_request(
         body, request_id_of(request), getattr(request.state, "started_at", None)
     )
+    stream = await service.start(gen)  # errors before the stream are plain JSON errors
     if body.stream:
-        stream = await service.start(gen)  # errors before the stream are plain JSON errors
-        return StreamingResponse(
-            _sse_events(stream, body), media_type="text/event-stream", headers=_SSE_HEADERS
-        )
-    done = await _generate_unless_disconnected(request, service, gen)
-    assert done.completion is not None
-    return ok(request, to_response(done.completion, done.model_id, body), exclude_none=True)
+        return GenerationSSEResponse(stream, _sse_events(stream, body))
+    completion = await collect_unless_disconnected(request, stream)
+    return ok(request, to_response(completion, stream.model_id, body), exclude_none=True)

@@ -11,10 +11,12 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from browser_llm.api.routes.common import SSE_EVENT_SCHEMA
+from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
@@ -26,7 +28,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _DEFAULT_MAX_TOKENS = 4096  # OpenAI's default is "until done": clamped to the context
 
 
@@ -150,7 +151,10 @@ def _base(kind: str, model: str) -> dict[str, Any]:
 
 
 async def _answer(
-    stream: GenerationStream, body: ChatCompletionRequest | CompletionRequest, chat: bool
+    request: Request,
+    stream: GenerationStream,
+    body: ChatCompletionRequest | CompletionRequest,
+    chat: bool,
 ) -> Response:
     """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints."""
     kind = "chat.completion" if chat else "text_completion"
@@ -159,12 +163,8 @@ async def _answer(
         if chat:
             base["object"] = "chat.completion.chunk"
         include = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(stream, base, chat, include),
-            media_type="text/event-stream",
-            headers=_SSE_HEADERS,
-        )
-    completion = await stream.collect()
+        return GenerationSSEResponse(stream, _stream(stream, base, chat, include))
+    completion = await collect_unless_disconnected(request, stream)
     choice: dict[str, Any] = {"index": 0, "finish_reason": completion.finish_reason}
     if chat:
         choice["message"] = {"role": "assistant", "content": completion.text}
@@ -174,17 +174,26 @@ async def _answer(
     return JSONResponse({**base, "choices": [choice], "usage": _usage(completion)})
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat completion")
+_STREAMS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The completion; with stream=true, Server-Sent Events (chunks, then "
+        "data: [DONE])",
+        "content": {"application/json": {}, "text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+    }
+}
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completion", responses=_STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     params = _params(body, _chat_grammar(body))
     messages = tuple(
         ChatMessage("system" if m.role == "developer" else m.role, m.text()) for m in body.messages
     )
     stream = await _start(request, _request(request, params, messages=messages))
-    return await _answer(stream, body, chat=True)
+    return await _answer(request, stream, body, chat=True)
 
 
-@router.post("/completions", summary="OpenAI-compatible text completion")
+@router.post("/completions", summary="OpenAI-compatible text completion", responses=_STREAMS)
 async def completions(body: CompletionRequest, request: Request) -> Response:
     if body.suffix or body.echo:
         raise ValidationError("suffix and echo are not supported", {"field": "suffix"})
@@ -195,7 +204,7 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     if not prompt:
         raise ValidationError("prompt: must not be empty", {"field": "prompt"})
     stream = await _start(request, _request(request, params, prompt=prompt, raw=True))
-    return await _answer(stream, body, chat=False)
+    return await _answer(request, stream, body, chat=False)
 
 
 @router.get("/models", summary="OpenAI-compatible model list (models on disk)")

@@ -16,7 +16,7 @@ from browser_llm.api.routes.generate import to_generation_request, to_response
 from browser_llm.api.schemas import GenerateRequestBody
 from browser_llm.core.errors import BrowserLLMError, CancelledError
 from browser_llm.observability.logs import LEVELS
-from browser_llm.service.generation import GenerationService
+from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["router"]
@@ -148,6 +148,7 @@ class WsSession:
         task.add_done_callback(lambda _t: self.tasks.pop(msg_id, None))
 
     async def _run_generation(self, msg_id: str, body: GenerateRequestBody, request: Any) -> None:
+        stream: GenerationStream | None = None
         try:
             stream = await self.generation.start(request)
             async for text in stream:
@@ -163,6 +164,9 @@ class WsSession:
             with contextlib.suppress(asyncio.QueueFull):
                 self.out.put_nowait(_error(msg_id, CancelledError.code, "aborted"))
             raise
+        finally:
+            if stream is not None:
+                stream.close()  # frees the sequence even when cancelled between tokens
 
     async def _abort(self, msg_id: str, _payload: Any) -> None:
         task = self.tasks.get(msg_id)

@@ -1,0 +1,67 @@
+"""Responses that own a GenerationStream: whatever happens to the connection, the
+stream is closed (its queue place and sequence released) when the response ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Mapping
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from browser_llm.core.errors import CancelledError
+from browser_llm.core.types import Completion
+from browser_llm.service.generation import GenerationStream
+
+__all__ = ["GenerationSSEResponse", "collect_unless_disconnected"]
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class GenerationSSEResponse(StreamingResponse):
+    """Server-Sent Events for one generation.
+
+    Starlette cancels the body when the client disconnects; if that happens before the
+    body generator first runs, the generator's own finally never runs. This close does.
+    """
+
+    def __init__(
+        self,
+        stream: GenerationStream,
+        content: AsyncIterable[bytes],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            content, media_type="text/event-stream", headers={**_SSE_HEADERS, **(headers or {})}
+        )
+        self.generation = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.generation.close()
+
+
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def collect_unless_disconnected(request: Request, stream: GenerationStream) -> Completion:
+    """Runs a whole generation, cancelling it if the client goes away first."""
+    work = asyncio.ensure_future(stream.collect())
+    watch = asyncio.ensure_future(_until_disconnect(request))
+    left = True
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        left = not work.done()
+    finally:
+        watch.cancel()
+        if not work.done():
+            work.cancel()
+        stream.close()
+    if left:
+        raise CancelledError("client disconnected")
+    return work.result()

@@ -1,0 +1,41 @@
+"""Real server processes for the reliability suite (tests/e2e/conftest.py starts them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server, start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def rel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Two sequence slots and a two-request queue (admission limit 4), a 1024-token
+    context, and the testing-only fault injection switched on.
+
+    One llama.cpp thread: these tests are about behaviour, not speed, and on a busy
+    machine two OpenMP threads wait on each other at every barrier (measured here
+    under load: ~3 tok/s with 2 threads, ~20 tok/s with 1)."""
+    srv = start_server(
+        tmp_path_factory.mktemp("reliability"),
+        BROWSER_LLM_PARALLEL="2",
+        BROWSER_LLM_MAX_QUEUE="2",
+        BROWSER_LLM_CONTEXT_SIZE="1024",
+        BROWSER_LLM_FAULT_INJECT="true",
+        BROWSER_LLM_THREADS="1",
+    )
+    try:
+        assert srv.status()["status"] == "ready", srv.log.read_text()
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@pytest.fixture
+def rel_api(rel_server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=rel_server.base_url, timeout=120) as client:
+        yield client

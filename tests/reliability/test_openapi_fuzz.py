@@ -34,6 +34,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_no_server_error_and_responses_match_their_schema(case: schemathesis.Case) -> None:
+    if isinstance(case.body, dict) and case.body.get("engine") == "browser":
+        # No tab is attached here: the browser engine answers a (documented) 503
+        # MODEL_NOT_LOADED; tests/browser_engine covers it.
+        case.body["engine"] = "native"
     case.call_and_validate(
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
     )

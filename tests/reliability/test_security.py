@@ -136,12 +136,14 @@ def api(rel_server: Server) -> Iterator[httpx.Client]:
         "/models/....//....//etc/passwd",
     ],
 )
-def test_traversal_in_model_ids_is_404(api: httpx.Client, path: str) -> None:
+def test_traversal_in_model_ids_is_refused(api: httpx.Client, path: str) -> None:
+    """An id that is not a valid model id is a 400; one that routes nowhere is a 404."""
     method = "POST" if path.endswith(("/load", "/unload")) else "GET"
     resp = api.request(method, path)
-    assert resp.status_code == 404, resp.text
+    assert resp.status_code in (400, 404), resp.text
     body = resp.json()
-    assert body["success"] is False and body["error"]["code"] == "NOT_FOUND"
+    expected = {400: "VALIDATION_ERROR", 404: "NOT_FOUND"}[resp.status_code]
+    assert body["success"] is False and body["error"]["code"] == expected
     assert "root:" not in resp.text
 
 

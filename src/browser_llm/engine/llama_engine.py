@@ -47,6 +47,7 @@ from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_lo
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
+from browser_llm.engine.slots import TILE_ROWS, SlotTable
 from browser_llm.engine.text_stream import TextStream
 
 __all__ = ["LlamaEngine"]
@@ -55,13 +56,6 @@ logger = logging.getLogger(__name__)
 
 # Prompt tokens per step while other sequences are decoding (chunked prefill).
 _PREFILL_CHUNK_WHILE_DECODING = 128
-
-# llama.cpp's CPU flash attention takes a tiled path for a sequence with at least
-# this many query rows in a micro-batch and a row-by-row path below it; the two
-# round differently. A prompt this long is therefore always read in chunks of at
-# least this size, each in a decode call of its own, exactly as when it runs
-# alone, so batching and prefix reuse never change its output (ggml GGML_FA_TILE_Q).
-_TILE_ROWS = 64
 
 
 @dataclass
@@ -99,10 +93,7 @@ class LlamaEngine:
         self._backlog: deque[_Load | _Unload | GenerationHandle] = deque()
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
-        # Free slots, least recently used first; each may still hold the KV
-        # cells of the last request it ran (prefix reuse), listed in _slot_tokens.
-        self._free_seq_ids = list(range(config.max_sequences))
-        self._slot_tokens: dict[int, list[int]] = {}
+        self._slots = SlotTable(config.max_sequences)
         self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._model: LlamaModel | None = None
         self._state: EngineState = "idle"
@@ -251,7 +242,7 @@ class LlamaEngine:
                     self._prepared.pop(id(item), None)
                     self._emit(item, Failed(CancelledError("cancelled while queued")))
                     continue
-                if not self._free_seq_ids:
+                if not self._slots.any_free:
                     return
                 self._backlog.popleft()
                 if self._prepare(item):
@@ -281,30 +272,20 @@ class LlamaEngine:
         self._emit(handle, Started(seq.admitted_at - handle.request.submitted_at))
 
     def _claim_slot(self, model: LlamaModel, tokens: list[int]) -> tuple[int, int]:
-        """Takes the free slot that can reuse the most of `tokens` from its last
-        request, else the lowest free id; returns (seq_id, tokens reused)."""
-        best_id, best = min(self._free_seq_ids), 0
-        for seq_id in self._free_seq_ids:
-            cached = self._slot_tokens.get(seq_id)
-            if cached is not None:
-                usable = _reusable(cached, tokens)
-                if usable > best:
-                    best_id, best = seq_id, usable
-        self._free_seq_ids.remove(best_id)
-        self._slot_tokens.pop(best_id, None)
-        if not model.trim(best_id, best):
-            model.forget(best_id)
-            best = 0
-        return best_id, best
+        """A free slot for `tokens` with its reusable prefix kept: (seq_id, tokens reused)."""
+        seq_id, reused = self._slots.claim(tokens)
+        if not model.trim(seq_id, reused):
+            model.forget(seq_id)
+            reused = 0
+        return seq_id, reused
 
     def _drop_prefix_caches(self) -> None:
-        if self._model is not None:
-            for seq_id in self._slot_tokens:
+        for seq_id in self._slots.drop_cache():
+            if self._model is not None:
                 self._model.forget(seq_id)
-        self._slot_tokens.clear()
 
     def _run_model_op(self, op: _Load | _Unload) -> None:
-        self._slot_tokens.clear()
+        self._slots.drop_cache()  # the cells go with the context
         previous = self._model.info if self._model is not None else None
         if self._model is not None:
             self._model.free()
@@ -348,7 +329,7 @@ class LlamaEngine:
         if decoding:
             budget = min(budget, _PREFILL_CHUNK_WHILE_DECODING)
         # Call 1: one token per decoding sequence, plus short prompts (below
-        # _TILE_ROWS every micro-batch shape computes them the same way).
+        # TILE_ROWS every micro-batch shape computes them the same way).
         batch = model.batch
         outputs: list[tuple[Sequence, int]] = []
         n = 0
@@ -364,7 +345,7 @@ class LlamaEngine:
         for seq in self._running:
             if not seq.prefilling:
                 continue
-            if len(seq.prompt.tokens) >= _TILE_ROWS:
+            if len(seq.prompt.tokens) >= TILE_ROWS:
                 if long_prompt is None or seq.admitted_at < long_prompt.admitted_at:
                     long_prompt = seq
             elif n < short_budget:
@@ -375,8 +356,8 @@ class LlamaEngine:
         if long_prompt is not None and long_prompt in self._running:
             remaining = len(long_prompt.prompt.tokens) - long_prompt.n_fed
             take = min(budget, remaining)
-            if 0 < remaining - take < _TILE_ROWS and remaining - _TILE_ROWS >= _TILE_ROWS:
-                take = remaining - _TILE_ROWS  # the last chunk must be a full tile too
+            if 0 < remaining - take < TILE_ROWS and remaining - TILE_ROWS >= TILE_ROWS:
+                take = remaining - TILE_ROWS  # the last chunk must be a full tile too
             outputs = []
             n = self._put_chunk(long_prompt, 0, take, outputs)
             self._decode(model, n, outputs)
@@ -448,13 +429,14 @@ class LlamaEngine:
         seq.sampler.free()
         # A cancelled sequence's cells are whole (cancels land between steps).
         keep = error is None or isinstance(error, CancelledError)
+        cached = None
         if self._config.prefix_cache and keep:
             # Only prompt cells: generated tokens were computed one row at a time,
             # which rounds differently from reading them as part of a prompt.
-            self._slot_tokens[seq.seq_id] = seq.prompt.tokens[: seq.n_fed]
+            cached = seq.prompt.tokens[: seq.n_fed]
         elif self._model is not None:
             self._model.forget(seq.seq_id)
-        self._free_seq_ids.append(seq.seq_id)
+        self._slots.release(seq.seq_id, cached)
         if error is not None:
             self._emit(seq.handle, Failed(error))
             return
@@ -466,22 +448,6 @@ class LlamaEngine:
     def _fail_running(self, error: BrowserLLMError) -> None:
         for seq in list(self._running):
             self._end(seq, error=error)
-
-
-def _reusable(cached: list[int], tokens: list[int]) -> int:
-    """How many of `tokens` can come from cells holding `cached` (an earlier prompt)
-    with the output unchanged: the cells must have been computed the way a fresh
-    read would compute them, and the rest must still be read as a full tile."""
-    if (len(cached) >= _TILE_ROWS) != (len(tokens) >= _TILE_ROWS):
-        return 0
-    shared = 0
-    for x, y in zip(cached, tokens, strict=False):
-        if x != y:
-            break
-        shared += 1
-    # At least the last prompt token is read again: its logits give the first token.
-    floor = _TILE_ROWS if len(tokens) >= _TILE_ROWS else 1
-    return max(0, min(shared, len(tokens) - floor))
 
 
 def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:

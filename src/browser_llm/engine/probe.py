@@ -96,7 +96,9 @@ def _child(path: str) -> int:
         "has_chat_template": bool(template),
     }
     llama_cpp.llama_model_free(model)
-    print(json.dumps(result), flush=True)
+    # The parent reads this one line from the child's stdout.
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
     return 0
 
 

@@ -62,6 +62,22 @@ class Timings:
     prefill_s: float
     total_s: float
 
+    @classmethod
+    def from_clock(
+        cls, submitted: float, started: float, first: float | None, last: float | None, now: float
+    ) -> Timings:
+        """Durations from perf_counter readings: arrival, start of work, first and last
+        token (None when none came yet), and the end."""
+        first = first or now
+        last = last or first
+        return cls(
+            queue_s=started - submitted,
+            time_to_first_token_s=first - submitted,
+            decode_s=last - first,
+            prefill_s=first - started,
+            total_s=now - submitted,
+        )
+
 
 @dataclass(frozen=True)
 class Completion:

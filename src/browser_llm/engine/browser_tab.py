@@ -105,20 +105,16 @@ class Run:
     ended: bool = False  # the client side got its final event (the tab may still be busy)
 
     def completion(self, finish: FinishReason) -> Completion:
-        now = time.perf_counter()
-        submitted = self.handle.request.submitted_at
-        first = self.first_token_at or now
-        last = self.last_token_at or first
         return Completion(
             text=self.text.text,
             finish_reason=finish,
             usage=Usage(self.prompt_tokens, self.pieces),
-            timings=Timings(
-                queue_s=self.dispatched_at - submitted,
-                time_to_first_token_s=first - submitted,
-                prefill_s=first - self.dispatched_at,
-                decode_s=last - first,
-                total_s=now - submitted,
+            timings=Timings.from_clock(
+                self.handle.request.submitted_at,
+                self.dispatched_at,
+                self.first_token_at,
+                self.last_token_at,
+                time.perf_counter(),
             ),
             max_tokens_clamped=self.clamped,
         )

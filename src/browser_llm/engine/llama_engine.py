@@ -336,7 +336,6 @@ class LlamaEngine:
         for seq in self._running:
             if seq.pending_token is not None:
                 _put(batch, n, seq.pending_token, seq.n_past, seq.seq_id, True)
-                seq.decoded.append(seq.pending_token)
                 outputs.append((seq, n))
                 seq.n_past += 1
                 n += 1

@@ -31,7 +31,6 @@ class Sequence:
     n_fed: int = 0  # prompt tokens already in the KV cache
     n_past: int = 0  # next position
     pending_token: int | None = None  # sampled, to be decoded next step
-    decoded: list[int] = field(default_factory=list)  # generated tokens now in the KV cache
     n_generated: int = 0
     admitted_at: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
@@ -44,25 +43,17 @@ class Sequence:
     def prefilling(self) -> bool:
         return self.n_fed < len(self.prompt.tokens)
 
-    def cached_tokens(self) -> list[int]:
-        """The tokens whose KV cells this sequence leaves in its slot, in order."""
-        return self.prompt.tokens[: self.n_fed] + self.decoded
-
     def completion(self, finish_reason: FinishReason) -> Completion:
-        now = time.perf_counter()
-        submitted = self.handle.request.submitted_at
-        first = self.first_token_at or now
-        last = self.last_token_at or first
         return Completion(
             text=self.text.text,
             finish_reason=finish_reason,
             usage=Usage(len(self.prompt.tokens), self.n_generated, self.reused),
-            timings=Timings(
-                queue_s=self.admitted_at - submitted,
-                time_to_first_token_s=first - submitted,
-                prefill_s=first - self.admitted_at,
-                decode_s=last - first,
-                total_s=now - submitted,
+            timings=Timings.from_clock(
+                self.handle.request.submitted_at,
+                self.admitted_at,
+                self.first_token_at,
+                self.last_token_at,
+                time.perf_counter(),
             ),
             max_tokens_clamped=self.prompt.clamped,
         )

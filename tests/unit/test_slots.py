@@ -24,20 +24,82 @@ def test_cells_from_the_other_kernel_are_never_reused() -> None:
     assert reusable(LONG, LONG[:10]) == 0
 
 
-def test_claim_prefers_reuse_then_the_lowest_free_id() -> None:
+def test_claim_keeps_running_ids_one_run_and_reuses_what_the_slot_holds() -> None:
     slots = SlotTable(4)
-    assert slots.claim([1, 2]) == (0, 0)
-    assert slots.claim([1, 2]) == (1, 0)
+    assert slots.claim([1, 2]) == (0, 0, None)
+    assert slots.claim([1, 2]) == (1, 0, None)
     slots.release(0, None)
     slots.release(1, [7, 8, 9])
-    assert slots.claim([7, 8, 9, 10]) == (1, 3)  # slot 1 holds the prefix
-    assert slots.claim([5, 6]) == (0, 0)  # nothing to reuse: lowest free id
-    assert slots.drop_cache() == []
+    # Nothing busy: any slot is one run; slot 1 holds a reusable prefix.
+    assert slots.claim([7, 8, 9, 10]) == (1, 3, None)
+    # Busy {1}: 0 or 2; neither holds anything, so the lowest.
+    assert slots.claim([5, 6]) == (0, 0, None)
+    assert slots.claim([5, 6]) == (2, 0, None)
+
+
+def test_a_new_prompt_leaves_cached_prompts_alone_when_it_can() -> None:
+    slots = SlotTable(3)
+    for _ in range(3):
+        slots.claim([1])
+    slots.release(0, [7, 8, 9])
+    slots.release(1, None)
+    slots.release(2, None)
+    assert slots.claim([5, 6]) == (1, 0, None)
+
+
+def test_a_short_reusable_prefix_in_a_far_slot_is_not_worth_a_copy() -> None:
+    slots = SlotTable(4)
+    for _ in range(4):
+        slots.claim([1])
+    slots.release(3, [7, 8, 9])
+    slots.release(1, None)
+    slots.release(2, None)
+    # Busy {0}: slot 1 keeps one run; slot 3's 3 tokens do not pay for a stream copy.
+    assert slots.claim([7, 8, 9, 10]) == (1, 0, None)
+
+
+def test_a_long_reusable_prefix_is_copied_into_the_preferred_slot() -> None:
+    slots = SlotTable(4)
+    for _ in range(4):
+        slots.claim([1])
+    slots.release(3, LONG)
+    for seq_id in (1, 2):
+        slots.release(seq_id, None)
+    claim = slots.claim([*LONG, 5, 6])
+    assert claim == (1, len(LONG) + 2 - TILE_ROWS, 3)
+    # The source keeps its cells: a second request can still copy them.
+    assert slots.claim([*LONG, 9]) == (2, len(LONG) + 1 - TILE_ROWS, 3)
+
+
+def test_a_hole_below_running_sequences_is_filled_first() -> None:
+    slots = SlotTable(8)
+    for _ in range(4):
+        slots.claim([1])
+    slots.release(1, None)
+    assert slots.claim([2]).seq_id == 1
+    slots.release(0, None)  # busy {1, 2, 3}: 0 or 4 extend the run, never 5
+    assert slots.claim([2]).seq_id == 0
+    assert slots.claim([2]).seq_id == 4
+
+
+def test_compaction_moves_the_highest_sequence_into_the_lowest_hole() -> None:
+    slots = SlotTable(8)
+    for _ in range(5):
+        slots.claim([1])
+    assert slots.compaction() is None
+    slots.release(1, None)
+    slots.release(2, None)
+    assert slots.compaction() == (4, 1)
+    slots.move(4, 1, [1])
+    assert slots.compaction() == (3, 2)
+    slots.move(3, 2, None)
+    assert slots.compaction() is None  # busy {0, 1, 2}
+    assert slots.claim([1]) == (3, 0, None)
 
 
 def test_drop_cache_names_the_slots_whose_cells_must_be_freed() -> None:
     slots = SlotTable(2)
-    seq_id, _ = slots.claim([1])
+    seq_id = slots.claim([1]).seq_id
     slots.release(seq_id, [1, 2])
     assert slots.drop_cache() == [seq_id]
-    assert slots.claim([1, 2, 3]) == (0, 0)
+    assert slots.claim([1, 2, 3]) == (0, 0, None)

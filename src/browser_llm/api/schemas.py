@@ -254,6 +254,9 @@ class StatusEngine(BaseModel):
     context_length: int | None
     requests_cancelled: int
     requests_rejected: int = Field(description="Turned away with OVERLOADED")
+    slot_moves: int = Field(
+        0, description="KV cells copied between slots to keep running sequences adjacent"
+    )
     draining: bool = Field(
         False, description="Shutting down: new generations get 503, running ones finish"
     )

@@ -147,6 +147,7 @@ class EngineStats:
     running: int
     tokens_generated_total: int
     memory_errors: int
+    slot_moves: int = 0  # KV stream copies that kept running sequence ids one run
 
 
 class Engine(Protocol):

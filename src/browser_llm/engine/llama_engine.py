@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 # Prompt tokens per step while other sequences are decoding (chunked prefill).
 _PREFILL_CHUNK_WHILE_DECODING = 128
+# A sequence this close to its token limit is not worth a KV stream copy to close a hole.
+_MOVE_MIN_REMAINING = 4
 
 
 @dataclass
@@ -99,6 +101,7 @@ class LlamaEngine:
         self._state: EngineState = "idle"
         self._tokens_total = 0
         self._memory_errors = 0
+        self._slot_moves = 0  # KV stream copies: holes closed and prefixes copied
 
     # ---- event-loop side -------------------------------------------------
     @property
@@ -143,6 +146,7 @@ class LlamaEngine:
             running=len(self._running),
             tokens_generated_total=self._tokens_total,
             memory_errors=self._memory_errors,
+            slot_moves=self._slot_moves,
         )
 
     # ---- engine thread -----------------------------------------------------
@@ -273,11 +277,40 @@ class LlamaEngine:
 
     def _claim_slot(self, model: LlamaModel, tokens: list[int]) -> tuple[int, int]:
         """A free slot for `tokens` with its reusable prefix kept: (seq_id, tokens reused)."""
-        seq_id, reused = self._slots.claim(tokens)
+        seq_id, reused, copy_from = self._slots.claim(tokens)
+        if copy_from is not None:
+            model.copy(copy_from, seq_id)
+            self._slot_moves += 1
         if not model.trim(seq_id, reused):
             model.forget(seq_id)
             reused = 0
         return seq_id, reused
+
+    def _compact(self, model: LlamaModel) -> None:
+        """Moves the highest running sequence into a hole a finished one left, so the
+        running ids stay one run (one pass over the weights per step)."""
+        move = self._slots.compaction()
+        if move is None:
+            return
+        src, dst = move
+        seq = next(s for s in self._running if s.seq_id == src)
+        if seq.prompt.max_tokens - seq.n_generated < _MOVE_MIN_REMAINING:
+            return  # about to end; the hole closes by itself
+        model.copy(src, dst)
+        self._slots.move(src, dst, self._cacheable(seq))
+        if not self._config.prefix_cache:
+            model.forget(src)
+        seq.seq_id = dst
+        self._running.sort(key=lambda s: s.seq_id)
+        self._slot_moves += 1
+
+    def _cacheable(self, seq: Sequence) -> list[int] | None:
+        """The prompt a finished or moved sequence's cells can serve again."""
+        if not self._config.prefix_cache:
+            return None
+        # Only prompt cells: generated tokens were computed one row at a time,
+        # which rounds differently from reading them as part of a prompt.
+        return seq.prompt.tokens[: seq.n_fed]
 
     def _drop_prefix_caches(self) -> None:
         for seq_id in self._slots.drop_cache():
@@ -322,6 +355,7 @@ class LlamaEngine:
             self._end(seq, error=CancelledError("cancelled by the client"))
         if not self._running:
             return
+        self._compact(model)
         decoding = any(seq.pending_token is not None for seq in self._running)
         # While others decode, read prompts in small chunks so their streams
         # keep flowing; alone, read as much as one batch holds.
@@ -428,12 +462,8 @@ class LlamaEngine:
         seq.sampler.free()
         # A cancelled sequence's cells are whole (cancels land between steps).
         keep = error is None or isinstance(error, CancelledError)
-        cached = None
-        if self._config.prefix_cache and keep:
-            # Only prompt cells: generated tokens were computed one row at a time,
-            # which rounds differently from reading them as part of a prompt.
-            cached = seq.prompt.tokens[: seq.n_fed]
-        elif self._model is not None:
+        cached = self._cacheable(seq) if keep else None
+        if cached is None and self._model is not None:
             self._model.forget(seq.seq_id)
         self._slots.release(seq.seq_id, cached)
         if error is not None:

@@ -183,6 +183,11 @@ class LlamaModel:
         """Frees a sequence's KV cells."""
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self.ctx), seq_id, -1, -1)
 
+    def copy(self, src: int, dst: int) -> None:
+        """Gives `dst` a copy of `src`'s cells (llama.cpp copies the whole KV stream at
+        the next decode, before computing it)."""
+        llama_cpp.llama_memory_seq_cp(llama_cpp.llama_get_memory(self.ctx), src, dst, -1, -1)
+
     def trim(self, seq_id: int, keep: int) -> bool:
         """Keeps a sequence's first `keep` positions; False if llama.cpp cannot cut there."""
         memory = llama_cpp.llama_get_memory(self.ctx)

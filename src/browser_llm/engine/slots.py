@@ -1,9 +1,13 @@
-"""Sequence slots of one llama.cpp context: which are free, and which prompt each still
-holds in its KV cells for prefix reuse. Pure bookkeeping; the engine does the llama.cpp calls."""
+"""Sequence slots of one llama.cpp context: which are free, which prompt each still
+holds in its KV cells for prefix reuse, and where a sequence should sit so that the
+running ones form one run of consecutive ids. Pure bookkeeping; the engine does the
+llama.cpp calls."""
 
 from __future__ import annotations
 
-__all__ = ["TILE_ROWS", "SlotTable", "reusable"]
+from typing import NamedTuple
+
+__all__ = ["COPY_MIN_TOKENS", "TILE_ROWS", "Claim", "SlotTable", "reusable"]
 
 # llama.cpp's CPU flash attention takes a tiled path for a sequence with at least
 # this many query rows in a micro-batch and a row-by-row path below it; the two
@@ -11,6 +15,11 @@ __all__ = ["TILE_ROWS", "SlotTable", "reusable"]
 # least this size, each in a decode call of its own, exactly as when it runs
 # alone, so batching and prefix reuse never change its output (ggml GGML_FA_TILE_Q).
 TILE_ROWS = 64
+
+# Copying a slot's cells into another slot copies its whole KV stream (llama.cpp
+# copies streams, not cells), about as costly as one pass over the weights of a
+# small model; worth it only to skip reading at least this many prompt tokens.
+COPY_MIN_TOKENS = TILE_ROWS
 
 
 def reusable(cached: list[int], tokens: list[int]) -> int:
@@ -29,35 +38,82 @@ def reusable(cached: list[int], tokens: list[int]) -> int:
     return max(0, min(shared, len(tokens) - floor))
 
 
+class Claim(NamedTuple):
+    seq_id: int
+    reused: int  # prompt tokens the slot's cells give
+    copy_from: int | None  # a free slot whose cells are to be copied in first
+
+
 class SlotTable:
+    """llama.cpp (one KV stream per sequence) packs only runs of consecutive
+    sequence ids into one micro-batch: running ids {0, 2, 3} cost two passes over
+    the weights per step where {0, 1, 2} cost one. So new sequences take the id that
+    keeps the running ones in one run, and `compaction` names a sequence to move
+    when a finished one leaves a hole."""
+
     def __init__(self, count: int) -> None:
-        self._free = list(range(count))
+        self._count = count
+        self._free = set(range(count))
         self._cached: dict[int, list[int]] = {}  # free slot -> prompt its cells hold
 
     @property
     def any_free(self) -> bool:
         return bool(self._free)
 
-    def claim(self, tokens: list[int]) -> tuple[int, int]:
-        """Takes the free slot that can reuse the most of `tokens`, else the lowest free
-        id (llama.cpp packs only runs of consecutive ids into one micro-batch, so compact
-        ids mean fewer passes); returns (seq_id, tokens its cells can give)."""
-        best_id, best = min(self._free), 0
-        for seq_id in self._free:
-            cached = self._cached.get(seq_id)
-            if cached is not None:
-                usable = reusable(cached, tokens)
-                if usable > best:
-                    best_id, best = seq_id, usable
-        self._free.remove(best_id)
-        self._cached.pop(best_id, None)
-        return best_id, best
+    def _busy(self) -> list[int]:
+        return sorted(set(range(self._count)) - self._free)
+
+    def _candidates(self) -> list[int]:
+        """Free ids that keep (or make) the busy ids one run."""
+        busy = self._busy()
+        if not busy:
+            return sorted(self._free)
+        gaps = [f for f in self._free if busy[0] < f < busy[-1]]
+        if gaps:
+            return gaps
+        return [f for f in (busy[0] - 1, busy[-1] + 1) if f in self._free]
+
+    def _usable(self, seq_id: int, tokens: list[int]) -> int:
+        cached = self._cached.get(seq_id)
+        return reusable(cached, tokens) if cached is not None else 0
+
+    def claim(self, tokens: list[int]) -> Claim:
+        """Takes the candidate slot that can reuse the most of `tokens` (ties: one
+        holding no cached prompt, so caches last; then the lowest id). If another
+        free slot can give at least COPY_MIN_TOKENS more, its cells are copied in."""
+        candidates = self._candidates()
+        target = min(candidates, key=lambda f: (-self._usable(f, tokens), f in self._cached, f))
+        own = self._usable(target, tokens)
+        best_id, best = target, own
+        for seq_id in sorted(self._free):
+            usable = self._usable(seq_id, tokens)
+            if usable > best:
+                best_id, best = seq_id, usable
+        self._free.remove(target)
+        self._cached.pop(target, None)
+        if best - own >= COPY_MIN_TOKENS:
+            return Claim(target, best, best_id)
+        return Claim(target, own, None)
 
     def release(self, seq_id: int, cached: list[int] | None) -> None:
         """Frees a slot; `cached` is the prompt its cells still hold (None: none)."""
         if cached is not None:
             self._cached[seq_id] = cached
-        self._free.append(seq_id)
+        self._free.add(seq_id)
+
+    def compaction(self) -> tuple[int, int] | None:
+        """(src, dst) when the busy ids are not one run: the highest busy slot
+        should move into the lowest hole below it."""
+        busy = self._busy()
+        if not busy or busy[-1] - busy[0] + 1 == len(busy):
+            return None
+        return busy[-1], min(f for f in self._free if busy[0] < f < busy[-1])
+
+    def move(self, src: int, dst: int, cached: list[int] | None) -> None:
+        """Records that the sequence in `src` now sits in the free slot `dst`."""
+        self._free.remove(dst)
+        self._cached.pop(dst, None)
+        self.release(src, cached)
 
     def drop_cache(self) -> list[int]:
         """Forgets every cached prompt; returns the slots whose cells must be freed."""

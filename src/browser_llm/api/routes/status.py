@@ -98,6 +98,7 @@ async def get_status(request: Request) -> Response:
                 "tokens_generated_total": engine_stats.tokens_generated_total,
                 "context_length": model.context_length if model is not None else None,
                 "requests_cancelled": stats.requests_cancelled,
+                "slot_moves": engine_stats.slot_moves,
                 "draining": generation.draining,
             },
             "browser": browser,

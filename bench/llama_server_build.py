@@ -1,5 +1,6 @@
-"""Builds llama.cpp's own llama-server from the sources vendored in the pinned
-llama-cpp-python sdist, into a cache folder outside the repository.
+"""Builds llama.cpp's own llama-server (and llama-bench, llama-batched-bench) from the
+sources vendored in the pinned llama-cpp-python sdist, into a cache folder outside
+the repository.
 
 Usage: .venv/bin/python bench/llama_server_build.py   (prints the binary's path)
 """
@@ -23,13 +24,26 @@ def _run(cmd: list[str], cwd: Path | None = None) -> None:
     subprocess.run(cmd, cwd=cwd, check=True)
 
 
+TOOLS = ("llama-server", "llama-bench", "llama-batched-bench")
+
+
 def llama_server_binary() -> Path:
     """The built llama-server, building it first if needed (about 5 minutes on 2 cores)."""
+    return llama_tools() / "llama-server"
+
+
+def llama_batched_bench_binary() -> Path:
+    """llama.cpp's batched decode benchmark: the kernels alone, no server."""
+    return llama_tools() / "llama-batched-bench"
+
+
+def llama_tools() -> Path:
+    """The folder of the built llama.cpp tools, building what is missing first."""
     version = LLAMA_CPP_PYTHON.split("==")[1]
     root = CACHE / f"llama_cpp_python-{version}"
-    binary = root / "vendor" / "llama.cpp" / "build" / "bin" / "llama-server"
-    if binary.exists():
-        return binary
+    bin_dir = root / "vendor" / "llama.cpp" / "build" / "bin"
+    if all((bin_dir / tool).exists() for tool in TOOLS):
+        return bin_dir
     CACHE.mkdir(parents=True, exist_ok=True)
     sdist = CACHE / f"llama_cpp_python-{version}.tar.gz"
     if not sdist.exists():
@@ -66,11 +80,8 @@ def llama_server_binary() -> Path:
         cwd=src,
     )
     jobs = str(os.cpu_count() or 2)
-    _run(
-        ["cmake", "--build", "build", "--target", "llama-server", "llama-bench", "-j", jobs],
-        cwd=src,
-    )
-    return binary
+    _run(["cmake", "--build", "build", "--target", *TOOLS, "-j", jobs], cwd=src)
+    return bin_dir
 
 
 if __name__ == "__main__":

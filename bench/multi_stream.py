@@ -4,7 +4,11 @@ llama-cpp-python's own server, at 1, 4 and 8 concurrent streams.
 Every system serves the same model file with 2 threads; each stream asks for
 128 tokens (greedy, end-of-sequence ignored, a different prompt per stream).
 All servers run at once; each load runs on every system in turn, round after
-round, so drift in the machine's speed is shared. Usage:
+round, so drift in the machine's speed is shared. Each round and load gets prompts
+no server has seen (a numbered first word), so no prompt cache helps anyone.
+llama.cpp's llama-batched-bench runs the same shapes with no server at all
+(one process, one context, prompts then 128 steps): the kernels' own ceiling.
+Usage:
 
     make bench        # or: .venv/bin/python bench/multi_stream.py [--loads 1 4 8]
 """
@@ -15,7 +19,9 @@ import argparse
 import asyncio
 import contextlib
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -35,7 +41,7 @@ from harness import (
     default_model_path,
     measure_stream_async,
 )
-from llama_server_build import llama_server_binary
+from llama_server_build import llama_batched_bench_binary, llama_server_binary
 
 PROMPTS = [
     "Write a long story about a lighthouse keeper who finds a message in a bottle.",
@@ -80,10 +86,41 @@ class PeakRSS:
         self._thread.join()
 
 
-async def run_load(target: Target, streams: int, tokens: int) -> tuple[list[Sample], float]:
+CEILING = "llama-batched-bench"
+PROMPT_TOKENS = 16  # about what the prompts above tokenize to, for the ceiling run
+
+
+def kernel_ceiling(model: Path, threads: int, streams: int, tokens: int) -> float:
+    """Generated tok/s of llama-batched-bench: `streams` prompts, then `tokens` steps of
+    one token per stream, one KV stream per sequence as in both servers; prompt time
+    counts, as in the servers' totals."""
+    out = subprocess.run(
+        [
+            str(llama_batched_bench_binary()),
+            *("-m", str(model), "-c", str(4096 * max(streams, 1)), "-b", "512", "-ub", "512"),
+            *("-npp", str(PROMPT_TOKENS), "-ntg", str(tokens), "-npl", str(streams)),
+            *("-t", str(threads), "-tb", str(threads), "-no-kvu"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    # | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+    row = next(line for line in out.splitlines() if re.match(r"\|\s+\d", line))
+    seconds = float(row.split("|")[9])
+    return streams * tokens / seconds
+
+
+async def run_load(
+    target: Target, streams: int, tokens: int, salt: str = ""
+) -> tuple[list[Sample], float]:
     start = time.perf_counter()
     samples = await asyncio.gather(
-        *(measure_stream_async(target, PROMPTS[i % len(PROMPTS)], tokens) for i in range(streams))
+        *(
+            measure_stream_async(target, f"{salt}{PROMPTS[i % len(PROMPTS)]}", tokens)
+            for i in range(streams)
+        )
     )
     wall = time.perf_counter() - start
     return list(samples), sum(s.tokens for s in samples) / wall
@@ -118,14 +155,17 @@ def main() -> int:
             asyncio.run(run_load(target, 1, 16))  # warm-up, not counted
         # Round-robin over systems for each load and round, so that drift in
         # the machine's speed is shared by all of them.
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
             for load in args.loads:
+                salt = f"{round_no * 100 + load}. "  # a first token no cache holds
                 for target in targets:
-                    got, total = asyncio.run(run_load(target, load, args.tokens))
+                    got, total = asyncio.run(run_load(target, load, args.tokens, salt))
                     samples.setdefault((target.name, load), []).extend(got)
                     totals.setdefault((target.name, load), []).append(total)
+                ceiling = kernel_ceiling(model, args.threads, load, args.tokens)
+                totals.setdefault((CEILING, load), []).append(ceiling)
     rows: dict[tuple[str, int], dict[str, float]] = {}
-    for (name, load), got in samples.items():
+    for (name, load), got in samples.items():  # servers; the ceiling has totals only
         ok = [s for s in got if not s.failed] or got
         ttfts = [s.ttft_ms for s in ok]
         rows[(name, load)] = {
@@ -148,7 +188,17 @@ def main() -> int:
             f"{name:<24}{load:>8}{r['ttft_p50']:>10.0f}{r['ttft_p95']:>10.0f}"
             f"{r['decode']:>14.1f}{r['total']:>13.1f}{r['rss_mb']:>13.0f}"
         )
+    ceilings = {load: statistics.median(totals[(CEILING, load)]) for load in args.loads}
+    for load, total in ceilings.items():
+        print(f"{CEILING + ' (no server)':<24}{load:>8}{'-':>10}{'-':>10}{'-':>14}{total:>13.1f}")
     ours = targets[0].name
+    print("\nshare of the kernel ceiling (total tok/s / llama-batched-bench's)")
+    for target in targets:
+        shares = ", ".join(
+            f"{load} streams {rows[(target.name, load)]['total'] / ceilings[load]:.2f}"
+            for load in args.loads
+        )
+        print(f"  {target.name:<24}{shares}")
     print("\nratios, Browser LLM / peer")
     for target in targets[1:]:
         for load in args.loads:

@@ -2,8 +2,8 @@
 
 The event loop never calls llama.cpp. It puts commands on an inbox; the
 engine thread runs them in arrival order and steps the running sequences.
-Each step is one llama_decode carrying one token per decoding sequence plus
-a chunk of any prompt still being read.
+Each step decodes one token per decoding sequence plus chunks of prompts still
+being read (batch_plan.py says which, in at most two llama_decode calls).
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ from browser_llm.engine.base import (
     TokenText,
     post_all,
 )
+from browser_llm.engine.batch_plan import fill, plan_step
 from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
-from browser_llm.engine.slots import TILE_ROWS, SlotTable
+from browser_llm.engine.slots import SlotTable
 from browser_llm.engine.text_stream import TextStream
 
 __all__ = ["LlamaEngine"]
@@ -356,62 +357,13 @@ class LlamaEngine:
         if not self._running:
             return
         self._compact(model)
-        decoding = any(seq.pending_token is not None for seq in self._running)
-        # While others decode, read prompts in small chunks so their streams
-        # keep flowing; alone, read as much as one batch holds.
-        budget = self._config.batch_size
-        if decoding:
-            budget = min(budget, _PREFILL_CHUNK_WHILE_DECODING)
-        # Call 1: one token per decoding sequence, plus short prompts (below
-        # TILE_ROWS every micro-batch shape computes them the same way).
-        batch = model.batch
-        outputs: list[tuple[Sequence, int]] = []
-        n = 0
-        for seq in self._running:
-            if seq.pending_token is not None:
-                _put(batch, n, seq.pending_token, seq.n_past, seq.seq_id, True)
-                outputs.append((seq, n))
-                seq.n_past += 1
-                n += 1
-        short_budget = min(self._config.batch_size, n + budget)
-        long_prompt: Sequence | None = None
-        for seq in self._running:
-            if not seq.prefilling:
-                continue
-            if len(seq.prompt.tokens) >= TILE_ROWS:
-                if long_prompt is None or seq.admitted_at < long_prompt.admitted_at:
-                    long_prompt = seq
-            elif n < short_budget:
-                n = self._put_chunk(seq, n, short_budget - n, outputs)
+        plan = plan_step(self._running, self._config.batch_size, _PREFILL_CHUNK_WHILE_DECODING)
+        n, outputs = fill(model.batch, plan.decoding, plan.short)
         if n and not self._decode(model, n, outputs):
             return
-        # Call 2: one chunk of the oldest long prompt, alone in its decode call.
-        if long_prompt is not None and long_prompt in self._running:
-            remaining = len(long_prompt.prompt.tokens) - long_prompt.n_fed
-            take = min(budget, remaining)
-            if 0 < remaining - take < TILE_ROWS and remaining - TILE_ROWS >= TILE_ROWS:
-                take = remaining - TILE_ROWS  # the last chunk must be a full tile too
-            outputs = []
-            n = self._put_chunk(long_prompt, 0, take, outputs)
+        if plan.long is not None and plan.long.seq in self._running:
+            n, outputs = fill(model.batch, [], [plan.long])
             self._decode(model, n, outputs)
-
-    def _put_chunk(
-        self, seq: Sequence, n: int, take: int, outputs: list[tuple[Sequence, int]]
-    ) -> int:
-        """Adds up to `take` of seq's unread prompt tokens at batch index n."""
-        tokens = seq.prompt.tokens
-        take = min(take, len(tokens) - seq.n_fed)
-        last = seq.n_fed + take == len(tokens)
-        batch = self._model.batch if self._model is not None else None
-        assert batch is not None
-        for i in range(take):
-            pos = seq.n_fed + i
-            _put(batch, n + i, tokens[pos], pos, seq.seq_id, last and i == take - 1)
-        seq.n_fed += take
-        seq.n_past = seq.n_fed
-        if last:
-            outputs.append((seq, n + take - 1))
-        return n + take
 
     def _decode(self, model: LlamaModel, n: int, outputs: list[tuple[Sequence, int]]) -> bool:
         """Runs one llama_decode over the batch's first n tokens and samples outputs."""
@@ -477,11 +429,3 @@ class LlamaEngine:
     def _fail_running(self, error: BrowserLLMError) -> None:
         for seq in list(self._running):
             self._end(seq, error=error)
-
-
-def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
-    batch.token[i] = token
-    batch.pos[i] = pos
-    batch.n_seq_id[i] = 1
-    batch.seq_id[i][0] = seq_id
-    batch.logits[i] = logits

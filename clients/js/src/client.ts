@@ -23,6 +23,16 @@ interface Envelope<T> {
   metadata?: { requestId: string };
 }
 
+export interface LoadModelOptions {
+  /** Poll until the load has finished (default true). */
+  wait?: boolean;
+  /** Called with the load's progress, 0-1, at every poll and with 1 at the end. */
+  onProgress?: (progress: number) => void;
+  /** Time between polls in milliseconds (default 500). */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
 const RETRYABLE = new Set(["RATE_LIMIT", "OVERLOADED"]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -126,8 +136,23 @@ export class BrowserLLMClient {
     return this.call(`/models/${encodeURIComponent(modelId)}`);
   }
 
-  loadModel(modelId: string): Promise<LoadModelResponse> {
-    return this.call(`/models/${encodeURIComponent(modelId)}/load`, { method: "POST" });
+  /**
+   * POST /models/{id}/load. The server answers at once; with `wait` (the default) this
+   * polls the same call until the load has finished, reporting progress 0-1, as the
+   * Python SDK's load_model does. An abort signal stops the waiting (not the load).
+   */
+  async loadModel(modelId: string, options: LoadModelOptions = {}): Promise<LoadModelResponse> {
+    const { wait = true, onProgress, pollMs = 500, signal } = options;
+    const path = `/models/${encodeURIComponent(modelId)}/load`;
+    let result = await this.call<LoadModelResponse>(path, { method: "POST", signal });
+    while (wait && result.status === "loading") {
+      onProgress?.(result.progress ?? 0);
+      await sleep(pollMs);
+      signal?.throwIfAborted();
+      result = await this.call<LoadModelResponse>(path, { method: "POST", signal });
+    }
+    if (result.status === "loaded") onProgress?.(1);
+    return result;
   }
 
   getStatus(): Promise<StatusResponse> {

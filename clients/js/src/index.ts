@@ -1,5 +1,5 @@
 export { BrowserLLMClient } from "./client.js";
-export type { ClientOptions } from "./client.js";
+export type { ClientOptions, LoadModelOptions } from "./client.js";
 export {
   BrowserLLMError,
   ModelNotLoadedError,

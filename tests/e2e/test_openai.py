@@ -102,3 +102,25 @@ def test_errors_have_openai_shape(oai: openai.OpenAI) -> None:
         oai.chat.completions.create(model="m", messages=[], max_tokens=5)
     with pytest.raises(openai.NotFoundError):
         oai.get("/nope", cast_to=object)
+
+
+def test_the_engine_extension_picks_the_engine(oai: openai.OpenAI) -> None:
+    """`engine` (sent with extra_body) selects the engine as on /generate: no browser tab
+    is attached to this server, so "browser" is the documented 503."""
+    resp = oai.chat.completions.create(
+        model="anything",
+        messages=MESSAGES,
+        max_tokens=4,
+        temperature=0,  # type: ignore[arg-type]
+        extra_body={"engine": "native"},
+    )
+    assert resp.choices[0].message.content
+    with pytest.raises(openai.APIStatusError) as browser:
+        oai.completions.create(
+            model="anything", prompt="Hi", max_tokens=4, extra_body={"engine": "browser"}
+        )
+    assert browser.value.status_code == 503
+    with pytest.raises(openai.BadRequestError):
+        oai.completions.create(
+            model="anything", prompt="Hi", max_tokens=4, extra_body={"engine": "gpu"}
+        )

@@ -75,6 +75,11 @@ class _Sampling(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     logprobs: StrictBool | int | None = None
+    engine: Literal["native", "browser"] | None = Field(
+        None,
+        description="Extension (OpenAI SDKs: extra_body): run on this engine; "
+        "default BROWSER_LLM_ENGINE",
+    )
 
 
 class ChatCompletionRequest(_Sampling):

@@ -88,9 +88,15 @@ async def _start(request: Request, gen: GenerationRequest) -> GenerationStream:
     return await service.start(gen)
 
 
-def _request(request: Request, params: GenerationParams, **prompt: Any) -> GenerationRequest:
+def _request(
+    request: Request,
+    body: ChatCompletionRequest | CompletionRequest,
+    params: GenerationParams,
+    **prompt: Any,
+) -> GenerationRequest:
     return GenerationRequest(
         params=params,
+        engine=body.engine,
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
         **prompt,
@@ -189,7 +195,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     messages = tuple(
         ChatMessage("system" if m.role == "developer" else m.role, m.text()) for m in body.messages
     )
-    stream = await _start(request, _request(request, params, messages=messages))
+    stream = await _start(request, _request(request, body, params, messages=messages))
     return await _answer(request, stream, body, chat=True)
 
 
@@ -203,7 +209,7 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     if not prompt:
         raise ValidationError("prompt: must not be empty", {"field": "prompt"})
-    stream = await _start(request, _request(request, params, prompt=prompt, raw=True))
+    stream = await _start(request, _request(request, body, params, prompt=prompt, raw=True))
     return await _answer(request, stream, body, chat=False)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 
 MODEL = "smollm2-135m-instruct-q4"
 
@@ -33,15 +33,12 @@ def wait_status(server: Server, check: Any, timeout: float = 120) -> dict[str, A
 @pytest.fixture(scope="module")
 def relay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A browser-engine server that fake tabs attach to (the native engine stays empty)."""
-    srv = start_server(
+    with served(
         tmp_path_factory.mktemp("relay"),
         BROWSER_LLM_ENGINE="browser",
         BROWSER_LLM_CONTEXT_SIZE="1024",
-    )
-    try:
+    ) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture

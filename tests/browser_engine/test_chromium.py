@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from websockets.sync.client import connect
 
 from tests.browser_engine.conftest import MODEL, wait_status
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 from tests.e2e.helpers import stream_events
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,16 +39,13 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(
+    with served(
         tmp_path_factory.mktemp("chromium"),
         BROWSER_LLM_ENGINE="browser",
         BROWSER_LLM_ENGINE_FALLBACK="true",
         BROWSER_LLM_CONTEXT_SIZE="1024",
-    )
-    try:
+    ) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -89,14 +90,21 @@ def stop_server(server: Server) -> None:
             server.process.wait()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("server"))
+@contextlib.contextmanager
+def served(tmp: Path, **env: str) -> Iterator[Server]:
+    """A server started with `env` for the `with` block, stopped (by process group) after."""
+    srv = start_server(tmp, **env)
     try:
-        assert srv.status()["status"] == "ready", srv.log.read_text()
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with served(tmp_path_factory.mktemp("server")) as srv:
+        assert srv.status()["status"] == "ready", srv.log.read_text()
+        yield srv
 
 
 @pytest.fixture
@@ -109,14 +117,11 @@ def api(server: Server) -> Iterator[httpx.Client]:
 def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One sequence slot, a one-request queue, a 1024-token context and 64-token prompt
     chunks: limits come quickly and a long prompt takes many steps to read."""
-    srv = start_server(
+    with served(
         tmp_path_factory.mktemp("tiny"),
         BROWSER_LLM_PARALLEL="1",
         BROWSER_LLM_MAX_QUEUE="1",
         BROWSER_LLM_CONTEXT_SIZE="1024",
         BROWSER_LLM_BATCH_SIZE="64",
-    )
-    try:
+    ) as srv:
         yield srv
-    finally:
-        stop_server(srv)

@@ -13,7 +13,7 @@ import pytest
 
 from browser_llm.config import DEFAULT_MODEL_ID
 from browser_llm.models.gguf_check import check_gguf
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 from tests.modelfiles import gguf, kv_str, serve_files, sha256_of, smollm2_path, with_u32
 
 pytestmark = pytest.mark.e2e
@@ -54,11 +54,8 @@ def write_user_models(models_dir: Path, entries: list[dict[str, Any]]) -> None:
 @pytest.fixture(scope="module")
 def models_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("models-e2e")
-    srv = start_server(tmp, BROWSER_LLM_CONTEXT_SIZE="1024", BROWSER_LLM_PARALLEL="1")
-    try:
+    with served(tmp, BROWSER_LLM_CONTEXT_SIZE="1024", BROWSER_LLM_PARALLEL="1") as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import served
 from tests.e2e.helpers import generate
 
 GREEDY: dict[str, Any] = {"max_tokens": 24, "temperature": 0}
@@ -30,17 +30,16 @@ def long_prompt(topic: str) -> str:
 @pytest.fixture(scope="module")
 def uncached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """Prefix reuse off, four slots, 128-token prompt chunks while others decode."""
-    srv: Server = start_server(
-        tmp_path_factory.mktemp("uncached"),
-        BROWSER_LLM_PREFIX_CACHE="false",
-        BROWSER_LLM_PARALLEL="4",
-        BROWSER_LLM_CONTEXT_SIZE="1024",
-    )
-    try:
-        with httpx.Client(base_url=srv.base_url, timeout=120) as client:
-            yield client
-    finally:
-        stop_server(srv)
+    with (
+        served(
+            tmp_path_factory.mktemp("uncached"),
+            BROWSER_LLM_PREFIX_CACHE="false",
+            BROWSER_LLM_PARALLEL="4",
+            BROWSER_LLM_CONTEXT_SIZE="1024",
+        ) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=120) as client,
+    ):
+        yield client
 
 
 def _chat(api: httpx.Client, messages: list[dict[str, str]]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 from tests.e2e.helpers import generate
 from tests.e2e.test_prefix_cache import GREEDY, TILE, long_prompt
 
@@ -23,15 +23,12 @@ LONG_RUN: dict[str, Any] = {"max_tokens": 120, "temperature": 0, "ignore_eos": T
 @pytest.fixture
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of its own per test: slot placement depends on what ran before."""
-    srv = start_server(
+    with served(
         tmp_path_factory.mktemp("slots"),
         BROWSER_LLM_PARALLEL="4",
         BROWSER_LLM_CONTEXT_SIZE="1024",
-    )
-    try:
+    ) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 class Stream(threading.Thread):

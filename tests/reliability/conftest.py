@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 
 pytestmark = pytest.mark.e2e
 
@@ -20,19 +20,16 @@ def rel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     One llama.cpp thread: these tests are about behaviour, not speed, and on a busy
     machine two OpenMP threads wait on each other at every barrier (measured here
     under load: ~3 tok/s with 2 threads, ~20 tok/s with 1)."""
-    srv = start_server(
+    with served(
         tmp_path_factory.mktemp("reliability"),
         BROWSER_LLM_PARALLEL="2",
         BROWSER_LLM_MAX_QUEUE="2",
         BROWSER_LLM_CONTEXT_SIZE="1024",
         BROWSER_LLM_FAULT_INJECT="true",
         BROWSER_LLM_THREADS="1",
-    )
-    try:
+    ) as srv:
         assert srv.status()["status"] == "ready", srv.log.read_text()
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture

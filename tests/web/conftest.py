@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 
 pytestmark = pytest.mark.e2e
 
@@ -59,11 +59,8 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The default model loaded."""
-    srv = start_server(tmp_path_factory.mktemp("web"))
-    try:
+    with served(tmp_path_factory.mktemp("web")) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 def root_url(server: Server) -> str:

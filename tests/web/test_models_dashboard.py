@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, served
 from tests.web.conftest import open_page
 
 MODEL = "smollm2-135m-instruct-q4"
@@ -33,11 +33,8 @@ WATCH_PROGRESS = """(id) => {
 
 @pytest.fixture(scope="module")
 def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("idle"), BROWSER_LLM_MODEL="none")
-    try:
+    with served(tmp_path_factory.mktemp("idle"), BROWSER_LLM_MODEL="none") as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 def test_load_a_model_and_watch_progress_reach_the_end(
@@ -159,8 +156,7 @@ def test_usable_at_phone_width(
 
 
 def test_the_page_asks_for_the_api_key(browser: Browser, tmp_path: Path) -> None:
-    srv = start_server(tmp_path, BROWSER_LLM_MODEL="none", BROWSER_LLM_API_KEY="s3cret-key")
-    try:
+    with served(tmp_path, BROWSER_LLM_MODEL="none", BROWSER_LLM_API_KEY="s3cret-key") as srv:
         page = open_page(browser, srv, "dashboard")
         dialog = page.locator("#key-dialog")
         expect(dialog).to_be_visible()
@@ -176,5 +172,3 @@ def test_the_page_asks_for_the_api_key(browser: Browser, tmp_path: Path) -> None
         expect(page.locator("#live-state")).to_have_attribute("data-ws", "open", timeout=40_000)
         expect(page.locator("#status-figures")).to_contain_text("State")
         page.close()
-    finally:
-        stop_server(srv)

@@ -32,15 +32,8 @@ from playwright.sync_api import Page, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PROMPT, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 
 
 def start_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
@@ -134,7 +127,9 @@ def main() -> None:
         server = start_server(port, Path(tmp))
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+                )
                 wait_up(base)
                 page = browser.new_page()
                 page.goto(f"{base}/engine")

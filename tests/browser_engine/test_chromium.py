@@ -17,19 +17,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from websockets.sync.client import connect
 
 from tests.browser_engine.conftest import MODEL, wait_status
+from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.e2e.conftest import Server, served
 from tests.e2e.helpers import stream_events
 
-CHROMIUM = "/usr/bin/chromium"
-# Headless flags that work on these machines (see ENGINEERING-NOTES "Browsers").
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 GREEDY = {"temperature": 0, "max_tokens": 8}
 
 pytestmark = pytest.mark.skipif(
@@ -51,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         try:
             yield instance
         finally:

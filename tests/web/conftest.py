@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.e2e.conftest import Server, served
 
 pytestmark = pytest.mark.e2e
@@ -21,19 +22,11 @@ pytestmark = pytest.mark.e2e
 expect.set_options(timeout=20_000)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # screenshots, kept after the run (gitignored)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = ["--headless", *CHROMIUM_FLAGS]
 
 
 def chromium_path() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
+    path = shutil.which("chromium") or CHROMIUM
     if not Path(path).exists():
         pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
     return path

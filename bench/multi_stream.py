@@ -136,7 +136,7 @@ def main() -> int:
     parser.add_argument("--loads", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2, help="repeats of each load")
+    parser.add_argument("--rounds", type=int, default=4, help="repeats of each load")
     args = parser.parse_args()
     model, binary = default_model_path(), llama_server_binary()
     targets: list[Target] = [
@@ -154,11 +154,13 @@ def main() -> int:
             peaks[target.name] = stack.enter_context(PeakRSS(target.pid))
             asyncio.run(run_load(target, 1, 16))  # warm-up, not counted
         # Round-robin over systems for each load and round, so that drift in
-        # the machine's speed is shared by all of them.
+        # the machine's speed is shared by all of them; the order rotates every
+        # round so that no system always runs first.
         for round_no in range(args.rounds):
+            shift = round_no % len(targets)
             for load in args.loads:
                 salt = f"{round_no * 100 + load}. "  # a first token no cache holds
-                for target in targets:
+                for target in targets[shift:] + targets[:shift]:
                     got, total = asyncio.run(run_load(target, load, args.tokens, salt))
                     samples.setdefault((target.name, load), []).extend(got)
                     totals.setdefault((target.name, load), []).append(total)
@@ -199,12 +201,14 @@ def main() -> int:
             for load in args.loads
         )
         print(f"  {target.name:<24}{shares}")
-    print("\nratios, Browser LLM / peer")
+    print("\nratios, Browser LLM / peer (total: median of the rounds' paired ratios)")
     for target in targets[1:]:
         for load in args.loads:
             a, b = rows[(ours, load)], rows[(target.name, load)]
+            pairs = zip(totals[(ours, load)], totals[(target.name, load)], strict=True)
+            paired = statistics.median(x / y for x, y in pairs)
             print(
-                f"vs {target.name:<22}{load:>3} streams: total {a['total'] / b['total']:.2f}x, "
+                f"vs {target.name:<22}{load:>3} streams: total {paired:.2f}x, "
                 f"decode/stream {a['decode'] / b['decode']:.2f}x, "
                 f"ttft p50 {a['ttft_p50'] / b['ttft_p50']:.2f}x, "
                 f"RSS {a['rss_mb'] / b['rss_mb']:.2f}x"

@@ -32,7 +32,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope: one sync Playwright may be open at a time, and tests/browser_engine
+# opens its own; a session-wide one here broke it when tests/web ran first.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

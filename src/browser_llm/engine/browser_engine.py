@@ -1,10 +1,11 @@
 """The browser engine: llama.cpp (wllama, WebAssembly or WebGPU) running in a browser tab.
 
-A tab opened at /engine attaches over a WebSocket and this class relays
-generations to it, one at a time, behind the same Engine protocol as the
-native engine. The server keeps what makes behaviour identical: it renders
-the chat template (read from the GGUF header), applies stop strings to the
-relayed text and builds the Completion from its own clocks.
+A tab opened at /engine attaches over a WebSocket. This class handles the
+tab (attach, model load, loss) behind the same Engine protocol as the native
+engine; browser_relay.py sends the generations to it, one at a time. The
+server keeps what makes behaviour identical: it renders the chat template
+(read from the GGUF header), applies stop strings to the relayed text and
+builds the Completion from its own clocks.
 
 All methods run on the event loop; nothing here blocks or uses threads.
 Several tabs: the newest attached tab wins; the previous one is told it was
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,20 +28,15 @@ from browser_llm.core.errors import (
     ModelLoadFailedError,
     ModelNotLoadedError,
     ValidationError,
-    WebGPUError,
 )
-from browser_llm.core.types import FinishReason, LoadedModel
+from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import (
-    Admitted,
     Engine,
     EngineState,
     EngineStats,
     Failed,
-    Finished,
     GenerationHandle,
     GenerationRequest,
-    Started,
-    TokenText,
 )
 from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
@@ -53,18 +47,10 @@ from browser_llm.engine.browser_model import (
     inspect_model,
     loaded_model,
 )
-from browser_llm.engine.browser_tab import (
-    BrowserHandle,
-    Run,
-    Tab,
-    TabReadings,
-    request_id,
-    tab_error,
-    wllama_options,
-)
+from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay
+from browser_llm.engine.browser_tab import BrowserHandle, Tab, TabReadings, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
-from browser_llm.engine.text_stream import TextStream
 
 __all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
 
@@ -93,10 +79,7 @@ class BrowserEngine:
         self._template: ChatTemplate | None = None
         self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
         self._state: EngineState = "idle"
-        self._queue: deque[BrowserHandle] = deque()
-        self._run: Run | None = None
-        self._tokens_total = 0
-        self._memory_errors = 0
+        self._relay = TabRelay(self._send, self._can_run, self._context_length)
         self.tabs_attached_total = 0
         self.load_progress: dict[str, Any] | None = None
         self.last_load: dict[str, Any] | None = None
@@ -133,16 +116,14 @@ class BrowserEngine:
         pass
 
     def shutdown(self) -> None:
-        error = CancelledError("server is shutting down")
-        self._fail_all(error)
+        self._relay.fail_all(CancelledError("server is shutting down"))
 
     def stats(self) -> EngineStats:
-        running = 1 if self._run is not None and not self._run.ended else 0
         tab_errors = self._tab.readings.memory_errors if self._tab is not None else 0
         return EngineStats(
-            running=running,
-            tokens_generated_total=self._tokens_total,
-            memory_errors=self._memory_errors + tab_errors,
+            running=self._relay.running,
+            tokens_generated_total=self._relay.tokens_total,
+            memory_errors=self._relay.memory_errors + tab_errors,
         )
 
     def check_fits(self, model_id: str, size_bytes: int) -> None:
@@ -167,7 +148,7 @@ class BrowserEngine:
                 {"model_id": model_id, "reason": "no_browser_tab"},
             )
         check_quota(tab.readings, wanted.model_id, wanted.size_bytes)
-        while self._run is not None:  # model changes wait for the running generation
+        while self._relay.run is not None:  # model changes wait for the running generation
             await asyncio.sleep(0.05)
         return await self._send_load(tab, wanted)
 
@@ -192,8 +173,7 @@ class BrowserEngine:
         except BrowserLLMError as exc:
             handle.post(Failed(exc))
             return handle
-        self._queue.append(handle)
-        self._dispatch()
+        self._relay.enqueue(handle)
         return handle
 
     # ---- tabs --------------------------------------------------------------
@@ -230,8 +210,8 @@ class BrowserEngine:
             self._on_loaded(tab, data)
         elif kind == "load_failed":
             self._on_load_failed(data)
-        elif kind in ("admitted", "token", "done", "error"):
-            self._on_generation_message(kind, message)
+        elif kind in GENERATION_MESSAGES:
+            self._relay.on_message(kind, message)
 
     # ---- loading -------------------------------------------------------------
     async def _load_on_attach(self, tab: Tab, wanted: WantedModel) -> None:
@@ -288,7 +268,7 @@ class BrowserEngine:
         if not loading[1].done():
             loading[1].set_result(self._model)
         logger.info("browser tab %s loaded %s", tab.id, wanted.model_id)
-        self._dispatch()
+        self._relay.dispatch()
 
     def _on_load_failed(self, data: dict[str, Any]) -> None:
         loading = self._loading
@@ -319,119 +299,23 @@ class BrowserEngine:
             raise ValidationError("prompt is empty after templating", {"field": "prompt"})
         return text
 
-    def _dispatch(self) -> None:
-        tab = self._tab
-        while self._run is None and self._queue and tab is not None and self._model is not None:
-            handle = self._queue.popleft()
-            if handle.cancelled:
-                continue  # already answered by _cancel
-            self._run = Run(handle, time.perf_counter(), TextStream(handle.request.params.stop))
-            message = {"type": "generate", "id": request_id(handle), "data": wllama_options(handle)}
-            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
+    def _can_run(self) -> bool:
+        return self._tab is not None and self._model is not None
 
-    def _on_generation_message(self, kind: Any, message: dict[str, Any]) -> None:
-        run = self._run
-        if run is None or message.get("id") != request_id(run.handle):
-            return
-        if kind == "admitted":
-            self._on_admitted(run, message.get("prompt_tokens"))
-        elif kind == "token":
-            text = message.get("text")
-            if isinstance(text, str) and text and not run.ended:
-                self._on_admitted(run, None)
-                self._on_text(run, text)
-        elif kind == "done":
-            self._on_admitted(run, None)
-            data = message.get("data")
-            self._on_done(run, data if isinstance(data, dict) else {})
-        else:
-            error = tab_error(message, InferenceError, "the browser engine failed")
-            if isinstance(error, WebGPUError | InferenceError) and "memory" in error.message:
-                self._memory_errors += 1
-            self._finish_run(run, error=error)
-
-    def _on_admitted(self, run: Run, prompt_tokens: Any) -> None:
-        if run.admitted:
-            return
-        run.admitted = True
+    def _context_length(self) -> int:
         model = self._model
-        context = model.context_length if model is not None else self._context_size
-        if isinstance(prompt_tokens, int) and prompt_tokens > 0:
-            run.prompt_tokens = prompt_tokens
-        requested = run.handle.request.params.max_tokens
-        room = max(1, context - run.prompt_tokens)
-        run.clamped = run.prompt_tokens > 0 and requested > room
-        if run.ended:
-            return
-        run.handle.post(Admitted(run.prompt_tokens, min(requested, room), run.clamped))
-        run.handle.post(Started(run.dispatched_at - run.handle.request.submitted_at))
+        return model.context_length if model is not None else self._context_size
 
-    def _on_text(self, run: Run, text: str) -> None:
-        now = time.perf_counter()
-        if run.first_token_at is None:
-            run.first_token_at = now
-        run.last_token_at = now
-        run.pieces += 1
-        self._tokens_total += 1
-        out = run.text.push(text.encode("utf-8"))
-        if out:
-            run.handle.post(TokenText(out))
-        if run.text.stopped:  # the tab also applies stop strings; this is the backstop
-            self._abort_in_tab(run)
-            self._end_client(run, "stop", None)
-
-    def _on_done(self, run: Run, data: dict[str, Any]) -> None:
-        reason = data.get("finish_reason")
-        finish: FinishReason = "length" if reason == "length" else "stop"
-        completion_tokens = data.get("completion_tokens")
-        prompt_tokens = data.get("prompt_tokens")
-        if isinstance(prompt_tokens, int) and prompt_tokens > 0:
-            run.prompt_tokens = prompt_tokens
-        if isinstance(completion_tokens, int) and completion_tokens >= 0:
-            self._tokens_total += completion_tokens - run.pieces
-            run.pieces = completion_tokens
-        self._finish_run(run, finish=finish)
-
-    def _finish_run(
-        self, run: Run, finish: FinishReason = "stop", error: BrowserLLMError | None = None
-    ) -> None:
-        """The tab is done with this request: answer the client (if not yet) and move on."""
-        if not run.ended:
-            self._end_client(run, finish, error)
-        self._run = None
-        self._dispatch()
-
-    def _end_client(self, run: Run, finish: FinishReason, error: BrowserLLMError | None) -> None:
-        run.ended = True
-        handle = run.handle
-        if error is not None:
-            handle.post(Failed(error))
-            return
-        tail = run.text.flush()
-        if tail:
-            handle.post(TokenText(tail))
-        handle.tokens_generated = run.pieces
-        handle.post(Finished(run.completion(finish)))
+    def _send(self, message: dict[str, Any]) -> None:
+        tab = self._tab
+        if tab is not None:
+            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
 
     def _cancel(self, handle: BrowserHandle) -> None:
         if handle.forwarded is not None:
             handle.forwarded.cancel()
             return
-        if handle in self._queue:
-            self._queue.remove(handle)
-            handle.post(Failed(CancelledError("cancelled while queued")))
-            return
-        run = self._run
-        if run is not None and run.handle is handle and not run.ended:
-            self._abort_in_tab(run)
-            self._end_client(run, "stop", CancelledError("cancelled by the client"))
-            # self._run stays set until the tab confirms, so the tab runs one request at a time.
-
-    def _abort_in_tab(self, run: Run) -> None:
-        tab = self._tab
-        if tab is not None:
-            message = {"type": "abort", "id": request_id(run.handle)}
-            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
+        self._relay.cancel(handle)
 
     # ---- faults --------------------------------------------------------------
     def _lose_tab(self, tab: Tab, why: str) -> None:
@@ -444,25 +328,17 @@ class BrowserEngine:
         loading, self._loading = self._loading, None
         if loading is not None and not loading[1].done():
             loading[1].set_exception(ModelLoadFailedError(f"{why} while loading the model"))
-        run, self._run = self._run, None
-        if run is not None and not run.ended:
+        run, queued = self._relay.take_all()
+        if run is not None:
             if self._fallback is not None and run.pieces == 0:
                 self._forward(run.handle)  # nothing was streamed yet: run it elsewhere
             else:
-                self._end_client(run, "stop", error)
-        queued, self._queue = list(self._queue), deque()
+                self._relay.end_client(run, "stop", error)
         for handle in queued:
             if self._fallback is not None:
                 self._forward(handle)
             else:
                 handle.post(Failed(error))
-
-    def _fail_all(self, error: BrowserLLMError) -> None:
-        run, self._run = self._run, None
-        if run is not None and not run.ended:
-            self._end_client(run, "stop", error)
-        while self._queue:
-            self._queue.popleft().post(Failed(error))
 
     def _forward(self, handle: BrowserHandle) -> None:
         """Runs a request on the fallback engine, relaying its events to the original handle."""

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import llama_cpp
+import numpy as np
 import pytest
 
 from browser_llm.core.types import GenerationParams
 from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
-from browser_llm.engine.sampling import SamplerChain
+from browser_llm.engine.sampling import SamplerChain, logits_row
 
 # A finished chat answer: at its last position the end-of-turn token is the argmax.
 PROMPT = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?"
@@ -67,3 +68,43 @@ def test_argmax_picks_what_the_greedy_chain_picks_at_every_position(
     assert unbanned in model.eog_tokens  # so the ban below really changes a pick
     if ignore_eos:
         assert not set(picks) & set(model.eog_tokens)
+
+
+def _decode_prompt(model: LlamaModel, tokens: list[int], outputs: int) -> None:
+    """Decodes `tokens` as a fresh sequence 0 with logits for the last `outputs` positions."""
+    batch = model.batch
+    for i, token in enumerate(tokens):
+        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, i, 1
+        batch.seq_id[i][0], batch.logits[i] = 0, i >= len(tokens) - outputs
+    batch.n_tokens = len(tokens)
+    model.forget(0)
+    assert llama_cpp.llama_decode(model.ctx, batch) == 0
+
+
+def _fresh_row(model: LlamaModel, index: int) -> np.ndarray:
+    pointer = llama_cpp.llama_get_logits_ith(model.ctx, index)
+    return np.ctypeslib.as_array(pointer, shape=(model.n_vocab,)).copy()
+
+
+def test_cached_logits_rows_show_the_latest_decode(model: LlamaModel) -> None:
+    """logits_row keeps numpy views by address; across decodes of different prompts with
+    1, then many, then 1 outputs (the output buffer grows and moves), every row read
+    equals a fresh read of the current decode."""
+    rounds = [
+        (PROMPT, 1),
+        ("Once upon a time, in a land far away, there lived", 8),
+        ("The capital of France is", 1),
+        ("1, 2, 3, 4, 5, 6,", 3),
+    ]
+    last_rows = []
+    for text, outputs in rounds:
+        tokens = model.tokenize(text, add_special=True)
+        _decode_prompt(model, tokens, outputs)
+        for index in range(len(tokens) - outputs, len(tokens)):
+            row = logits_row(model.ctx, index, model.n_vocab)
+            assert np.array_equal(row, _fresh_row(model, index))
+        last_rows.append(_fresh_row(model, len(tokens) - 1))
+    # Each decode's rows differ from the others', so a stale view could not pass above.
+    assert all(
+        not np.array_equal(a, b) for i, a in enumerate(last_rows) for b in last_rows[i + 1 :]
+    )

@@ -25,6 +25,29 @@ _PENALTY_LAST_N = 64
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 
 
+# Numpy views of logits rows by address: np.ctypeslib.as_array builds a ctypes array
+# type per call (about 50 us, serial time between decodes). A row's address is where
+# llama.cpp keeps that output's logits until its buffer moves, and a moved buffer
+# gives new addresses, so a view found by the current address is always the current row.
+_ROW_VIEWS: dict[int, np.ndarray[Any, np.dtype[np.float32]]] = {}
+_ROW_VIEWS_MAX = 256
+
+
+def logits_row(ctx: Any, output_index: int, n_vocab: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The logits llama.cpp computed for one output of the last decode (no copy)."""
+    pointer = llama_cpp.llama_get_logits_ith(ctx, output_index)
+    address = ctypes.cast(pointer, ctypes.c_void_p).value
+    if address is None:
+        raise RuntimeError(f"llama.cpp has no logits for output {output_index}")
+    view = _ROW_VIEWS.get(address)
+    if view is None or view.shape[0] != n_vocab:
+        if len(_ROW_VIEWS) >= _ROW_VIEWS_MAX:
+            _ROW_VIEWS.clear()
+        view = np.ctypeslib.as_array(pointer, shape=(n_vocab,))
+        _ROW_VIEWS[address] = view
+    return view
+
+
 def grammar_compiles(vocab: Any, grammar: str) -> bool:
     """Whether llama.cpp accepts a GBNF grammar (it returns NULL when it does not)."""
     try:
@@ -63,6 +86,7 @@ class SamplerChain:
             and params.grammar is None
         )
         self._banned = np.array(eog_tokens if params.ignore_eos else (), dtype=np.int64)
+        self._banned_ids = frozenset(self._banned.tolist())  # `in` on the array: ~50 us
         if params.ignore_eos and eog_tokens:
             self._add(self._eog_ban(n_vocab, eog_tokens))
         if params.frequency_penalty or params.presence_penalty:
@@ -118,20 +142,16 @@ class SamplerChain:
 
     def _argmax(self, ctx: Any, output_index: int) -> int:
         """What the chain [end-of-generation ban, greedy] picks: the first highest logit."""
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(ctx, output_index), shape=(self._n_vocab,)
-        )
+        logits = logits_row(ctx, output_index, self._n_vocab)
         token = int(logits.argmax())
-        if self._banned.size and token in self._banned:
+        if token in self._banned_ids:
             masked = logits.copy()
             masked[self._banned] = -np.inf
             token = int(masked.argmax())
         return token
 
     def _candidate_array(self, ctx: Any, output_index: int) -> Any:
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(ctx, output_index), shape=(self._n_vocab,)
-        )
+        logits = logits_row(ctx, output_index, self._n_vocab)
         cand = self._candidates
         cand["id"] = self._ids
         cand["logit"] = logits

@@ -44,11 +44,11 @@ from browser_llm.engine.base import (
     post_all,
 )
 from browser_llm.engine.batch_plan import fill, plan_step
+from browser_llm.engine.kv_placement import KVPlacement
 from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
-from browser_llm.engine.slots import SlotTable
 from browser_llm.engine.text_stream import TextStream
 
 __all__ = ["LlamaEngine"]
@@ -57,8 +57,6 @@ logger = logging.getLogger(__name__)
 
 # Prompt tokens per step while other sequences are decoding (chunked prefill).
 _PREFILL_CHUNK_WHILE_DECODING = 128
-# A sequence this close to its token limit is not worth a KV stream copy to close a hole.
-_MOVE_MIN_REMAINING = 4
 
 
 @dataclass
@@ -96,13 +94,12 @@ class LlamaEngine:
         self._backlog: deque[_Load | _Unload | GenerationHandle] = deque()
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
-        self._slots = SlotTable(config.max_sequences)
+        self._kv = KVPlacement(config.max_sequences, config.prefix_cache)
         self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._model: LlamaModel | None = None
         self._state: EngineState = "idle"
         self._tokens_total = 0
         self._memory_errors = 0
-        self._slot_moves = 0  # KV stream copies: holes closed and prefixes copied
 
     # ---- event-loop side -------------------------------------------------
     @property
@@ -147,7 +144,7 @@ class LlamaEngine:
             running=len(self._running),
             tokens_generated_total=self._tokens_total,
             memory_errors=self._memory_errors,
-            slot_moves=self._slot_moves,
+            slot_moves=self._kv.moves,
         )
 
     # ---- engine thread -----------------------------------------------------
@@ -164,7 +161,7 @@ class LlamaEngine:
             except Exception:  # keep the engine alive; fail what was running
                 logger.exception("engine step failed")
                 self._fail_running(InternalError("engine failure (details in /debug/logs)"))
-                self._drop_prefix_caches()
+                self._kv.drop_caches(self._model)
             self._flush_outbox()
         self._fail_running(CancelledError("server is shutting down"))
         for item in self._backlog:
@@ -247,7 +244,7 @@ class LlamaEngine:
                     self._prepared.pop(id(item), None)
                     self._emit(item, Failed(CancelledError("cancelled while queued")))
                     continue
-                if not self._slots.any_free:
+                if not self._kv.any_free:
                     return
                 self._backlog.popleft()
                 if self._prepare(item):
@@ -269,57 +266,15 @@ class LlamaEngine:
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))
             return
-        seq_id, reused = self._claim_slot(self._model, prompt.tokens)
+        seq_id, reused = self._kv.claim(self._model, prompt.tokens)
         seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop), reused=reused)
         # Sorted by seq id: llama.cpp packs only runs of consecutive ids into one
         # micro-batch, so order and compact ids decide how many graphs a step runs.
         bisect.insort(self._running, seq, key=lambda s: s.seq_id)
         self._emit(handle, Started(seq.admitted_at - handle.request.submitted_at))
 
-    def _claim_slot(self, model: LlamaModel, tokens: list[int]) -> tuple[int, int]:
-        """A free slot for `tokens` with its reusable prefix kept: (seq_id, tokens reused)."""
-        seq_id, reused, copy_from = self._slots.claim(tokens)
-        if copy_from is not None:
-            model.copy(copy_from, seq_id)
-            self._slot_moves += 1
-        if not model.trim(seq_id, reused):
-            model.forget(seq_id)
-            reused = 0
-        return seq_id, reused
-
-    def _compact(self, model: LlamaModel) -> None:
-        """Moves the highest running sequence into a hole a finished one left, so the
-        running ids stay one run (one pass over the weights per step)."""
-        move = self._slots.compaction()
-        if move is None:
-            return
-        src, dst = move
-        seq = next(s for s in self._running if s.seq_id == src)
-        if seq.prompt.max_tokens - seq.n_generated < _MOVE_MIN_REMAINING:
-            return  # about to end; the hole closes by itself
-        model.copy(src, dst)
-        self._slots.move(src, dst, self._cacheable(seq))
-        if not self._config.prefix_cache:
-            model.forget(src)
-        seq.seq_id = dst
-        self._running.sort(key=lambda s: s.seq_id)
-        self._slot_moves += 1
-
-    def _cacheable(self, seq: Sequence) -> list[int] | None:
-        """The prompt a finished or moved sequence's cells can serve again."""
-        if not self._config.prefix_cache:
-            return None
-        # Only prompt cells: generated tokens were computed one row at a time,
-        # which rounds differently from reading them as part of a prompt.
-        return seq.prompt.tokens[: seq.n_fed]
-
-    def _drop_prefix_caches(self) -> None:
-        for seq_id in self._slots.drop_cache():
-            if self._model is not None:
-                self._model.forget(seq_id)
-
     def _run_model_op(self, op: _Load | _Unload) -> None:
-        self._slots.drop_cache()  # the cells go with the context
+        self._kv.drop_caches(None)  # the cells go with the context
         previous = self._model.info if self._model is not None else None
         if self._model is not None:
             self._model.free()
@@ -356,7 +311,7 @@ class LlamaEngine:
             self._end(seq, error=CancelledError("cancelled by the client"))
         if not self._running:
             return
-        self._compact(model)
+        self._kv.compact(model, self._running)
         plan = plan_step(self._running, self._config.batch_size, _PREFILL_CHUNK_WHILE_DECODING)
         n, outputs = fill(model.batch, plan.decoding, plan.short)
         if n and not self._decode(model, n, outputs):
@@ -373,7 +328,7 @@ class LlamaEngine:
             if rc == 1:
                 self._memory_errors += 1
             self._fail_running(InferenceError(f"llama_decode failed (code {rc})"))
-            self._drop_prefix_caches()
+            self._kv.drop_caches(self._model)
             return False
         for seq, index in outputs:
             self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
@@ -414,10 +369,7 @@ class LlamaEngine:
         seq.sampler.free()
         # A cancelled sequence's cells are whole (cancels land between steps).
         keep = error is None or isinstance(error, CancelledError)
-        cached = self._cacheable(seq) if keep else None
-        if cached is None and self._model is not None:
-            self._model.forget(seq.seq_id)
-        self._slots.release(seq.seq_id, cached)
+        self._kv.release(self._model, seq, keep_cells=keep)
         if error is not None:
             self._emit(seq.handle, Failed(error))
             return

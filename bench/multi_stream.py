@@ -139,8 +139,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4, help="repeats of each load")
     args = parser.parse_args()
     model, binary = default_model_path(), llama_server_binary()
+    in_process = BrowserLLMTarget(threads=args.threads, BROWSER_LLM_ENGINE_PROCESS="false")
+    in_process.name = "Browser LLM in-process"  # A/B: llama.cpp inside the server process
     targets: list[Target] = [
         BrowserLLMTarget(threads=args.threads),
+        in_process,
         LlamaServerTarget(binary, model, threads=args.threads, parallel=1),
         LlamaServerTarget(binary, model, threads=args.threads, parallel=8),
         LlamaCppPythonTarget(model, threads=args.threads),

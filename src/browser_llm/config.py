@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     wllama_dir: Path | None = Field(
         None, description="Installed @wllama/wllama folder; default web-engine/node_modules/..."
     )
+    engine_process: bool = Field(
+        True,
+        description="Run llama.cpp in a child process (a crash there cannot end the server); "
+        "false runs it inside the server process (benchmarks, debugging)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_prompts: bool = Field(False, description="Log prompt text (off: prompts stay private).")
     shutdown_grace_s: float = Field(

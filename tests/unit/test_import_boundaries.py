@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,21 @@ def test_sdk_uses_httpx_and_itself_only() -> None:
             continue  # WebSocket sessions only, imported lazily
         else:
             assert top in allowed, (file, module)
+
+
+def test_server_side_never_imports_llama_cpp() -> None:
+    """llama.cpp lives in the engine process: building the app, its routes and services
+    must not load it (a native fault there would take the server down with it)."""
+    code = (
+        "import sys\n"
+        "import browser_llm.cli\n"
+        "from browser_llm.api.app import create_app, default_engine\n"
+        "from browser_llm.config import Settings\n"
+        "create_app()\n"
+        "default_engine(Settings())\n"
+        "print('llama_cpp' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False", out.stderr

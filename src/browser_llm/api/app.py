@@ -41,26 +41,31 @@ logger = logging.getLogger(__name__)
 
 
 def default_engine(settings: Settings) -> Engine:
-    from browser_llm.engine.llama_engine import LlamaEngine
-    from browser_llm.engine.llama_model import ContextConfig
+    from browser_llm.engine.context_config import ContextConfig
 
-    engine_class = LlamaEngine
+    config = ContextConfig(
+        context_size=settings.context_size,
+        batch_size=settings.batch_size,
+        threads=settings.threads,
+        gpu_layers=settings.gpu_layers,
+        max_sequences=settings.sequences,
+        flash_attn=settings.flash_attn,
+        prefix_cache=settings.prefix_cache,
+    )
     if settings.fault_inject:  # testing only (tests/reliability)
+        logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
+    if settings.engine_process:
+        # llama.cpp runs in a child process: a native fault there cannot end this one.
+        from browser_llm.engine.process_engine import ProcessEngine
+
+        return ProcessEngine(config, settings.fault_inject, settings.log_level)
+    from browser_llm.engine.llama_engine import LlamaEngine
+
+    if settings.fault_inject:
         from browser_llm.engine.faults import FaultInjectingEngine
 
-        logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
-        engine_class = FaultInjectingEngine
-    return engine_class(
-        ContextConfig(
-            context_size=settings.context_size,
-            batch_size=settings.batch_size,
-            threads=settings.threads,
-            gpu_layers=settings.gpu_layers,
-            max_sequences=settings.sequences,
-            flash_attn=settings.flash_attn,
-            prefix_cache=settings.prefix_cache,
-        )
-    )
+        return FaultInjectingEngine(config)
+    return LlamaEngine(config)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

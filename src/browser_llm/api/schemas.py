@@ -241,6 +241,16 @@ class StatusHealth(BaseModel):
     stability_score: float
 
 
+class StatusEngineProcess(BaseModel):
+    """Extension: the child process that runs llama.cpp."""
+
+    pid: int | None = Field(description="Its process id; null while it is (re)started")
+    state: Literal["starting", "running", "restarting", "failed", "stopped"]
+    restarts: int = Field(description="Times it died and was started again")
+    last_exit: str | None = Field(description="How the last one ended, e.g. 'SIGSEGV: ...'")
+    failure: str | None = Field(description="Why the model was marked failed (crash loop)")
+
+
 class StatusEngine(BaseModel):
     """Extension: what the engine is doing right now."""
 
@@ -259,6 +269,10 @@ class StatusEngine(BaseModel):
     )
     draining: bool = Field(
         False, description="Shutting down: new generations get 503, running ones finish"
+    )
+    restarts: int = Field(0, description="Engine processes restarted after one died")
+    process: StatusEngineProcess | None = Field(
+        None, description="The engine process (absent when llama.cpp runs in the server)"
     )
 
 

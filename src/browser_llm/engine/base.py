@@ -86,7 +86,9 @@ Event = Admitted | Started | TokenText | Finished | Failed
 class GenerationHandle:
     """One request's channel between the engine thread and the event loop."""
 
-    def __init__(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None) -> None:
+        # loop is None for handles whose events go elsewhere (the engine process
+        # forwards them over its socket instead of to an event loop).
         self.request = request
         self._loop = loop
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -133,7 +135,8 @@ def post_all(items: list[tuple[GenerationHandle, Event]]) -> None:
     """
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[GenerationHandle, Event]]] = {}
     for handle, event in items:
-        by_loop.setdefault(handle._loop, []).append((handle, event))
+        if handle._loop is not None:
+            by_loop.setdefault(handle._loop, []).append((handle, event))
     for loop, batch in by_loop.items():
         # A closed loop means nobody is listening any more.
         with contextlib.suppress(RuntimeError):
@@ -148,6 +151,9 @@ class EngineStats:
     tokens_generated_total: int
     memory_errors: int
     slot_moves: int = 0  # KV stream copies that kept running sequence ids one run
+    restarts: int = 0  # engine processes started again after one died
+    # The engine process (pid, state, restarts, last_exit, failure); None in process.
+    process: dict[str, object] | None = None
 
 
 class Engine(Protocol):

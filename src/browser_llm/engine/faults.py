@@ -9,6 +9,11 @@ request has generated N tokens:
   decode failure would: every sequence in that step fails with INFERENCE_ERROR.
 - ``[[fault:raise@N]]``: the decode step raises an unexpected exception (the engine's
   last-resort handler fails the running sequences with INTERNAL_ERROR and carries on).
+- ``[[fault:sigsegv@N]]``, ``sigill``, ``sigkill``, ``abort``: the engine process is
+  killed by that signal inside the decode step, as a llama.cpp crash (or the OOM
+  killer) would kill it. ``@0`` fires on the step that reads the prompt (prefill).
+- a model id containing one of the signal markers: loading it kills the engine
+  process that way (``abort`` is what a failed GGML_ASSERT does).
 
 Nothing else changes, so the server's recovery from a fault is the real one.
 """
@@ -16,15 +21,25 @@ Nothing else changes, so the server's recovery from a fault is the real one.
 from __future__ import annotations
 
 import re
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.llama_engine import LlamaEngine
+from browser_llm.engine.llama_model import LlamaModel
 
 __all__ = ["FaultInjectingEngine", "InjectedFault", "fault_of"]
 
-_MARKER = re.compile(r"\[\[fault:(decode|raise)(?:@(\d{1,6}))?\]\]")
+_MARKER = re.compile(r"\[\[fault:(decode|raise|sigsegv|sigill|sigkill|abort)(?:@(\d{1,6}))?\]\]")
+_SIGNALS = {
+    "sigsegv": signal.SIGSEGV,
+    "sigill": signal.SIGILL,
+    "sigkill": signal.SIGKILL,
+    "abort": signal.SIGABRT,
+}
 
 
 class InjectedFault(RuntimeError):
@@ -33,17 +48,28 @@ class InjectedFault(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "decode" or "raise"
+    kind: str  # "decode", "raise" or a signal name (see _SIGNALS)
     after_tokens: int
 
 
 def fault_of(request: GenerationRequest) -> Fault | None:
-    texts = [request.prompt or ""] + [m.content for m in request.messages or ()]
+    return _fault_in([request.prompt or ""] + [m.content for m in request.messages or ()])
+
+
+def _fault_in(texts: list[str]) -> Fault | None:
     for text in texts:
         match = _MARKER.search(text)
         if match:
             return Fault(match.group(1), int(match.group(2) or 0))
     return None
+
+
+def _die(kind: str) -> None:
+    """Raises the signal in this thread, as a fault in llama.cpp's code would: delivered
+    before the call returns, so nothing after it runs (a process-directed kill() may land
+    on another thread while this one carries on)."""
+    signal.pthread_kill(threading.get_ident(), _SIGNALS[kind])
+    time.sleep(30)  # not reached: the default action ends the process
 
 
 class FaultInjectingEngine(LlamaEngine):
@@ -55,5 +81,13 @@ class FaultInjectingEngine(LlamaEngine):
             if fault is not None and seq.n_generated >= fault.after_tokens:
                 if fault.kind == "raise":
                     raise InjectedFault("injected engine fault")
+                if fault.kind in _SIGNALS:
+                    _die(fault.kind)
                 return -1
         return super()._llama_decode(ctx, batch)
+
+    def _open_model(self, model_id: str, path: str) -> LlamaModel:
+        fault = _fault_in([model_id])
+        if fault is not None and fault.kind in _SIGNALS:
+            _die(fault.kind)
+        return super()._open_model(model_id, path)

@@ -6,10 +6,12 @@ Only keywords the converter really enforces are accepted; anything else is a
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
-from typing import Any
-
-from llama_cpp.llama_grammar import json_schema_to_gbnf
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
 from browser_llm.core.errors import ValidationError
 
@@ -147,9 +149,28 @@ def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
         )
     _check(schema, "#", 0)
     try:
-        return str(json_schema_to_gbnf(text))
+        return str(_schema_converter()(text))
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise ValidationError(
             f"json_schema cannot be compiled to a grammar: {exc or type(exc).__name__}",
             {"field": "json_schema"},
         ) from exc
+
+
+@functools.cache
+def _schema_converter() -> Callable[[str], str]:
+    """llama-cpp-python's JSON schema -> GBNF converter, loaded from its file.
+
+    The converter is plain Python, but importing it as ``llama_cpp.llama_grammar`` runs
+    the package's ``__init__``, which loads llama.cpp's native library: the server
+    process must never do that (llama.cpp lives in the engine process).
+    """
+    package = importlib.util.find_spec("llama_cpp")  # locates without importing
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("llama-cpp-python is not installed")
+    path = Path(next(iter(package.submodule_search_locations))) / "llama_grammar.py"
+    spec = importlib.util.spec_from_file_location("browser_llm_llama_grammar", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return cast(Callable[[str], str], module.json_schema_to_gbnf)

@@ -15,8 +15,8 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
@@ -44,8 +44,10 @@ from browser_llm.engine.base import (
     post_all,
 )
 from browser_llm.engine.batch_plan import fill, plan_step
+from browser_llm.engine.commands import Command, Load, Stop, Submit, Unload
+from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.kv_placement import KVPlacement
-from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
+from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
@@ -59,39 +61,20 @@ logger = logging.getLogger(__name__)
 _PREFILL_CHUNK_WHILE_DECODING = 128
 
 
-@dataclass
-class _Load:
-    model_id: str
-    path: str
-    done: Future[LoadedModel]
-
-
-@dataclass
-class _Unload:
-    done: Future[None]
-
-
-@dataclass
-class _Submit:
-    handle: GenerationHandle
-
-
-class _Stop:
-    pass
-
-
-_Command = _Load | _Unload | _Submit | _Stop
-
-
 class LlamaEngine:
     """Implements the Engine protocol on llama-cpp-python's low-level API."""
 
-    def __init__(self, config: ContextConfig) -> None:
+    def __init__(
+        self,
+        config: ContextConfig,
+        deliver: Callable[[list[tuple[GenerationHandle, Event]]], None] = post_all,
+    ) -> None:
         self._config = config
-        self._inbox: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        self._deliver = deliver  # each step's events (the engine process: to its socket)
+        self._inbox: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="llama-engine", daemon=True)
         # Engine-thread state: requests and model operations in arrival order.
-        self._backlog: deque[_Load | _Unload | GenerationHandle] = deque()
+        self._backlog: deque[Load | Unload | GenerationHandle] = deque()
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
         self._kv = KVPlacement(config.max_sequences, config.prefix_cache)
@@ -121,23 +104,33 @@ class LlamaEngine:
 
     def shutdown(self) -> None:
         if self._thread.is_alive():
-            self._inbox.put(_Stop())
+            self._inbox.put(Stop())
             self._thread.join(timeout=30)
 
     async def load(self, model_id: str, path: str) -> LoadedModel:
-        done: Future[LoadedModel] = Future()
-        self._inbox.put(_Load(model_id, path, done))
-        return await asyncio.wrap_future(done)
+        return await asyncio.wrap_future(self.load_future(model_id, path))
 
     async def unload(self) -> None:
-        done: Future[None] = Future()
-        self._inbox.put(_Unload(done))
-        await asyncio.wrap_future(done)
+        await asyncio.wrap_future(self.unload_future())
 
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         handle = GenerationHandle(request, asyncio.get_running_loop())
-        self._inbox.put(_Submit(handle))
+        self.submit_handle(handle)
         return handle
+
+    # Thread-safe entry points without an event loop (the engine process uses them).
+    def load_future(self, model_id: str, path: str) -> Future[LoadedModel]:
+        done: Future[LoadedModel] = Future()
+        self._inbox.put(Load(model_id, path, done))
+        return done
+
+    def unload_future(self) -> Future[None]:
+        done: Future[None] = Future()
+        self._inbox.put(Unload(done))
+        return done
+
+    def submit_handle(self, handle: GenerationHandle) -> None:
+        self._inbox.put(Submit(handle))
 
     def stats(self) -> EngineStats:
         return EngineStats(
@@ -156,6 +149,9 @@ class LlamaEngine:
                 break
             try:
                 self._admit()
+                # Started goes out before the decode: if the engine process dies in it, the
+                # request is known as running (failed), not queued (run again).
+                self._flush_outbox()
                 if self._running:
                     self._step()
             except Exception:  # keep the engine alive; fail what was running
@@ -176,7 +172,7 @@ class LlamaEngine:
 
     def _flush_outbox(self) -> None:
         if self._outbox:
-            post_all(self._outbox)
+            self._deliver(self._outbox)
             self._outbox = []
 
     def _drain_inbox(self, block: bool) -> bool:
@@ -186,9 +182,9 @@ class LlamaEngine:
         except queue.Empty:
             return True
         while True:
-            if isinstance(command, _Stop):
+            if isinstance(command, Stop):
                 return False
-            if isinstance(command, _Submit):
+            if isinstance(command, Submit):
                 self._accept(command.handle)
             else:
                 self._backlog.append(command)
@@ -200,7 +196,7 @@ class LlamaEngine:
     def _accept(self, handle: GenerationHandle) -> None:
         # Tokenize now when the current model will run it, so a bad prompt is
         # answered at once instead of after the queue wait.
-        model_op_pending = any(isinstance(item, _Load | _Unload) for item in self._backlog)
+        model_op_pending = any(isinstance(item, Load | Unload) for item in self._backlog)
         if not model_op_pending and not self._prepare(handle):
             return
         self._backlog.append(handle)
@@ -273,19 +269,19 @@ class LlamaEngine:
         bisect.insort(self._running, seq, key=lambda s: s.seq_id)
         self._emit(handle, Started(seq.admitted_at - handle.request.submitted_at))
 
-    def _run_model_op(self, op: _Load | _Unload) -> None:
+    def _run_model_op(self, op: Load | Unload) -> None:
         self._kv.drop_caches(None)  # the cells go with the context
         previous = self._model.info if self._model is not None else None
         if self._model is not None:
             self._model.free()
             self._model = None
         self._state = "idle"
-        if isinstance(op, _Unload):
+        if isinstance(op, Unload):
             op.done.set_result(None)
             return
         self._state = "loading"
         try:
-            self._model = LlamaModel(op.model_id, op.path, self._config)
+            self._model = self._open_model(op.model_id, op.path)
         except BaseException as exc:
             self._state = "error"
             self._restore(previous)
@@ -299,10 +295,20 @@ class LlamaEngine:
         if previous is None:
             return
         try:
-            self._model = LlamaModel(previous.model_id, previous.path, self._config)
+            self._model = self._open_model(previous.model_id, previous.path)
             self._state = "ready"
         except BaseException:
             logger.exception("could not restore model %s after a failed load", previous.model_id)
+
+    def _open_model(self, model_id: str, path: str) -> LlamaModel:
+        """Loads and self-checks a model (engine/faults.py overrides this in tests only)."""
+        model = LlamaModel(model_id, path, self._config)
+        try:
+            model.self_check()
+        except BaseException:
+            model.free()
+            raise
+        return model
 
     def _step(self) -> None:
         model = self._model

@@ -10,14 +10,15 @@ import ctypes
 import logging
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
+import numpy as np
 
 from browser_llm.core.errors import ModelLoadFailedError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.chat_template import ChatTemplate
+from browser_llm.engine.context_config import ContextConfig
 
 __all__ = ["ContextConfig", "LlamaModel", "install_log_bridge"]
 
@@ -47,17 +48,6 @@ def install_log_bridge() -> None:
         llama_cpp.llama_log_set(_log_bridge, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         _backend_ready = True
-
-
-@dataclass(frozen=True)
-class ContextConfig:
-    context_size: int
-    batch_size: int
-    threads: int
-    gpu_layers: int
-    max_sequences: int
-    flash_attn: str = "auto"  # auto | on | off
-    prefix_cache: bool = True  # a finished sequence's KV cells stay for the next request
 
 
 class LlamaModel:
@@ -192,6 +182,37 @@ class LlamaModel:
         """Keeps a sequence's first `keep` positions; False if llama.cpp cannot cut there."""
         memory = llama_cpp.llama_get_memory(self.ctx)
         return bool(llama_cpp.llama_memory_seq_rm(memory, seq_id, keep, -1))
+
+    def self_check(self, prompt: str = "The quick brown fox", steps: int = 4) -> None:
+        """Reads a short prompt and decodes a few tokens on sequence 0, then forgets them.
+
+        A llama.cpp build that cannot run on this CPU (an instruction it lacks: SIGILL)
+        fails here, inside the engine process at load, rather than at a user's request.
+        """
+        tokens = self.tokenize(prompt, add_special=True)[: self.config.batch_size]
+        batch = self.batch
+        pos = 0
+        for _ in range(steps + 1):
+            for i, token in enumerate(tokens):
+                batch.token[i] = token
+                batch.pos[i] = pos + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = i == len(tokens) - 1
+            batch.n_tokens = len(tokens)
+            rc = llama_cpp.llama_decode(self.ctx, batch)
+            if rc != 0:
+                self.forget(0)
+                raise ModelLoadFailedError(
+                    f"llama.cpp failed its start-up self-check (llama_decode code {rc})",
+                    {"reason": "self_check_failed"},
+                )
+            pos += len(tokens)
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(self.ctx, len(tokens) - 1), shape=(self.n_vocab,)
+            )
+            tokens = [int(logits.argmax())]
+        self.forget(0)
 
     def free(self) -> None:
         if self.batch is not None:

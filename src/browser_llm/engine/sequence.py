@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from browser_llm.core.types import Completion, FinishReason, Timings, Usage
 from browser_llm.engine.base import GenerationHandle
-from browser_llm.engine.sampling import SamplerChain
 from browser_llm.engine.text_stream import TextStream
+
+if TYPE_CHECKING:  # sampling imports llama.cpp, which the server process never loads
+    from browser_llm.engine.sampling import SamplerChain
 
 __all__ = ["PreparedPrompt", "Sequence"]
 

@@ -42,12 +42,23 @@ class PrometheusMetrics:
         self.model_loaded = Gauge(
             "browser_llm_model_loaded", "1 for the loaded model", ["model"], registry=r
         )
+        self.engine_restarts = Counter(
+            "browser_llm_engine_restarts",
+            "Engine processes started again after one died (a crash, a signal, the OOM killer)",
+            registry=r,
+        )
+        self._restarts_seen = 0
         self.engine_state = Gauge(
             "browser_llm_engine_state", "1 for the engine's current state", ["state"], registry=r
         )
 
-    def render(self, queued: int, running: int, model_id: str | None, state: str) -> bytes:
+    def render(
+        self, queued: int, running: int, model_id: str | None, state: str, restarts: int = 0
+    ) -> bytes:
         """The exposition text, with the gauges read at scrape time."""
+        if restarts > self._restarts_seen:  # the engine counts; the counter catches up
+            self.engine_restarts.inc(restarts - self._restarts_seen)
+            self._restarts_seen = restarts
         self.queue_depth.set(queued)
         self.running.set(running)
         self.model_loaded.clear()

@@ -125,10 +125,12 @@ async def prometheus_metrics(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     generation: GenerationService = request.app.state.generation
     model = engine.model
+    engine_stats = engine.stats()
     body = stats.prometheus.render(
         queued=generation.waiting,
-        running=engine.stats().running,
+        running=engine_stats.running,
         model_id=model.model_id if model is not None else None,
         state=engine.state,
+        restarts=engine_stats.restarts,
     )
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -100,6 +100,8 @@ async def get_status(request: Request) -> Response:
                 "requests_cancelled": stats.requests_cancelled,
                 "slot_moves": engine_stats.slot_moves,
                 "draining": generation.draining,
+                "restarts": engine_stats.restarts,
+                "process": engine_stats.process,
             },
             "browser": browser,
         }

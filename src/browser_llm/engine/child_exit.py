@@ -1,0 +1,101 @@
+"""How an engine process ended, in words a user can act on, and when to stop restarting."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+__all__ = ["ChildExit", "RestartPolicy"]
+
+_MEANING = {
+    "SIGSEGV": "segmentation fault",
+    "SIGILL": "illegal instruction",
+    "SIGABRT": "aborted, e.g. a failed GGML_ASSERT",
+    "SIGKILL": "killed, e.g. by the kernel's out-of-memory killer",
+    "SIGBUS": "bus error",
+    "SIGFPE": "arithmetic fault",
+}
+
+_HINT = {
+    "SIGILL": (
+        "this llama.cpp build uses a CPU instruction this machine cannot run "
+        "(on Intel CPUs with AMX: ggml's AMX kernels). Rebuild it on this machine: "
+        "rm -rf .venv && make serve (the Makefile leaves the AMX kernels out)"
+    ),
+    "SIGKILL": "the machine may be out of memory: try a smaller model or context size",
+}
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    """A finished engine process: its return code as subprocess reports it."""
+
+    returncode: int
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    @property
+    def description(self) -> str:
+        name = self.signal_name
+        if name is None:
+            return f"exited with code {self.returncode}"
+        meaning = _MEANING.get(name)
+        return f"{name}: {meaning}" if meaning else name
+
+    @property
+    def hint(self) -> str | None:
+        name = self.signal_name
+        return _HINT.get(name) if name is not None else None
+
+    @property
+    def looks_like_memory(self) -> bool:
+        """SIGKILL is the out-of-memory killer's signal; counted in health.memory_errors."""
+        return self.signal_name == "SIGKILL"
+
+    def details(self) -> dict[str, object]:
+        out: dict[str, object] = {"reason": "engine_died", "exit": self.description}
+        if self.signal_name is not None:
+            out["signal"] = self.signal_name
+        else:
+            out["exit_code"] = self.returncode
+        if self.hint is not None:
+            out["hint"] = self.hint
+        return out
+
+
+@dataclass
+class RestartPolicy:
+    """Back-off between restarts, and the crash loop that ends them.
+
+    `streak` counts deaths since the engine last produced a token for a request; the
+    start-up self-check and the first decode both fall inside it. After `max_streak`
+    deaths in a row the model is marked failed instead of restarted again.
+    """
+
+    max_streak: int = 3
+    first_delay_s: float = 0.25
+    max_delay_s: float = 8.0
+    streak: int = 0
+
+    def died(self) -> None:
+        self.streak += 1
+
+    def progressed(self) -> None:
+        self.streak = 0
+
+    @property
+    def give_up(self) -> bool:
+        return self.streak >= self.max_streak
+
+    @property
+    def delay_s(self) -> float:
+        if self.streak == 0:
+            return 0.0
+        return float(min(self.max_delay_s, self.first_delay_s * 2 ** (self.streak - 1)))

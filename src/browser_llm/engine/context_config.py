@@ -1,0 +1,19 @@
+"""How the engine sizes its llama.cpp context. No llama.cpp import: the server
+process builds this and hands it to the engine process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ContextConfig"]
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    context_size: int
+    batch_size: int
+    threads: int
+    gpu_layers: int
+    max_sequences: int
+    flash_attn: str = "auto"  # auto | on | off
+    prefix_cache: bool = True  # a finished sequence's KV cells stay for the next request

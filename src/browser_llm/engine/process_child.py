@@ -1,0 +1,174 @@
+"""The engine process: runs LlamaEngine for the server, which talks to it over a socket.
+
+Started by process_engine.py as ``python -m browser_llm.engine.process_child FD``.
+The first message on the socket is the configuration; after that the server sends
+load / unload / submit / cancel / stop and this process answers with the engine's
+events, one message per decode step. A llama.cpp crash ends this process only.
+
+Signals: SIGINT and SIGTERM are ignored (a Ctrl+C reaches the whole process group;
+the server drains first and then tells this process to stop). When the server goes
+away its end of the socket closes and this process exits.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError
+from browser_llm.engine.base import Event, Failed, Finished, GenerationHandle
+from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.llama_engine import LlamaEngine
+from browser_llm.engine.wire import (
+    LOG_PREFIX,
+    decode_request,
+    encode_error,
+    encode_event,
+    encode_model,
+    recv_message,
+    send_message,
+)
+
+__all__ = ["main"]
+
+
+class _LineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"{LOG_PREFIX}{record.levelno}\t{record.name}\t{json.dumps(text)}"
+
+
+class _RemoteHandle(GenerationHandle):
+    """A request the server submitted; its events go back over the socket."""
+
+    def __init__(self, request: Any, key: int) -> None:
+        super().__init__(request, None)
+        self.key = key
+
+
+class _Child:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._send_lock = threading.Lock()
+        self._handles: dict[int, _RemoteHandle] = {}
+        self.engine: LlamaEngine | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            with self._send_lock:
+                send_message(self._sock, message)
+        except OSError:
+            os._exit(0)  # the server is gone: nobody is left to serve
+
+    def deliver(self, items: list[tuple[GenerationHandle, Event]]) -> None:
+        """The engine thread's sink: one message per step, with the counters."""
+        assert self.engine is not None
+        out = []
+        for handle, event in items:
+            key = handle.key if isinstance(handle, _RemoteHandle) else 0
+            out.append([key, encode_event(event)])
+            if isinstance(event, Finished | Failed):
+                self._handles.pop(key, None)
+        stats = self.engine.stats()
+        self.send(
+            {
+                "op": "events",
+                "items": out,
+                "stats": [
+                    stats.running,
+                    stats.tokens_generated_total,
+                    stats.memory_errors,
+                    stats.slot_moves,
+                ],
+            }
+        )
+
+    def _reply(self, op_id: int, done: Future[Any]) -> None:
+        error = done.exception()
+        if error is None:
+            result = done.result()
+            model = encode_model(result) if result is not None else None
+            self.send({"op": "done", "id": op_id, "ok": True, "model": model})
+            return
+        if not isinstance(error, BrowserLLMError):
+            error = ModelLoadFailedError(f"loading the model failed: {error}")
+        self.send({"op": "done", "id": op_id, "ok": False, "error": encode_error(error)})
+
+    def handle(self, message: dict[str, Any]) -> bool:
+        """Runs one command; False on stop."""
+        engine = self.engine
+        assert engine is not None
+        op = message.get("op")
+        if op == "submit":
+            key = int(message["key"])
+            handle = _RemoteHandle(decode_request(message["request"]), key)
+            self._handles[key] = handle
+            engine.submit_handle(handle)
+        elif op == "cancel":
+            target = self._handles.get(int(message["key"]))
+            if target is not None:
+                target.cancel()
+        elif op in ("load", "unload"):
+            op_id = int(message["id"])
+            done: Future[Any] = (
+                engine.load_future(str(message["model_id"]), str(message["path"]))
+                if op == "load"
+                else engine.unload_future()
+            )
+            done.add_done_callback(lambda f: self._reply(op_id, f))
+        elif op == "stop":
+            return False
+        return True
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LineFormatter())
+    root = logging.getLogger("browser_llm")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
+    root.propagate = False
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    faulthandler.enable()  # a crash leaves its Python stack on stderr, for /debug/logs
+    sock = socket.socket(fileno=int(argv[1]))
+    setup = recv_message(sock)
+    if setup is None:
+        return 0
+    _configure_logging(str(setup.get("log_level", "info")))
+    config = ContextConfig(**setup["config"])
+    child = _Child(sock)
+    engine_class = LlamaEngine
+    if setup.get("fault_inject"):
+        from browser_llm.engine.faults import FaultInjectingEngine
+
+        engine_class = FaultInjectingEngine
+    engine = child.engine = engine_class(config, deliver=child.deliver)
+    engine.start()
+    child.send({"op": "hello", "pid": os.getpid(), "gpu_offload": engine.gpu_offload_supported})
+    while True:
+        message = recv_message(sock)
+        if message is None:
+            os._exit(0)  # the server is gone
+        if not child.handle(message):
+            break
+    engine.shutdown()  # cancels what still runs and posts its events
+    child.send({"op": "bye"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,398 @@
+"""The Engine protocol, served by a child process that owns llama.cpp.
+
+The server process never loads llama.cpp. One engine process (process_child.py) holds
+the model, the context, the KV cache and the scheduler, exactly as LlamaEngine does in
+process; this class forwards commands to it over a socket pair and hands its events to
+the event loop. When the process dies (a signal, an abort, the OOM killer):
+
+- requests it was running end with INFERENCE_ERROR naming how it died;
+- requests still queued (not started) are kept and run again on the restarted process;
+- it restarts with the same model, after a back-off, and reads /status as `loading`;
+- dying at load or before its first token three times in a row marks the model failed
+  (MODEL_LOAD_FAILED with the cause) and leaves an idle engine process behind;
+- a load that kills the process fails with MODEL_LOAD_FAILED and the previous model
+  comes back.
+
+Threads: a supervisor (starts the process, reads its messages, restarts it), a writer
+(the event loop never blocks on the socket) and a reader of its output (child_process.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import socket
+import subprocess
+import threading
+from concurrent.futures import Future
+from dataclasses import asdict
+from typing import Any
+
+from browser_llm.core.errors import (
+    BrowserLLMError,
+    CancelledError,
+    ModelLoadFailedError,
+)
+from browser_llm.core.types import LoadedModel
+from browser_llm.engine.base import (
+    EngineState,
+    EngineStats,
+    Event,
+    Failed,
+    GenerationHandle,
+    GenerationRequest,
+    post_all,
+)
+from browser_llm.engine.child_exit import ChildExit, RestartPolicy
+from browser_llm.engine.child_process import EngineProcessInfo, spawn
+from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
+from browser_llm.engine.wire import (
+    decode_error,
+    decode_event,
+    decode_model,
+    encode_request,
+    recv_message,
+    send_message,
+)
+
+__all__ = ["ProcessEngine"]
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessEngine:
+    """Implements the Engine protocol with llama.cpp in a child process."""
+
+    def __init__(
+        self,
+        config: ContextConfig,
+        fault_inject: bool = False,
+        log_level: str = "info",
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        self._setup = {
+            "config": asdict(config),
+            "fault_inject": fault_inject,
+            "log_level": log_level,
+        }
+        self._policy = policy or RestartPolicy()
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._work = PendingWork()
+        self._outbox: queue.SimpleQueue[tuple[int, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._generation = 0  # bumps per engine process; stale sends are dropped
+        self._connected = False
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._model: LoadedModel | None = None
+        self._failed = False
+        self._gpu = False
+        self._child_stats = (0, 0, 0, 0)  # running, tokens, memory errors, slot moves
+        self._carried = [0, 0, 0]  # tokens, memory errors, slot moves of dead processes
+        self.info = EngineProcessInfo()
+        self._supervisor = threading.Thread(target=self._supervise, name="engine-supervisor")
+        self._writer = threading.Thread(target=self._write_loop, name="engine-writer")
+        self._supervisor.daemon = self._writer.daemon = True
+
+    # ---- Engine protocol ------------------------------------------------------
+    @property
+    def state(self) -> EngineState:
+        if self._failed:
+            return "error"
+        if self.info.state in ("starting", "restarting") and self._model is not None:
+            return "loading"
+        with self._lock:
+            loading = self._work.loading
+        if loading:
+            return "loading"
+        return "ready" if self._model is not None else "idle"
+
+    @property
+    def model(self) -> LoadedModel | None:
+        return self._model
+
+    @property
+    def gpu_offload_supported(self) -> bool:
+        return self._gpu
+
+    def not_loaded_reason(self) -> str:
+        if self._failed and self.info.failure:
+            return self.info.failure
+        return "no model is loaded; load one with POST /models/{id}/load"
+
+    def start(self) -> None:
+        if not self._supervisor.is_alive():
+            self._supervisor.start()
+            self._writer.start()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            if self._connected:
+                self._outbox.put((self._generation, {"op": "stop"}))
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                logger.warning("engine process %d did not stop; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+        self._outbox.put(None)
+        self._supervisor.join(timeout=10)
+        self._writer.join(timeout=10)
+        self._fail_all(CancelledError("server is shutting down"))
+        self.info.state = "stopped"
+
+    async def load(self, model_id: str, path: str) -> LoadedModel:
+        message = {"op": "load", "model_id": model_id, "path": path}
+        result: LoadedModel = await asyncio.wrap_future(self._operation(message))
+        return result
+
+    async def unload(self) -> None:
+        await asyncio.wrap_future(self._operation({"op": "unload"}))
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        handle = ProcessHandle(request, asyncio.get_running_loop(), self._cancel)
+        with self._lock:
+            seq = next(self._counter)
+            handle.key = seq
+            message = {"op": "submit", "key": seq, "request": encode_request(request)}
+            self._track(Pending(seq, message, handle=handle))
+        return handle
+
+    def stats(self) -> EngineStats:
+        running, tokens, memory, moves = self._child_stats
+        return EngineStats(
+            running=running,
+            tokens_generated_total=self._carried[0] + tokens,
+            memory_errors=self._carried[1] + memory,
+            slot_moves=self._carried[2] + moves,
+            restarts=self.info.restarts,
+            process=self.info.as_dict(),
+        )
+
+    # ---- commands ---------------------------------------------------------------
+    def _operation(self, message: dict[str, Any], internal: bool = False) -> Future[Any]:
+        done: Future[Any] = Future()
+        with self._lock:
+            seq = next(self._counter)
+            self._track(Pending(seq, {**message, "id": seq}, done=done, internal=internal))
+            if message["op"] == "load" and not internal:
+                self._failed = False  # an explicit load starts over
+        return done
+
+    def _track(self, pending: Pending) -> None:
+        """Under the lock: remembers it and sends it now if the process is up."""
+        self._work.add(pending)
+        if self._connected:
+            pending.sent = True
+            self._outbox.put((self._generation, pending.message))
+
+    def _cancel(self, handle: ProcessHandle) -> None:
+        with self._lock:
+            pending = self._work.get(handle.key)
+            if pending is None:
+                return
+            if not pending.sent:  # the process never saw it
+                self._work.pop(handle.key)
+                handle.post(Failed(CancelledError("cancelled while queued")))
+            elif self._connected:
+                self._outbox.put((self._generation, {"op": "cancel", "key": handle.key}))
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
+            generation, message = item
+            with self._lock:
+                sock = self._sock if generation == self._generation else None
+            if sock is None:
+                continue  # meant for a process that has died
+            try:
+                send_message(sock, message)
+            except OSError:
+                pass  # the process died: the supervisor handles that
+            except Exception:  # never lose the writer: later commands must still go out
+                logger.exception("could not send %s to the engine process", message.get("op"))
+
+    # ---- supervision ------------------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            exit_ = self._run_one()
+            if self._stopping.is_set():
+                return
+            self._on_death(exit_)
+            if self._stopping.wait(self._policy.delay_s):
+                return
+
+    def _run_one(self) -> ChildExit:
+        """Starts an engine process, serves it until it ends, returns how it ended."""
+        proc, parent_sock = spawn(self.info)
+        self._proc = proc
+        try:
+            send_message(parent_sock, self._setup)
+            hello = recv_message(parent_sock)
+            if hello is not None:
+                self._gpu = bool(hello.get("gpu_offload"))
+                self._connect(parent_sock)
+                self._read_messages(parent_sock)
+        except Exception as exc:  # OSError, WireError, a malformed message: end it
+            if not self._stopping.is_set():
+                logger.error("engine process %d: %s; stopping it", proc.pid, exc)
+            proc.kill()
+        with self._lock:
+            self._connected = False
+            self._sock = None
+            self._generation += 1
+        parent_sock.close()
+        return ChildExit(proc.wait())
+
+    def _connect(self, sock: socket.socket) -> None:
+        """The process is up: restore the model after a death, then send what waits."""
+        with self._lock:
+            self._sock = sock
+            self._connected = True
+            self.info.state = "failed" if self._failed else "running"
+            if self._stopping.is_set():  # shutdown began while it started
+                self._outbox.put((self._generation, {"op": "stop"}))
+                return
+            if self.info.restarts and self._model is not None and not self._failed:
+                self.info.state = "restarting"
+                model = self._model
+                seq = next(self._counter)
+                message = {"op": "load", "id": seq, "model_id": model.model_id, "path": model.path}
+                self._work.add(Pending(seq, message, done=Future(), internal=True, sent=True))
+                self._outbox.put((self._generation, message))
+                return  # the rest waits for the restore (see _on_done)
+            self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        for pending in self._work.take_unsent():
+            self._outbox.put((self._generation, pending.message))
+
+    def _read_messages(self, sock: socket.socket) -> None:
+        while True:
+            message = recv_message(sock)
+            if message is None:
+                return
+            op = message.get("op")
+            if op == "events":
+                self._on_events(message)
+            elif op == "done":
+                self._on_done(message)
+
+    def _on_events(self, message: dict[str, Any]) -> None:
+        out: list[tuple[GenerationHandle, Event]] = []
+        with self._lock:
+            for key, data in message["items"]:
+                event = decode_event(data)
+                handle = self._work.route(int(key), event)
+                if handle is not None:
+                    out.append((handle, event))
+            running, tokens, memory, moves = (int(v) for v in message["stats"])
+            self._child_stats = (running, tokens, memory, moves)
+            if tokens:
+                self._policy.progressed()  # this process has served tokens: not a crash loop
+        post_all(out)
+
+    def _on_done(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            pending = self._work.pop(int(message["id"]))
+            if pending is None or pending.done is None:
+                return
+            ok = bool(message.get("ok"))
+            if pending.op == "load" and ok:
+                self._model = decode_model(message["model"])
+                self._failed = False
+                if not pending.internal:
+                    self._policy.progressed()  # a new model starts a new count
+            elif pending.op == "load" and pending.internal:
+                self._mark_failed(f"could not reload it: {message['error'].get('message')}")
+            elif pending.op == "unload" and ok:
+                self._model = None
+            # (a failed user load: the engine process put the previous model back itself)
+            if pending.internal:
+                self.info.state = "running"
+                self._send_waiting()
+        if ok:
+            result = decode_model(message["model"]) if message.get("model") else None
+            pending.done.set_result(result)
+        else:
+            pending.done.set_exception(decode_error(message["error"]))
+
+    # ---- deaths ---------------------------------------------------------------------
+    def _on_death(self, exit_: ChildExit) -> None:
+        """Ends what the dead process was running, keeps the queue, prepares the restart."""
+        cause = exit_.description
+        tail = self.info.headlines()
+        logger.error(
+            "engine process %s died (%s); restarting it%s",
+            self.info.pid,
+            cause,
+            f"; its last output: {tail}" if tail else "",
+            extra={"data": exit_.details()},
+        )
+        _, tokens, memory, moves = self._child_stats
+        self._child_stats = (0, 0, 0, 0)
+        self._carried[0] += tokens
+        self._carried[1] += memory + (1 if exit_.looks_like_memory else 0)
+        self._carried[2] += moves
+        with self._lock:
+            self.info.last_exit = cause
+            self.info.restarts += 1
+            self.info.state = "restarting"
+            self.info.pid = None
+            serving = self._model.model_id if self._model is not None else None
+            outcome = self._work.after_death(exit_, serving)
+            if outcome.unloaded:
+                self._model = None  # the process that held it is gone
+            if not outcome.died_at_user_load:
+                self._policy.died()  # counts against the model being served
+            if self._policy.give_up:
+                self._mark_failed(
+                    f"died {self._policy.streak} times in a row at load or before its first "
+                    f"token ({cause})",
+                    exit_,
+                )
+        for done, error in outcome.resolved:
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+    def _mark_failed(self, cause: str, exit_: ChildExit | None = None) -> None:
+        """Under the lock: stop restarting this model; the next process starts idle."""
+        model_id = self._model.model_id if self._model is not None else None
+        text = (
+            f"model '{model_id}' was marked failed: its engine process {cause}"
+            if model_id is not None
+            else f"the engine process cannot run: it {cause}"
+        )
+        if exit_ is not None and exit_.hint:
+            text += f". {exit_.hint}"
+        details: dict[str, object] = {"model_id": model_id}
+        if exit_ is not None:
+            details.update(exit_.details())
+        details["reason"] = "engine_crash_loop"
+        logger.error("%s", text)
+        self._failed = True
+        self._model = None
+        self.info.failure = text
+        self.info.state = "failed"
+        self._policy.progressed()
+        self._work.fail_waiting(ModelLoadFailedError(text, details), operations=model_id is None)
+
+    def _fail_all(self, error: BrowserLLMError) -> None:
+        with self._lock:
+            items = self._work.clear()
+        for pending in items:
+            if pending.handle is not None:
+                pending.handle.post(Failed(error))
+            elif pending.done is not None and not pending.done.done():
+                pending.done.set_exception(error)

@@ -1,0 +1,222 @@
+"""What crosses the boundary between the server and its engine process, and how.
+
+Messages are JSON objects, each framed by a 4-byte big-endian length, on a Unix
+socket pair. JSON, not pickle: the engine process runs llama.cpp on files from
+anywhere, and a process that a crafted model file took over must not be able to
+run code in the server by sending it a pickle. Every decoder here checks shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import struct
+from typing import Any
+
+from browser_llm.core import errors as error_types
+from browser_llm.core.errors import BrowserLLMError, InternalError
+from browser_llm.core.types import (
+    ChatMessage,
+    Completion,
+    GenerationParams,
+    LoadedModel,
+    Timings,
+    Usage,
+)
+from browser_llm.engine.base import (
+    Admitted,
+    Event,
+    Failed,
+    Finished,
+    GenerationRequest,
+    Started,
+    TokenText,
+)
+
+__all__ = [
+    "LOG_PREFIX",
+    "MAX_MESSAGE_BYTES",
+    "WireError",
+    "decode_error",
+    "decode_event",
+    "decode_model",
+    "decode_request",
+    "encode_error",
+    "encode_event",
+    "encode_model",
+    "encode_request",
+    "recv_message",
+    "send_message",
+]
+
+# A request carries at most the body limit's worth of prompt; 64 MiB is far above
+# any legitimate message and stops a runaway length prefix from allocating gigabytes.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+# The engine process's log records cross its stderr as one line each: this prefix, level
+# number, logger name, JSON text. Other lines are native output (asserts, crash reports).
+LOG_PREFIX = "\x1eBLLM\t"
+
+
+class WireError(Exception):
+    """A malformed message: the other side is broken or hostile."""
+
+
+# ---- framing ----------------------------------------------------------------
+def send_message(sock: socket.socket, message: dict[str, Any]) -> None:
+    # ASCII escapes carry any Python str, lone surrogates included (a request may hold one;
+    # the engine answers it as it would in process).
+    data = json.dumps(message, separators=(",", ":")).encode("ascii")
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_message(sock: socket.socket) -> dict[str, Any] | None:
+    """The next message, or None when the other side closed the socket."""
+    header = _recv_exact(sock, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {size} bytes is over the limit")
+    body = _recv_exact(sock, size)
+    if body is None:
+        return None
+    try:
+        message = json.loads(body)
+    except ValueError as exc:
+        raise WireError("message is not JSON") from exc
+    if not isinstance(message, dict):
+        raise WireError("message is not an object")
+    return message
+
+
+# ---- errors -------------------------------------------------------------------
+_ERRORS: dict[str, type[BrowserLLMError]] = {
+    cls.code: cls
+    for cls in vars(error_types).values()
+    if isinstance(cls, type) and issubclass(cls, BrowserLLMError) and cls is not BrowserLLMError
+}
+
+
+def encode_error(error: BrowserLLMError) -> dict[str, Any]:
+    return {
+        "code": error.code,
+        "message": error.message,
+        "details": error.details,
+        "retry_after_s": error.retry_after_s,
+    }
+
+
+def decode_error(data: Any) -> BrowserLLMError:
+    try:
+        cls = _ERRORS.get(data["code"], InternalError)
+        details = data.get("details")
+        retry = data.get("retry_after_s")
+        return cls(
+            str(data["message"]),
+            details if isinstance(details, dict) else None,
+            int(retry) if retry is not None else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError("malformed error") from exc
+
+
+# ---- requests -------------------------------------------------------------------
+def encode_request(request: GenerationRequest) -> dict[str, Any]:
+    messages = request.messages
+    return {
+        "prompt": request.prompt,
+        "messages": [[m.role, m.content] for m in messages] if messages is not None else None,
+        "raw": request.raw,
+        "params": dataclasses.asdict(request.params),
+        "request_id": request.request_id,
+        "engine": request.engine,
+        "submitted_at": request.submitted_at,
+    }
+
+
+def decode_request(data: Any) -> GenerationRequest:
+    try:
+        params = dict(data["params"])
+        params["stop"] = tuple(str(s) for s in params.get("stop", ()))
+        messages = data["messages"]
+        return GenerationRequest(
+            prompt=data["prompt"],
+            messages=tuple(ChatMessage(str(r), str(c)) for r, c in messages)
+            if messages is not None
+            else None,
+            raw=bool(data["raw"]),
+            params=GenerationParams(**params),
+            request_id=str(data["request_id"]),
+            engine=data["engine"],
+            submitted_at=float(data["submitted_at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError("malformed request") from exc
+
+
+# ---- events -------------------------------------------------------------------
+def encode_event(event: Event) -> list[Any]:
+    if isinstance(event, TokenText):
+        return ["T", event.text]
+    if isinstance(event, Started):
+        return ["S", event.queue_s]
+    if isinstance(event, Admitted):
+        return ["A", event.prompt_tokens, event.max_tokens, event.clamped, event.model_id]
+    if isinstance(event, Finished):
+        return ["F", dataclasses.asdict(event.completion)]
+    return ["E", encode_error(event.error)]
+
+
+def _completion(data: dict[str, Any]) -> Completion:
+    return Completion(
+        text=str(data["text"]),
+        finish_reason=data["finish_reason"],
+        usage=Usage(**data["usage"]),
+        timings=Timings(**data["timings"]),
+        max_tokens_clamped=bool(data["max_tokens_clamped"]),
+    )
+
+
+def decode_event(data: Any) -> Event:
+    try:
+        kind = data[0]
+        if kind == "T":
+            return TokenText(str(data[1]))
+        if kind == "S":
+            return Started(float(data[1]))
+        if kind == "A":
+            return Admitted(int(data[1]), int(data[2]), bool(data[3]), str(data[4]))
+        if kind == "F":
+            return Finished(_completion(data[1]))
+        if kind == "E":
+            return Failed(decode_error(data[1]))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise WireError("malformed event") from exc
+    raise WireError(f"unknown event kind {kind!r}")
+
+
+# ---- models -------------------------------------------------------------------
+def encode_model(model: LoadedModel) -> dict[str, Any]:
+    return dataclasses.asdict(model)
+
+
+def decode_model(data: Any) -> LoadedModel:
+    try:
+        fields = dict(data)
+        fields["metadata"] = {str(k): str(v) for k, v in fields.get("metadata", {}).items()}
+        return LoadedModel(**fields)
+    except (TypeError, ValueError) as exc:
+        raise WireError("malformed model") from exc

@@ -8,6 +8,8 @@ round, so drift in the machine's speed is shared. Each round and load gets promp
 no server has seen (a numbered first word), so no prompt cache helps anyone.
 llama.cpp's llama-batched-bench runs the same shapes with no server at all
 (one process, one context, prompts then 128 steps): the kernels' own ceiling.
+"Browser LLM in-process" (BROWSER_LLM_ENGINE_PROCESS=false) is the A/B for the cost
+of the engine process boundary.
 Usage:
 
     make bench        # or: .venv/bin/python bench/multi_stream.py [--loads 1 4 8]
@@ -61,20 +63,25 @@ class PeakRSS:
     def __init__(self, pid: int) -> None:
         self._proc = psutil.Process(pid)
         self.peak = 0
+        self.peak_root = 0  # the server process alone (without its engine process)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
-        procs = [self._proc, *self._proc.children(recursive=True)]
-        total = 0
-        for p in procs:
-            with contextlib.suppress(psutil.Error):  # a child may have just exited
-                total += p.memory_info().rss
-        return total
+    def _rss(self) -> tuple[int, int]:
+        """(the whole tree, the first process alone)."""
+        root = children = 0
+        with contextlib.suppress(psutil.Error):
+            root = self._proc.memory_info().rss
+            for child in self._proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):  # a child may have just exited
+                    children += child.memory_info().rss
+        return root + children, root
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            total, root = self._rss()
+            self.peak = max(self.peak, total)
+            self.peak_root = max(self.peak_root, root)
             time.sleep(0.05)
 
     def __enter__(self) -> PeakRSS:
@@ -196,6 +203,10 @@ def main() -> int:
     ceilings = {load: statistics.median(totals[(CEILING, load)]) for load in args.loads}
     for load, total in ceilings.items():
         print(f"{CEILING + ' (no server)':<24}{load:>8}{'-':>10}{'-':>10}{'-':>14}{total:>13.1f}")
+    print("\npeak RSS MB: whole process tree / the server process alone")
+    for target in targets:
+        peak = peaks[target.name]
+        print(f"  {target.name:<24}{peak.peak / 2**20:>8.0f} / {peak.peak_root / 2**20:.0f}")
     ours = targets[0].name
     print("\nshare of the kernel ceiling (total tok/s / llama-batched-bench's)")
     for target in targets:

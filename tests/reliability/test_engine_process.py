@@ -105,6 +105,10 @@ def test_engine_killed_during_prefill(
     after = ready_again(srv, before["engine"]["restarts"] + 1)
     assert after["engine"]["process"]["last_exit"].startswith(sig.upper())
     assert after["health"]["stability_score"] < 1
+    if sig != "sigkill":  # the dying process's own report (faulthandler) is in the logs
+        logs = api.get("/debug/logs", params={"level": "warn", "limit": 1000}).json()
+        messages = [r["message"] for r in logs["data"]["logs"]]
+        assert any("Fatal Python error" in m for m in messages), messages[-20:]
     assert_healthy(srv, api, reference)
 
 

@@ -177,12 +177,12 @@ class ProcessEngine:
         )
 
     # ---- commands ---------------------------------------------------------------
-    def _operation(self, message: dict[str, Any], internal: bool = False) -> Future[Any]:
+    def _operation(self, message: dict[str, Any]) -> Future[Any]:
         done: Future[Any] = Future()
         with self._lock:
             seq = next(self._counter)
-            self._track(Pending(seq, {**message, "id": seq}, done=done, internal=internal))
-            if message["op"] == "load" and not internal:
+            self._track(Pending(seq, {**message, "id": seq}, done=done))
+            if message["op"] == "load":
                 self._failed = False  # an explicit load starts over
         return done
 

@@ -170,7 +170,8 @@ class PendingWork:
             model_id = pending.message["model_id"]
             return ModelLoadFailedError(
                 f"llama.cpp crashed loading model '{model_id}' ({exit_.description})"
-                + (f"; the server is serving '{serving}' again" if serving else ""),
+                + (f"; the server is serving '{serving}' again" if serving else "")
+                + (f". {exit_.hint}" if exit_.hint else ""),
                 {**exit_.details(), "model_id": model_id},
             )
         pending.sent = False  # it waited behind the running requests: send it again

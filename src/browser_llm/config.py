@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     max_queue: int = Field(64, ge=0, le=10000, description="Requests that may wait for a slot.")
     batch_size: int = Field(512, ge=32, le=8192, description="Prompt tokens per decode call.")
     threads: int = Field(default_factory=_default_threads, ge=1, le=256)
+    adaptive_threads: bool = Field(
+        True,
+        description="Use fewer llama.cpp threads while other processes hold cores "
+        "(false: always `threads`)",
+    )
     gpu_layers: int = Field(
         -1, ge=-1, description="Layers offloaded to a GPU; -1 offloads all when the build can."
     )

@@ -102,3 +102,42 @@ def test_cached_logits_rows_show_the_latest_decode(model: LlamaModel) -> None:
     assert all(
         not np.array_equal(a, b) for i, a in enumerate(last_rows) for b in last_rows[i + 1 :]
     )
+
+
+def _greedy(model: LlamaModel, prompt: str, steps: int) -> tuple[list[int], np.ndarray]:
+    """Greedy tokens after `prompt`, and the logits of the last step."""
+    tokens = model.tokenize(prompt, add_special=True)
+    _decode_prompt(model, tokens, 1)
+    out: list[int] = []
+    row = _fresh_row(model, len(tokens) - 1)
+    batch = model.batch
+    for step in range(steps):
+        out.append(int(row.argmax()))
+        batch.token[0], batch.pos[0], batch.n_seq_id[0] = out[-1], len(tokens) + step, 1
+        batch.seq_id[0][0], batch.logits[0] = 0, True
+        batch.n_tokens = 1
+        assert llama_cpp.llama_decode(model.ctx, batch) == 0
+        row = _fresh_row(model, 0)
+    return out, row
+
+
+def test_thread_count_changes_no_output(model: LlamaModel) -> None:
+    """The engine drops to fewer llama.cpp threads while other processes hold cores
+    (thread_governor.py), even mid-generation. The CPU kernels split work by rows, not
+    by reduction order, so 1 and 2 threads give bit-identical logits and the same text."""
+    prompts = [
+        PROMPT,
+        "Once upon a time, in a land far away, there lived",
+        "def fibonacci(n):",
+        "The three largest cities in Europe are",
+    ]
+    try:
+        runs = {}
+        for threads in (2, 1):
+            model.set_threads(threads)
+            runs[threads] = [_greedy(model, p, 48) for p in prompts]
+    finally:
+        model.set_threads(2)
+    for (tokens2, logits2), (tokens1, logits1) in zip(runs[2], runs[1], strict=True):
+        assert tokens1 == tokens2
+        assert np.array_equal(logits1, logits2)

@@ -36,7 +36,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         BROWSER_LLM_MAX_QUEUE="4",
         BROWSER_LLM_CONTEXT_SIZE="1024",
         BROWSER_LLM_FAULT_INJECT="true",
-        BROWSER_LLM_THREADS="1",
     ) as server:
         assert server.status()["status"] == "ready", server.log.read_text()
         yield server
@@ -229,7 +228,7 @@ def test_three_deaths_before_a_token_mark_the_model_failed(
 def test_no_engine_process_outlives_the_server(tmp_path: Path, how: signal.Signals) -> None:
     """SIGTERM drains and stops the engine process; SIGKILL of the server leaves the engine
     process with a closed socket, and it exits by itself."""
-    server = start_server(tmp_path, BROWSER_LLM_THREADS="1", BROWSER_LLM_CONTEXT_SIZE="1024")
+    server = start_server(tmp_path, BROWSER_LLM_CONTEXT_SIZE="1024")
     try:
         (child,) = engine_children(server)
         os.kill(server.process.pid, how)

@@ -60,7 +60,7 @@ def _assert_refused_while_draining(server: Server) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_running_streams_finish_and_the_exit_code_is_0(tmp_path: Path, sig: int) -> None:
-    server = start_server(tmp_path, BROWSER_LLM_SHUTDOWN_GRACE_S="600", BROWSER_LLM_THREADS="1")
+    server = start_server(tmp_path, BROWSER_LLM_SHUTDOWN_GRACE_S="600")
     try:
         outputs: list[list[dict[str, Any]]] = [[], []]
         body = {**greedy("Count slowly", 40), "ignore_eos": True}
@@ -81,7 +81,7 @@ def test_running_streams_finish_and_the_exit_code_is_0(tmp_path: Path, sig: int)
 
 
 def test_grace_period_over_cuts_streams_cleanly(tmp_path: Path) -> None:
-    server = start_server(tmp_path, BROWSER_LLM_SHUTDOWN_GRACE_S="1", BROWSER_LLM_THREADS="1")
+    server = start_server(tmp_path, BROWSER_LLM_SHUTDOWN_GRACE_S="1")
     try:
         sse: list[dict[str, Any]] = []
         body = {"prompt": "Tell a long story", "max_tokens": 4000, "ignore_eos": True}

@@ -100,6 +100,8 @@ def test_dashboard_chart_changes_after_a_request(
     page.goto(page.url.split("#")[0] + "#dashboard")
     expect(page.locator("#live-state")).to_have_attribute("data-ws", "open")
     expect(page.locator("#status-figures")).to_contain_text("Requests")
+    # The threads llama.cpp runs on (fewer, "degraded", while other programs hold cores).
+    expect(page.locator("#status-figures")).to_contain_text("CPU threads")
     chart = page.locator("#chart-tps")
     points = int(chart.get_attribute("data-points") or "0")
     ttft_points = int(page.locator("#chart-ttft").get_attribute("data-points") or "0")

@@ -51,6 +51,7 @@ def default_engine(settings: Settings) -> Engine:
         max_sequences=settings.sequences,
         flash_attn=settings.flash_attn,
         prefix_cache=settings.prefix_cache,
+        adaptive_threads=settings.adaptive_threads,
     )
     if settings.fault_inject:  # testing only (tests/reliability)
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")

@@ -271,6 +271,15 @@ class StatusEngine(BaseModel):
         False, description="Shutting down: new generations get 503, running ones finish"
     )
     restarts: int = Field(0, description="Engine processes restarted after one died")
+    threads: int = Field(0, description="llama.cpp threads in use now")
+    threads_max: int = Field(0, description="llama.cpp threads configured")
+    foreign_load: float = Field(
+        0.0, description="Cores other processes used over the last 0.25 s (contention)"
+    )
+    degraded: bool = Field(
+        False, description="Running on fewer threads than configured: other processes hold cores"
+    )
+    step_ms: float = Field(0.0, description="Moving average of a decode step's wall time")
     process: StatusEngineProcess | None = Field(
         None, description="The engine process (absent when llama.cpp runs in the server)"
     )

@@ -152,6 +152,10 @@ class EngineStats:
     memory_errors: int
     slot_moves: int = 0  # KV stream copies that kept running sequence ids one run
     restarts: int = 0  # engine processes started again after one died
+    threads: int = 0  # llama.cpp threads in use now (fewer while other processes hold cores)
+    threads_max: int = 0  # the configured count
+    foreign_load: float = 0.0  # cores other processes used over the last interval
+    step_ms: float = 0.0  # moving average of a decode step's wall time
     # The engine process (pid, state, restarts, last_exit, failure); None in process.
     process: dict[str, object] | None = None
 

@@ -17,3 +17,4 @@ class ContextConfig:
     max_sequences: int
     flash_attn: str = "auto"  # auto | on | off
     prefix_cache: bool = True  # a finished sequence's KV cells stay for the next request
+    adaptive_threads: bool = True  # fewer threads while other processes hold cores

@@ -52,6 +52,7 @@ from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
 from browser_llm.engine.text_stream import TextStream
+from browser_llm.engine.thread_governor import ThreadGovernor
 
 __all__ = ["LlamaEngine"]
 
@@ -68,8 +69,13 @@ class LlamaEngine:
         self,
         config: ContextConfig,
         deliver: Callable[[list[tuple[GenerationHandle, Event]]], None] = post_all,
+        governor: ThreadGovernor | None = None,
     ) -> None:
         self._config = config
+        self._governor = governor or ThreadGovernor(
+            config.threads, adaptive=config.adaptive_threads
+        )
+        self._step_s = 0.0  # moving average of a decode step's wall time
         self._deliver = deliver  # each step's events (the engine process: to its socket)
         self._inbox: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="llama-engine", daemon=True)
@@ -138,6 +144,10 @@ class LlamaEngine:
             tokens_generated_total=self._tokens_total,
             memory_errors=self._memory_errors,
             slot_moves=self._kv.moves,
+            threads=self._governor.threads,
+            threads_max=self._governor.configured,
+            foreign_load=self._governor.load.cores,
+            step_ms=round(self._step_s * 1000, 2),
         )
 
     # ---- engine thread -----------------------------------------------------
@@ -152,6 +162,7 @@ class LlamaEngine:
                 # Started goes out before the decode: if the engine process dies in it, the
                 # request is known as running (failed), not queued (run again).
                 self._flush_outbox()
+                self._govern()
                 if self._running:
                     self._step()
             except Exception:  # keep the engine alive; fail what was running
@@ -178,7 +189,10 @@ class LlamaEngine:
     def _drain_inbox(self, block: bool) -> bool:
         """Moves commands to the backlog; returns False on stop."""
         try:
-            command = self._inbox.get() if block else self._inbox.get_nowait()
+            # Idle, it still wakes to read the CPU load: the first step of the next
+            # request then already runs on the cores other processes leave free.
+            wait = self._governor.interval_s if self._governor.enabled else None
+            command = self._inbox.get(timeout=wait) if block else self._inbox.get_nowait()
         except queue.Empty:
             return True
         while True:
@@ -304,15 +318,23 @@ class LlamaEngine:
         """Loads and self-checks a model (engine/faults.py overrides this in tests only)."""
         model = LlamaModel(model_id, path, self._config)
         try:
+            model.set_threads(self._governor.threads)
             model.self_check()
         except BaseException:
             model.free()
             raise
         return model
 
+    def _govern(self) -> None:
+        """Fewer llama.cpp threads while other processes hold cores (thread_governor.py)."""
+        threads = self._governor.observe()
+        if threads is not None and self._model is not None:
+            self._model.set_threads(threads)
+
     def _step(self) -> None:
         model = self._model
         assert model is not None
+        started = time.perf_counter()
         for seq in [s for s in self._running if s.handle.cancelled]:
             self._end(seq, error=CancelledError("cancelled by the client"))
         if not self._running:
@@ -325,6 +347,7 @@ class LlamaEngine:
         if plan.long is not None and plan.long.seq in self._running:
             n, outputs = fill(model.batch, [], [plan.long])
             self._decode(model, n, outputs)
+        self._step_s += 0.1 * (time.perf_counter() - started - self._step_s)
 
     def _decode(self, model: LlamaModel, n: int, outputs: list[tuple[Sequence, int]]) -> bool:
         """Runs one llama_decode over the batch's first n tokens and samples outputs."""

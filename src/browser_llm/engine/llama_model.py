@@ -183,6 +183,10 @@ class LlamaModel:
         memory = llama_cpp.llama_get_memory(self.ctx)
         return bool(llama_cpp.llama_memory_seq_rm(memory, seq_id, keep, -1))
 
+    def set_threads(self, threads: int) -> None:
+        """Threads for the next decode calls (the context stays; nothing is recomputed)."""
+        llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
+
     def self_check(self, prompt: str = "The quick brown fox", steps: int = 4) -> None:
         """Reads a short prompt and decodes a few tokens on sequence 0, then forgets them.
 

@@ -12,6 +12,7 @@ away its end of the socket closes and this process exits.
 
 from __future__ import annotations
 
+import dataclasses
 import faulthandler
 import json
 import logging
@@ -27,6 +28,7 @@ from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError
 from browser_llm.engine.base import Event, Failed, Finished, GenerationHandle
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.llama_engine import LlamaEngine
+from browser_llm.engine.thread_governor import ThreadGovernor, foreign_cpu_reader
 from browser_llm.engine.wire import (
     LOG_PREFIX,
     decode_request,
@@ -79,19 +81,9 @@ class _Child:
             out.append([key, encode_event(event)])
             if isinstance(event, Finished | Failed):
                 self._handles.pop(key, None)
-        stats = self.engine.stats()
-        self.send(
-            {
-                "op": "events",
-                "items": out,
-                "stats": [
-                    stats.running,
-                    stats.tokens_generated_total,
-                    stats.memory_errors,
-                    stats.slot_moves,
-                ],
-            }
-        )
+        stats = dataclasses.asdict(self.engine.stats())
+        del stats["process"]
+        self.send({"op": "events", "items": out, "stats": stats})
 
     def _reply(self, op_id: int, done: Future[Any]) -> None:
         error = done.exception()
@@ -156,7 +148,13 @@ def main(argv: list[str]) -> int:
         from browser_llm.engine.faults import FaultInjectingEngine
 
         engine_class = FaultInjectingEngine
-    engine = child.engine = engine_class(config, deliver=child.deliver)
+    # The server process's CPU is ours too, not a neighbour's (thread_governor.py).
+    governor = ThreadGovernor(
+        config.threads,
+        read_foreign=foreign_cpu_reader([os.getpid(), os.getppid()]),
+        adaptive=config.adaptive_threads,
+    )
+    engine = child.engine = engine_class(config, deliver=child.deliver, governor=governor)
     engine.start()
     child.send({"op": "hello", "pid": os.getpid(), "gpu_offload": engine.gpu_offload_supported})
     while True:

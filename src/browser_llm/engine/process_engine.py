@@ -20,6 +20,7 @@ Threads: a supervisor (starts the process, reads its messages, restarts it), a w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import queue
@@ -91,8 +92,8 @@ class ProcessEngine:
         self._model: LoadedModel | None = None
         self._failed = False
         self._gpu = False
-        self._child_stats = (0, 0, 0, 0)  # running, tokens, memory errors, slot moves
-        self._carried = [0, 0, 0]  # tokens, memory errors, slot moves of dead processes
+        self._child_stats = EngineStats(0, 0, 0)  # the live process's own counters
+        self._carried = EngineStats(0, 0, 0)  # counters of the processes that died
         self.info = EngineProcessInfo()
         self._supervisor = threading.Thread(target=self._supervise, name="engine-supervisor")
         self._writer = threading.Thread(target=self._write_loop, name="engine-writer")
@@ -166,12 +167,12 @@ class ProcessEngine:
         return handle
 
     def stats(self) -> EngineStats:
-        running, tokens, memory, moves = self._child_stats
-        return EngineStats(
-            running=running,
-            tokens_generated_total=self._carried[0] + tokens,
-            memory_errors=self._carried[1] + memory,
-            slot_moves=self._carried[2] + moves,
+        child, dead = self._child_stats, self._carried
+        return dataclasses.replace(
+            child,
+            tokens_generated_total=dead.tokens_generated_total + child.tokens_generated_total,
+            memory_errors=dead.memory_errors + child.memory_errors,
+            slot_moves=dead.slot_moves + child.slot_moves,
             restarts=self.info.restarts,
             process=self.info.as_dict(),
         )
@@ -295,9 +296,8 @@ class ProcessEngine:
                 handle = self._work.route(int(key), event)
                 if handle is not None:
                     out.append((handle, event))
-            running, tokens, memory, moves = (int(v) for v in message["stats"])
-            self._child_stats = (running, tokens, memory, moves)
-            if tokens:
+            self._child_stats = EngineStats(**message["stats"])
+            if self._child_stats.tokens_generated_total:
                 self._policy.progressed()  # this process has served tokens: not a crash loop
         post_all(out)
 
@@ -338,11 +338,14 @@ class ProcessEngine:
             f"; its last output: {tail}" if tail else "",
             extra={"data": exit_.details()},
         )
-        _, tokens, memory, moves = self._child_stats
-        self._child_stats = (0, 0, 0, 0)
-        self._carried[0] += tokens
-        self._carried[1] += memory + (1 if exit_.looks_like_memory else 0)
-        self._carried[2] += moves
+        child, dead = self._child_stats, self._carried
+        self._child_stats = EngineStats(0, 0, 0)
+        self._carried = EngineStats(
+            0,
+            dead.tokens_generated_total + child.tokens_generated_total,
+            dead.memory_errors + child.memory_errors + (1 if exit_.looks_like_memory else 0),
+            dead.slot_moves + child.slot_moves,
+        )
         with self._lock:
             self.info.last_exit = cause
             self.info.restarts += 1

@@ -48,14 +48,38 @@ class PrometheusMetrics:
             registry=r,
         )
         self._restarts_seen = 0
+        self.engine_threads = Gauge(
+            "browser_llm_engine_threads", "llama.cpp threads in use now", registry=r
+        )
+        self.engine_foreign_load = Gauge(
+            "browser_llm_engine_foreign_load_cores",
+            "CPU cores other processes used over the last 0.25 s",
+            registry=r,
+        )
+        self.engine_step = Gauge(
+            "browser_llm_engine_step_seconds",
+            "Moving average of a decode step's wall time",
+            registry=r,
+        )
         self.engine_state = Gauge(
             "browser_llm_engine_state", "1 for the engine's current state", ["state"], registry=r
         )
 
     def render(
-        self, queued: int, running: int, model_id: str | None, state: str, restarts: int = 0
+        self,
+        queued: int,
+        running: int,
+        model_id: str | None,
+        state: str,
+        engine: dict[str, float] | None = None,
     ) -> bytes:
-        """The exposition text, with the gauges read at scrape time."""
+        """The exposition text, with the gauges read at scrape time. `engine`: restarts,
+        threads, foreign_load and step_ms of the engine's stats."""
+        engine = engine or {}
+        restarts = int(engine.get("restarts", 0))
+        self.engine_threads.set(engine.get("threads", 0))
+        self.engine_foreign_load.set(engine.get("foreign_load", 0.0))
+        self.engine_step.set(engine.get("step_ms", 0.0) / 1000)
         if restarts > self._restarts_seen:  # the engine counts; the counter catches up
             self.engine_restarts.inc(restarts - self._restarts_seen)
             self._restarts_seen = restarts

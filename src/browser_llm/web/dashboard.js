@@ -42,6 +42,16 @@ export async function refreshStatus() {
   if (s.engine) {
     figure(list, "Running / slots", `${s.engine.running} / ${s.engine.parallel}`);
     figure(list, "Waiting", String(s.engine.queued));
+    if (s.engine.threads_max) {
+      // Fewer threads than configured: other programs hold cores and decoding runs degraded.
+      const busy = s.engine.degraded
+        ? ` (degraded: other programs use ${fmt(s.engine.foreign_load, 1)} cores)`
+        : "";
+      figure(list, "CPU threads", `${s.engine.threads} of ${s.engine.threads_max}${busy}`);
+    }
+    if (s.engine.restarts) {
+      figure(list, "Engine restarts", `${s.engine.restarts} (last: ${s.engine.process?.last_exit ?? "?"})`);
+    }
   }
   figure(list, "Memory", `${fmt(s.system.ram_gb)} GB RAM`);
   figure(list, "Storage", `${fmt(s.system.storage_used_gb, 2)} of ${fmt(s.system.storage_quota_gb)} GB`);

@@ -131,6 +131,11 @@ async def prometheus_metrics(request: Request) -> Response:
         running=engine_stats.running,
         model_id=model.model_id if model is not None else None,
         state=engine.state,
-        restarts=engine_stats.restarts,
+        engine={
+            "restarts": engine_stats.restarts,
+            "threads": engine_stats.threads,
+            "foreign_load": engine_stats.foreign_load,
+            "step_ms": engine_stats.step_ms,
+        },
     )
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,83 @@
+"""The thread governor on a scripted clock and CPU reading: fewer threads while other
+processes hold cores, all of them back once they leave, no flapping on light load."""
+
+from __future__ import annotations
+
+from browser_llm.engine.thread_governor import ThreadGovernor
+
+
+class Machine:
+    """Foreign CPU seconds that grow at `load` cores while the clock runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.used = 0.0
+        self.load = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def read(self) -> float:
+        return self.used
+
+    def run(self, seconds: float, load: float) -> None:
+        self.now += seconds
+        self.used += seconds * load
+
+
+def _governor(machine: Machine, configured: int = 2, cpus: int = 2) -> ThreadGovernor:
+    return ThreadGovernor(configured, cpus, machine.read, machine.clock, interval_s=0.25)
+
+
+def _steps(gov: ThreadGovernor, machine: Machine, load: float, seconds: float) -> list[int]:
+    """Threads after each 50 ms step for `seconds` at `load` foreign cores."""
+    seen = []
+    for _ in range(round(seconds / 0.05)):
+        machine.run(0.05, load)
+        gov.observe()
+        seen.append(gov.threads)
+    return seen
+
+
+def test_one_busy_neighbour_takes_a_core_and_gives_it_back() -> None:
+    machine = Machine()
+    gov = _governor(machine)
+    assert _steps(gov, machine, 0.0, 1.0)[-1] == 2
+    busy = _steps(gov, machine, 1.0, 1.0)
+    assert busy[-1] == 1 and busy.index(1) <= 10  # within two sampling intervals (0.5 s)
+    assert gov.load.busy_cores == 1 and gov.load.cores >= 0.9
+    back = _steps(gov, machine, 0.0, 1.0)
+    assert back[-1] == 2 and back.index(2) <= 10  # the neighbour left: back within 0.5 s
+    assert gov.changes == 2
+
+
+def test_light_or_bursty_load_does_not_flap() -> None:
+    machine = Machine()
+    gov = _governor(machine)
+    for load in [0.3, 0.1, 0.4, 0.2] * 5:
+        _steps(gov, machine, load, 0.25)
+    assert gov.threads == 2 and gov.changes == 0
+    _steps(gov, machine, 0.6, 1.0)  # a core is taken from half a core on...
+    assert gov.threads == 1
+    _steps(gov, machine, 0.4, 1.0)  # ...and given back only below a quarter
+    assert gov.threads == 1
+    _steps(gov, machine, 0.1, 1.0)
+    assert gov.threads == 2
+
+
+def test_always_one_thread_and_never_above_the_configured_count() -> None:
+    machine = Machine()
+    gov = _governor(machine, configured=6, cpus=8)
+    _steps(gov, machine, 0.0, 1.0)
+    assert gov.threads == 6  # 8 cores free, 6 configured
+    _steps(gov, machine, 3.0, 1.0)
+    assert gov.threads == 5  # 3 taken: 5 left
+    _steps(gov, machine, 20.0, 1.0)
+    assert gov.threads == 1
+
+
+def test_one_configured_thread_is_left_alone() -> None:
+    machine = Machine()
+    gov = _governor(machine, configured=1)
+    _steps(gov, machine, 2.0, 1.0)
+    assert gov.threads == 1 and not gov.enabled and gov.changes == 0

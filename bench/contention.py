@@ -8,11 +8,13 @@ Systems, all serving the default model with 2 threads, up at once:
 - llama-server -t 2 -np 8 (same llama.cpp, same build flags).
 
 Each load (1, 4 or 8 streams of greedy tokens, end-of-sequence ignored) runs on every
-system in turn, the order rotating each round. A run lasts until its tokens are in or its
-time budget is spent (a collapsed system would take minutes per request); total tok/s =
-tokens received / wall time. Neighbours are `python -c "while True: pass"` processes this
-script starts and stops by process id. Then the trace: one long stream per system while a
-neighbour arrives at 2 s and leaves at 5 s, tok/s per half second.
+system in turn, the order rotating each round, after a second of quiet (the system before
+kept both cores busy, which an adaptive engine rightly reacts to). A run lasts until its
+tokens are in or its time budget is spent (a collapsed system would take minutes per
+request); total tok/s = tokens received / wall time. Neighbours are
+`python -c "while True: pass"` processes this script starts and stops by process id.
+Then the trace: one long stream per system while a neighbour arrives at 2 s and leaves at
+5 s, tok/s per half second.
 
 Usage: .venv/bin/python bench/contention.py [--rounds 2] [--budget 20]
 """
@@ -118,6 +120,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per run at most")
     parser.add_argument("--tokens", type=int, default=64, help="per stream")
+    parser.add_argument(
+        "--settle", type=float, default=1.0, help="seconds of quiet before each run"
+    )
     args = parser.parse_args()
     model, binary = default_model_path(), llama_server_binary()
     fixed = BrowserLLMTarget(threads=2, BROWSER_LLM_ADAPTIVE_THREADS="false")
@@ -143,6 +148,9 @@ def main() -> int:
                     shift = round_no % len(targets)
                     for load in loads:
                         for target in targets[shift:] + targets[:shift]:
+                            # The system before it kept both cores busy: an adaptive engine
+                            # rightly runs on one thread until it sees them free again.
+                            time.sleep(args.settle)
                             total = asyncio.run(run_load(target, load, args.tokens, args.budget))
                             totals.setdefault((count, load, target.name), []).append(total)
                             print(

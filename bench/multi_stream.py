@@ -171,6 +171,9 @@ def main() -> int:
             for load in args.loads:
                 salt = f"{round_no * 100 + load}. "  # a first token no cache holds
                 for target in targets[shift:] + targets[:shift]:
+                    # A second of quiet: the system before kept both cores busy, and the
+                    # engine rightly runs on fewer threads until it sees them free again.
+                    time.sleep(1.0)
                     got, total = asyncio.run(run_load(target, load, args.tokens, salt))
                     samples.setdefault((target.name, load), []).extend(got)
                     totals.setdefault((target.name, load), []).append(total)

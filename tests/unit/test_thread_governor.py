@@ -12,7 +12,7 @@ class Machine:
     def __init__(self) -> None:
         self.now = 0.0
         self.used = 0.0
-        self.load = 0.0
+        self.waited = 0.0  # our threads' run-queue delay
 
     def clock(self) -> float:
         return self.now
@@ -20,20 +20,30 @@ class Machine:
     def read(self) -> float:
         return self.used
 
-    def run(self, seconds: float, load: float) -> None:
+    def wait(self) -> float:
+        return self.waited
+
+    def run(self, seconds: float, load: float, wait: float | None = None) -> None:
+        """`load` foreign cores; our threads wait `wait` thread-seconds per second (by
+        default: as spinning neighbours make them, about as much as the load)."""
         self.now += seconds
         self.used += seconds * load
+        self.waited += seconds * (load if wait is None else wait)
 
 
 def _governor(machine: Machine, configured: int = 2, cpus: int = 2) -> ThreadGovernor:
-    return ThreadGovernor(configured, cpus, machine.read, machine.clock, interval_s=0.25)
+    return ThreadGovernor(
+        configured, cpus, machine.read, machine.wait, machine.clock, interval_s=0.25
+    )
 
 
-def _steps(gov: ThreadGovernor, machine: Machine, load: float, seconds: float) -> list[int]:
+def _steps(
+    gov: ThreadGovernor, machine: Machine, load: float, seconds: float, wait: float | None = None
+) -> list[int]:
     """Threads after each 50 ms step for `seconds` at `load` foreign cores."""
     seen = []
     for _ in range(round(seconds / 0.05)):
-        machine.run(0.05, load)
+        machine.run(0.05, load, wait)
         gov.observe()
         seen.append(gov.threads)
     return seen
@@ -81,3 +91,21 @@ def test_one_configured_thread_is_left_alone() -> None:
     gov = _governor(machine, configured=1)
     _steps(gov, machine, 2.0, 1.0)
     assert gov.threads == 1 and not gov.enabled and gov.changes == 0
+
+
+def test_a_busy_client_that_does_not_make_our_threads_wait_takes_no_core() -> None:
+    """Eight streams' client uses half a core in bursts; our threads barely wait: two
+    threads stay. The same load with our threads waiting for a CPU takes one."""
+    machine = Machine()
+    gov = _governor(machine)
+    _steps(gov, machine, 0.7, 2.0, wait=0.05)
+    assert gov.threads == 2 and gov.changes == 0
+    _steps(gov, machine, 0.7, 1.0, wait=0.5)
+    assert gov.threads == 1
+
+
+def test_a_whole_core_busy_while_idle_is_taken_before_the_first_step() -> None:
+    machine = Machine()
+    gov = _governor(machine)
+    _steps(gov, machine, 1.0, 1.0, wait=0.0)  # idle engine: nothing of ours waits
+    assert gov.threads == 1

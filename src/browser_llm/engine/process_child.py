@@ -21,11 +21,12 @@ import signal
 import socket
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
 from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError
-from browser_llm.engine.base import Event, Failed, Finished, GenerationHandle
+from browser_llm.engine.base import EngineStats, Event, Failed, Finished, GenerationHandle
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.llama_engine import LlamaEngine
 from browser_llm.engine.thread_governor import ThreadGovernor, foreign_cpu_reader
@@ -40,6 +41,13 @@ from browser_llm.engine.wire import (
 )
 
 __all__ = ["main"]
+
+
+_STATS_EVERY_S = 0.1
+# EngineStats as the server process needs them (restarts and process are its own).
+_STATS_FIELDS = [
+    f.name for f in dataclasses.fields(EngineStats) if f.name not in ("restarts", "process")
+]
 
 
 class _LineFormatter(logging.Formatter):
@@ -64,6 +72,7 @@ class _Child:
         self._send_lock = threading.Lock()
         self._handles: dict[int, _RemoteHandle] = {}
         self.engine: LlamaEngine | None = None
+        self._stats_sent = 0.0
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -73,17 +82,24 @@ class _Child:
             os._exit(0)  # the server is gone: nobody is left to serve
 
     def deliver(self, items: list[tuple[GenerationHandle, Event]]) -> None:
-        """The engine thread's sink: one message per step, with the counters."""
+        """The engine thread's sink: one message per step. The counters ride along at most
+        every 0.1 s, and whenever a request ends (they cost time on every step otherwise)."""
         assert self.engine is not None
         out = []
+        ended = False
         for handle, event in items:
             key = handle.key if isinstance(handle, _RemoteHandle) else 0
             out.append([key, encode_event(event)])
             if isinstance(event, Finished | Failed):
                 self._handles.pop(key, None)
-        stats = dataclasses.asdict(self.engine.stats())
-        del stats["process"]
-        self.send({"op": "events", "items": out, "stats": stats})
+                ended = True
+        message: dict[str, Any] = {"op": "events", "items": out}
+        now = time.monotonic()
+        if ended or now - self._stats_sent >= _STATS_EVERY_S:
+            self._stats_sent = now
+            stats = self.engine.stats()
+            message["stats"] = {name: getattr(stats, name) for name in _STATS_FIELDS}
+        self.send(message)
 
     def _reply(self, op_id: int, done: Future[Any]) -> None:
         error = done.exception()

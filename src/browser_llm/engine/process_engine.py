@@ -296,7 +296,8 @@ class ProcessEngine:
                 handle = self._work.route(int(key), event)
                 if handle is not None:
                     out.append((handle, event))
-            self._child_stats = EngineStats(**message["stats"])
+            if "stats" in message:
+                self._child_stats = EngineStats(**message["stats"])
             if self._child_stats.tokens_generated_total:
                 self._policy.progressed()  # this process has served tokens: not a crash loop
         post_all(out)

@@ -95,10 +95,34 @@ async def run_load(target: Target, streams: int, tokens: int, budget_s: float) -
     return sum(len(times) for times in got) / wall
 
 
-async def trace(target: Target, seconds: float, arrive: float, leave: float) -> list[float]:
-    """tok/s of one long stream per half second; a neighbour spins from `arrive` to `leave`."""
+async def _threads_over_time(target: Target, seconds: float) -> list[tuple[float, int]]:
+    """(time, llama.cpp threads) from /status every 0.1 s: when the engine switched."""
+    if not isinstance(target, BrowserLLMTarget):
+        return []
     start = time.perf_counter()
-    task = asyncio.create_task(_stream(target, PROMPTS[0], 4000, seconds))
+    seen: list[tuple[float, int]] = []
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.perf_counter() - start < seconds:
+            with contextlib.suppress(httpx.HTTPError, KeyError):
+                status = await client.get(f"http://127.0.0.1:{target.port}/api/v1/status")
+                seen.append(
+                    (time.perf_counter() - start, status.json()["data"]["engine"]["threads"])
+                )
+            await asyncio.sleep(0.1)
+    return seen
+
+
+async def trace(
+    target: Target, streams: int, seconds: float, arrive: float, leave: float
+) -> tuple[list[float], list[tuple[float, int]]]:
+    """Total tok/s of `streams` long streams per half second while a neighbour spins from
+    `arrive` to `leave`, and the engine's thread count over time."""
+    start = time.perf_counter()
+    tasks = [
+        asyncio.create_task(_stream(target, PROMPTS[i % len(PROMPTS)], 4000, seconds))
+        for i in range(streams)
+    ]
+    threads = asyncio.create_task(_threads_over_time(target, seconds))
     await asyncio.sleep(arrive)
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -106,13 +130,22 @@ async def trace(target: Target, seconds: float, arrive: float, leave: float) -> 
     finally:
         spinner.kill()  # by pid: the process this script started
         spinner.wait()
-    times = await task
     bins = [0] * int(seconds * 2)
-    for t in times:
-        slot = int((t - start) * 2)
-        if slot < len(bins):
-            bins[slot] += 1
-    return [count * 2.0 for count in bins]
+    for times in await asyncio.gather(*tasks):
+        for t in times:
+            slot = int((t - start) * 2)
+            if slot < len(bins):
+                bins[slot] += 1
+    return [count * 2.0 for count in bins], await threads
+
+
+def _switches(seen: list[tuple[float, int]]) -> str:
+    out, last = [], None
+    for at, threads in seen:
+        if threads != last:
+            out.append(f"{threads} at {at:.2f} s")
+            last = threads
+    return ", ".join(out) or "-"
 
 
 def main() -> int:
@@ -123,6 +156,8 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=1.0, help="seconds of quiet before each run"
     )
+    parser.add_argument("--trace-only", action="store_true", help="only the arrive/leave trace")
+    parser.add_argument("--trace-streams", type=int, default=4)
     args = parser.parse_args()
     model, binary = default_model_path(), llama_server_binary()
     fixed = BrowserLLMTarget(threads=2, BROWSER_LLM_ADAPTIVE_THREADS="false")
@@ -142,7 +177,7 @@ def main() -> int:
         for target in targets:
             stack.enter_context(target)
             asyncio.run(run_load(target, 1, 16, 30))  # warm-up
-        for count, loads in plan:
+        for count, loads in [] if args.trace_only else plan:
             with neighbours(count):
                 for round_no in range(args.rounds):
                     shift = round_no % len(targets)
@@ -159,12 +194,37 @@ def main() -> int:
                                 file=sys.stderr,
                                 flush=True,
                             )
+        switches: dict[str, str] = {}
         for target in (targets[0], targets[1], targets[3]):
-            traces[target.name] = asyncio.run(trace(target, 8.0, 2.0, 5.0))
+            time.sleep(args.settle)
+            bins, seen = asyncio.run(trace(target, args.trace_streams, 8.0, 2.0, 5.0))
+            traces[target.name], switches[target.name] = bins, _switches(seen)
     print(
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {psutil.cpu_count()} cpus, "
         f"{args.tokens} tokens per stream, {args.rounds} rounds, budget {args.budget:.0f} s"
     )
+    _print_table(plan, targets, totals, fixed.name, args.trace_only)
+    print(
+        f"\ntrace: {args.trace_streams} streams, total tok/s per 0.5 s; "
+        "a neighbour spins from 2.0 s to 5.0 s"
+    )
+    print(f"{'t (s)':>6}" + "".join(f"{name:>30}" for name in traces))
+    for i in range(16):
+        print(f"{i / 2:>6.1f}" + "".join(f"{traces[name][i]:>30.0f}" for name in traces))
+    for name, text in switches.items():
+        print(f"llama.cpp threads, {name}: {text}")
+    return 0
+
+
+def _print_table(
+    plan: list[tuple[int, list[int]]],
+    targets: list[Target],
+    totals: dict[tuple[int, int, str], list[float]],
+    fixed: str,
+    skip: bool,
+) -> None:
+    if skip:
+        return
     print(f"{'neighbours':>10}{'streams':>8}  " + "".join(f"{t.name:>30}" for t in targets))
     for count, loads in plan:
         for load in loads:
@@ -177,16 +237,11 @@ def main() -> int:
             a = statistics.median(totals[(count, load, ours)])
             b = statistics.median(totals[(count, load, base)])
             print(f"  {count} neighbours, {load} streams: {a / b:.2f}x")
-    print(f"\n{ours} / {fixed.name} on the quiet machine (target >= 0.97):")
+    print(f"\n{ours} / {fixed} on the quiet machine (target >= 0.97):")
     for load in plan[0][1]:
         a = statistics.median(totals[(0, load, ours)])
-        b = statistics.median(totals[(0, load, fixed.name)])
+        b = statistics.median(totals[(0, load, fixed)])
         print(f"  {load} streams: {a / b:.2f}x")
-    print("\ntrace: one stream, tok/s per 0.5 s; a neighbour spins from 2.0 s to 5.0 s")
-    print(f"{'t (s)':>6}" + "".join(f"{name:>30}" for name in traces))
-    for i in range(16):
-        print(f"{i / 2:>6.1f}" + "".join(f"{traces[name][i]:>30.0f}" for name in traces))
-    return 0
 
 
 if __name__ == "__main__":

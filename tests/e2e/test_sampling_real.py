@@ -3,6 +3,7 @@ chain, on real logits from the real default model."""
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +142,29 @@ def test_thread_count_changes_no_output(model: LlamaModel) -> None:
     for (tokens2, logits2), (tokens1, logits1) in zip(runs[2], runs[1], strict=True):
         assert tokens1 == tokens2
         assert np.array_equal(logits1, logits2)
+
+
+def test_an_ended_step_leaves_no_trace_and_runs_again(model: LlamaModel) -> None:
+    """The step watchdog ends a stalled decode through llama.cpp's abort callback (libc's
+    strlen on a flag, step_watchdog.py) and decodes the same batch again on fewer threads.
+    The ended step must leave the KV cache as it was: the retry gives exactly the logits
+    an undisturbed decode gives."""
+    flag = ctypes.create_string_buffer(2)
+    strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
+    assert strlen is not None
+    callback = llama_cpp.ggml_abort_callback(strlen)
+    tokens = model.tokenize("Once upon a time, in a land far away, there lived", True)
+    _decode_prompt(model, tokens, 1)
+    undisturbed = _fresh_row(model, len(tokens) - 1)
+    llama_cpp.llama_set_abort_callback(model.ctx, callback, ctypes.addressof(flag))
+    try:
+        flag[0] = b"x"
+        batch = model.batch
+        model.forget(0)
+        assert llama_cpp.llama_decode(model.ctx, batch) == 2  # ended: cells removed
+        flag[0] = b"\0"
+        assert llama_cpp.llama_decode(model.ctx, batch) == 0  # the same batch again
+        assert np.array_equal(_fresh_row(model, len(tokens) - 1), undisturbed)
+    finally:
+        # The flag dies with this test: the context must not keep pointing at it.
+        llama_cpp.llama_set_abort_callback(model.ctx, llama_cpp.ggml_abort_callback(), None)

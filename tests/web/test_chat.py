@@ -107,7 +107,10 @@ def test_stop_ends_the_answer_midway(page: Page, web_server: Server) -> None:
         "() => document.querySelector('.turn.assistant .text').textContent.length > 0"
     )
     expect(page.locator("#stop")).to_be_enabled()
-    page.click("#stop")
+    # A click event, not a pointer click: while tokens stream in, the page scrolls and
+    # Playwright's pointer click waits for a layout that holds still (seen: until the
+    # answer had finished and Stop was disabled again).
+    page.locator("#stop").dispatch_event("click")
     expect(answer).to_have_attribute("data-state", "stopped")
     assert "Stopped after" in (answer.locator(".meta").text_content() or "")
     expect(page.locator("#stop")).to_be_disabled()

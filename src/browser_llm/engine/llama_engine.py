@@ -51,6 +51,7 @@ from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
+from browser_llm.engine.step_watchdog import StepWatchdog
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.engine.thread_governor import ThreadGovernor
 
@@ -76,6 +77,11 @@ class LlamaEngine:
             config.threads, adaptive=config.adaptive_threads
         )
         self._step_s = 0.0  # moving average of a decode step's wall time
+        self._watchdog = (
+            StepWatchdog(*self._governor.readers, lambda: self._governor.threads)
+            if self._governor.enabled
+            else None
+        )
         self._deliver = deliver  # each step's events (the engine process: to its socket)
         self._inbox: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="llama-engine", daemon=True)
@@ -319,6 +325,8 @@ class LlamaEngine:
         model = LlamaModel(model_id, path, self._config)
         try:
             model.set_threads(self._governor.threads)
+            if self._watchdog is not None:
+                self._watchdog.install(model.ctx)
             model.self_check()
         except BaseException:
             model.free()
@@ -353,6 +361,10 @@ class LlamaEngine:
         """Runs one llama_decode over the batch's first n tokens and samples outputs."""
         model.batch.n_tokens = n
         rc = self._llama_decode(model.ctx, model.batch)
+        while rc == 2 and self._watchdog is not None and self._watchdog.fired:
+            # Stalled by other processes and ended (its cells removed): again, fewer threads.
+            model.set_threads(self._governor.take_core())
+            rc = self._llama_decode(model.ctx, model.batch)
         if rc != 0:
             if rc == 1:
                 self._memory_errors += 1
@@ -365,7 +377,14 @@ class LlamaEngine:
 
     def _llama_decode(self, ctx: Any, batch: Any) -> int:
         """The one llama_decode call site; engine/faults.py overrides it in tests only."""
-        return int(llama_cpp.llama_decode(ctx, batch))
+        watchdog = self._watchdog
+        if watchdog is None:
+            return int(llama_cpp.llama_decode(ctx, batch))
+        watchdog.begin()
+        try:
+            return int(llama_cpp.llama_decode(ctx, batch))
+        finally:
+            watchdog.end()
 
     def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
         now = time.perf_counter()

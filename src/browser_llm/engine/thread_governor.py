@@ -108,6 +108,23 @@ class ThreadGovernor:
         self._last: tuple[float, float, float] | None = None
 
     @property
+    def readers(self) -> tuple[Callable[[], float], Callable[[], float]]:
+        """(foreign CPU seconds, our run-queue wait seconds): for the step watchdog."""
+        return self._read, self._read_wait
+
+    def take_core(self) -> int:
+        """A step was stalled by other processes (step_watchdog.py): one core fewer from
+        now; the readings give it back once they leave."""
+        busy = min(self._cpus - 1, self.load.busy_cores + 1)
+        self.load = ForeignLoad(self.load.cores, busy)
+        wanted = max(1, min(self.configured, self._cpus - busy))
+        if wanted != self.threads:
+            logger.info("llama.cpp threads %d -> %d: a step was stalled", self.threads, wanted)
+            self.threads = wanted
+            self.changes += 1
+        return self.threads
+
+    @property
     def enabled(self) -> bool:
         return self._adaptive and self.configured > 1
 

@@ -340,7 +340,10 @@ class ProcessEngine:
             extra={"data": exit_.details()},
         )
         child, dead = self._child_stats, self._carried
-        self._child_stats = EngineStats(0, 0, 0)
+        # Nothing runs now; the thread readings hold until the next process reports.
+        self._child_stats = EngineStats(
+            0, 0, 0, threads=child.threads, threads_max=child.threads_max
+        )
         self._carried = EngineStats(
             0,
             dead.tokens_generated_total + child.tokens_generated_total,

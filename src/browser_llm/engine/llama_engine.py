@@ -46,12 +46,12 @@ from browser_llm.engine.base import (
 from browser_llm.engine.batch_plan import fill, plan_step
 from browser_llm.engine.commands import Command, Load, Stop, Submit, Unload
 from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.cpu_pacer import CpuPacer
 from browser_llm.engine.kv_placement import KVPlacement
 from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
-from browser_llm.engine.step_watchdog import StepWatchdog
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.engine.thread_governor import ThreadGovernor
 
@@ -73,14 +73,8 @@ class LlamaEngine:
         governor: ThreadGovernor | None = None,
     ) -> None:
         self._config = config
-        self._governor = governor or ThreadGovernor(
-            config.threads, adaptive=config.adaptive_threads
-        )
-        self._step_s = 0.0  # moving average of a decode step's wall time
-        self._watchdog = (
-            StepWatchdog(*self._governor.readers, lambda: self._governor.threads)
-            if self._governor.enabled
-            else None
+        self._pacer = CpuPacer(
+            governor or ThreadGovernor(config.threads, adaptive=config.adaptive_threads)
         )
         self._deliver = deliver  # each step's events (the engine process: to its socket)
         self._inbox: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -150,10 +144,7 @@ class LlamaEngine:
             tokens_generated_total=self._tokens_total,
             memory_errors=self._memory_errors,
             slot_moves=self._kv.moves,
-            threads=self._governor.threads,
-            threads_max=self._governor.configured,
-            foreign_load=self._governor.load.cores,
-            step_ms=round(self._step_s * 1000, 2),
+            **self._pacer.readings(),  # type: ignore[arg-type]
         )
 
     # ---- engine thread -----------------------------------------------------
@@ -168,7 +159,7 @@ class LlamaEngine:
                 # Started goes out before the decode: if the engine process dies in it, the
                 # request is known as running (failed), not queued (run again).
                 self._flush_outbox()
-                self._govern()
+                self._pacer.between_steps(self._model)
                 if self._running:
                     self._step()
             except Exception:  # keep the engine alive; fail what was running
@@ -195,9 +186,7 @@ class LlamaEngine:
     def _drain_inbox(self, block: bool) -> bool:
         """Moves commands to the backlog; returns False on stop."""
         try:
-            # Idle, it still wakes to read the CPU load: the first step of the next
-            # request then already runs on the cores other processes leave free.
-            wait = self._governor.interval_s if self._governor.enabled else None
+            wait = self._pacer.idle_wait_s  # idle, it still wakes to read the CPU load
             command = self._inbox.get(timeout=wait) if block else self._inbox.get_nowait()
         except queue.Empty:
             return True
@@ -324,20 +313,12 @@ class LlamaEngine:
         """Loads and self-checks a model (engine/faults.py overrides this in tests only)."""
         model = LlamaModel(model_id, path, self._config)
         try:
-            model.set_threads(self._governor.threads)
-            if self._watchdog is not None:
-                self._watchdog.install(model.ctx)
+            self._pacer.attach(model)
             model.self_check()
         except BaseException:
             model.free()
             raise
         return model
-
-    def _govern(self) -> None:
-        """Fewer llama.cpp threads while other processes hold cores (thread_governor.py)."""
-        threads = self._governor.observe()
-        if threads is not None and self._model is not None:
-            self._model.set_threads(threads)
 
     def _step(self) -> None:
         model = self._model
@@ -355,16 +336,12 @@ class LlamaEngine:
         if plan.long is not None and plan.long.seq in self._running:
             n, outputs = fill(model.batch, [], [plan.long])
             self._decode(model, n, outputs)
-        self._step_s += 0.1 * (time.perf_counter() - started - self._step_s)
+        self._pacer.step_took(time.perf_counter() - started)
 
     def _decode(self, model: LlamaModel, n: int, outputs: list[tuple[Sequence, int]]) -> bool:
         """Runs one llama_decode over the batch's first n tokens and samples outputs."""
         model.batch.n_tokens = n
-        rc = self._llama_decode(model.ctx, model.batch)
-        while rc == 2 and self._watchdog is not None and self._watchdog.fired:
-            # Stalled by other processes and ended (its cells removed): again, fewer threads.
-            model.set_threads(self._governor.take_core())
-            rc = self._llama_decode(model.ctx, model.batch)
+        rc = self._pacer.decode(model, lambda: self._llama_decode(model.ctx, model.batch))
         if rc != 0:
             if rc == 1:
                 self._memory_errors += 1
@@ -377,14 +354,7 @@ class LlamaEngine:
 
     def _llama_decode(self, ctx: Any, batch: Any) -> int:
         """The one llama_decode call site; engine/faults.py overrides it in tests only."""
-        watchdog = self._watchdog
-        if watchdog is None:
-            return int(llama_cpp.llama_decode(ctx, batch))
-        watchdog.begin()
-        try:
-            return int(llama_cpp.llama_decode(ctx, batch))
-        finally:
-            watchdog.end()
+        return int(llama_cpp.llama_decode(ctx, batch))
 
     def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
         now = time.perf_counter()

@@ -5,13 +5,10 @@ the model, the context, the KV cache and the scheduler, exactly as LlamaEngine d
 process; this class forwards commands to it over a socket pair and hands its events to
 the event loop. When the process dies (a signal, an abort, the OOM killer):
 
-- requests it was running end with INFERENCE_ERROR naming how it died;
-- requests still queued (not started) are kept and run again on the restarted process;
-- it restarts with the same model, after a back-off, and reads /status as `loading`;
-- dying at load or before its first token three times in a row marks the model failed
-  (MODEL_LOAD_FAILED with the cause) and leaves an idle engine process behind;
-- a load that kills the process fails with MODEL_LOAD_FAILED and the previous model
-  comes back.
+running requests end with INFERENCE_ERROR naming how; queued ones run again on the
+restarted process, which loads the same model after a back-off (/status: `loading`);
+three deaths before a first token mark the model failed; a load that kills the process
+fails with MODEL_LOAD_FAILED and the previous model comes back (docs/reliability.md).
 
 Threads: a supervisor (starts the process, reads its messages, restarts it), a writer
 (the event loop never blocks on the socket) and a reader of its output (child_process.py).

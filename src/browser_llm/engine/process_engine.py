@@ -89,7 +89,8 @@ class ProcessEngine:
         self._model: LoadedModel | None = None
         self._failed = False
         self._gpu = False
-        self._child_stats = EngineStats(0, 0, 0)  # the live process's own counters
+        # The live process's own counters; the thread readings start from the settings.
+        self._child_stats = EngineStats(0, 0, 0, threads=config.threads, threads_max=config.threads)
         self._carried = EngineStats(0, 0, 0)  # counters of the processes that died
         self.info = EngineProcessInfo()
         self._supervisor = threading.Thread(target=self._supervise, name="engine-supervisor")

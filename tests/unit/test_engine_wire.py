@@ -34,6 +34,7 @@ from browser_llm.engine.base import (
 from browser_llm.engine.child_exit import ChildExit, RestartPolicy
 from browser_llm.engine.wire import (
     MAX_MESSAGE_BYTES,
+    FrameReader,
     WireError,
     decode_error,
     decode_event,
@@ -166,3 +167,24 @@ def test_lone_surrogates_cross_as_they_are() -> None:
         message = recv_message(b)
     assert message is not None
     assert decode_request(message["request"]) == request
+
+
+def test_frame_reader_takes_bytes_as_they_arrive() -> None:
+    """The event loop reads whatever the socket holds: half a frame, several frames."""
+    a, b = socket.socketpair()
+    with a, b:
+        for message in ({"op": "events", "n": 1}, {"op": "done", "text": "é" * 5_000}):
+            send_message(a, message)
+        a.close()
+        data = b""
+        while chunk := b.recv(1 << 16):
+            data += chunk
+    reader = FrameReader()
+    got = []
+    for i in range(0, len(data), 700):  # arbitrary cuts, mid-header and mid-body
+        got += reader.feed(data[i : i + 700])
+    assert got == [{"op": "events", "n": 1}, {"op": "done", "text": "é" * 5_000}]
+    with pytest.raises(WireError):
+        FrameReader().feed(struct.pack(">I", MAX_MESSAGE_BYTES + 1))
+    with pytest.raises(WireError):
+        FrameReader().feed(struct.pack(">I", 2) + b"[]")

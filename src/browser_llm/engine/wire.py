@@ -37,6 +37,7 @@ from browser_llm.engine.base import (
 __all__ = [
     "LOG_PREFIX",
     "MAX_MESSAGE_BYTES",
+    "FrameReader",
     "WireError",
     "decode_error",
     "decode_event",
@@ -100,6 +101,33 @@ def recv_message(sock: socket.socket) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         raise WireError("message is not an object")
     return message
+
+
+class FrameReader:
+    """Frames from bytes as they arrive (the event loop reads the socket when readable)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self._buffer += data
+        out = []
+        while len(self._buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer)
+            if size > MAX_MESSAGE_BYTES:
+                raise WireError(f"message of {size} bytes is over the limit")
+            end = _HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            try:
+                message = json.loads(bytes(self._buffer[_HEADER.size : end]))
+            except ValueError as exc:
+                raise WireError("message is not JSON") from exc
+            if not isinstance(message, dict):
+                raise WireError("message is not an object")
+            out.append(message)
+            del self._buffer[:end]
+        return out
 
 
 # ---- errors -------------------------------------------------------------------

@@ -10,7 +10,7 @@ restarted process, which loads the same model after a back-off (/status: `loadin
 three deaths before a first token mark the model failed; a load that kills the process
 fails with MODEL_LOAD_FAILED and the previous model comes back (docs/reliability.md).
 
-The event loop reads the process's messages; threads: a supervisor (starts the process,
+The event loop reads its messages (socket_watch.py); threads: a supervisor (starts it,
 waits for its end, restarts it), a writer (the event loop never blocks on the socket)
 and a reader of its output (child_process.py).
 """
@@ -48,8 +48,8 @@ from browser_llm.engine.child_exit import ChildExit, RestartPolicy
 from browser_llm.engine.child_process import EngineProcessInfo, spawn
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
+from browser_llm.engine.socket_watch import LoopReader
 from browser_llm.engine.wire import (
-    FrameReader,
     decode_error,
     decode_event,
     decode_model,
@@ -128,7 +128,7 @@ class ProcessEngine:
     def start(self) -> None:
         """Call it from the event loop: that loop reads the engine process's messages."""
         self._loop = asyncio.get_running_loop()
-        self._reader_fd: int | None = None
+        self._reader: LoopReader | None = None
         if not self._supervisor.is_alive():
             self._supervisor.start()
             self._writer.start()
@@ -146,8 +146,8 @@ class ProcessEngine:
                 logger.warning("engine process %d did not stop; killing it", proc.pid)
                 proc.kill()
                 proc.wait()
-        if self._reader_fd is not None:  # shutdown() holds the loop: it never saw the end
-            self._loop.remove_reader(self._reader_fd)
+        if self._reader is not None:  # shutdown() holds the loop: it never saw the end
+            self._reader.detach()
         self._outbox.put(None)
         self._supervisor.join(timeout=10)
         self._writer.join(timeout=10)
@@ -247,7 +247,8 @@ class ProcessEngine:
             if hello is not None:
                 self._gpu = bool(hello.get("gpu_offload"))
                 self._connect(parent_sock)
-                self._until_closed(parent_sock, proc)
+                self._reader = LoopReader(self._loop, parent_sock, proc, self._on_message)
+                self._reader.run_until_closed(self._stopping)
         except Exception as exc:  # OSError, WireError, a malformed message: end it
             if not self._stopping.is_set():
                 logger.error("engine process %d: %s; stopping it", proc.pid, exc)
@@ -282,38 +283,11 @@ class ProcessEngine:
         for pending in self._work.take_unsent():
             self._outbox.put((self._generation, pending.message))
 
-    def _until_closed(self, sock: socket.socket, proc: subprocess.Popen[bytes]) -> None:
-        """The event loop reads the process's messages (one wake-up per message, as the
-        in-process engine has); this thread waits until it has read them all."""
-        closed = threading.Event()
-        self._loop.call_soon_threadsafe(self._watch, sock, proc, closed)
-        while not closed.wait(0.1):
-            if self._stopping.is_set() and proc.poll() is not None:
-                return  # shutting down: the loop is busy in shutdown() itself
-
-    def _watch(self, sock: socket.socket, proc: subprocess.Popen[bytes], closed: Any) -> None:
-        reader = FrameReader()
-        fd = sock.fileno()
-
-        def readable() -> None:
-            try:
-                data = sock.recv(1 << 16)  # readable: returns at once
-                for message in reader.feed(data) if data else ():
-                    if message.get("op") == "events":
-                        self._on_events(message)
-                    elif message.get("op") == "done":
-                        self._on_done(message)
-            except Exception as exc:  # WireError, a malformed message: end the process
-                logger.error("engine process %d: %s; stopping it", proc.pid, exc)
-                proc.kill()
-                data = b""
-            if not data:
-                self._loop.remove_reader(fd)
-                self._reader_fd = None
-                closed.set()
-
-        self._reader_fd = fd
-        self._loop.add_reader(fd, readable)
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "events":
+            self._on_events(message)
+        elif message.get("op") == "done":
+            self._on_done(message)
 
     def _on_events(self, message: dict[str, Any]) -> None:
         out: list[tuple[GenerationHandle, Event]] = []

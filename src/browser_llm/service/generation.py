@@ -71,6 +71,7 @@ class _QueueTicket:
         service.waiting += 1
         service.in_flight += 1
         service.tickets.add(self)
+        service.idle.clear()
 
     def stop_for_shutdown(self) -> None:
         self.shut_down = True
@@ -88,6 +89,8 @@ class _QueueTicket:
             self._in_flight = False
             self._service.in_flight -= 1
             self._service.tickets.discard(self)
+            if not self._service.tickets:
+                self._service.idle.set()  # wakes a drain waiting for the last one
 
 
 class GenerationStream:
@@ -177,6 +180,8 @@ class GenerationService:
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
         self.tickets: set[_QueueTicket] = set()  # requests in flight (for the drain)
+        self.idle = asyncio.Event()  # set while nothing is in flight
+        self.idle.set()
         self.draining = False
         self._log_prompts = log_prompts
 
@@ -184,24 +189,25 @@ class GenerationService:
         """Stops admitting: from now on new requests get 503 (shutdown has begun)."""
         self.draining = True
 
-    async def drain(self, grace_s: float, poll_s: float = 0.05) -> bool:
+    async def _until_idle(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def drain(self, grace_s: float) -> bool:
         """Refuses new requests, lets running ones finish for up to grace_s, then cancels
         the rest (their streams end with a CANCELLED error). True if all finished in time."""
         self.begin_drain()
         logger.info("draining: %d generations in flight, grace %.1f s", self.in_flight, grace_s)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace_s
-        while self.in_flight and loop.time() < deadline:
-            await asyncio.sleep(poll_s)
-        finished = self.in_flight == 0
+        finished = await self._until_idle(grace_s)
         if not finished:
             logger.warning("grace period over: cancelling %d generations", len(self.tickets))
             for ticket in list(self.tickets):
                 ticket.stop_for_shutdown()
             # Cancelled sequences end at the engine's next step.
-            end = loop.time() + 5
-            while self.in_flight and loop.time() < end:
-                await asyncio.sleep(poll_s)
+            await self._until_idle(5.0)
         return finished
 
     def _check_capacity(self) -> None:
@@ -231,8 +237,8 @@ class GenerationService:
             model_id = self._swapping_to()
         if model_id is None:
             # An engine may say why (the browser engine: no tab attached yet).
-            reason = getattr(engine, "not_loaded_reason", None)
-            error = ModelNotLoadedError(reason()) if callable(reason) else self._not_loaded()
+            reason = engine.not_loaded_reason()
+            error = ModelNotLoadedError(reason) if reason else self._not_loaded()
             self.record_failure(error)
             raise error
         try:

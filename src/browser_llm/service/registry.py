@@ -202,9 +202,9 @@ class ModelRegistry:
         if path is not None:
             await asyncio.to_thread(check_gguf, path)
         # An engine with limits of its own (the browser tab's) refuses at once.
-        check_fits = getattr(self._engine, "check_fits", None)
-        if callable(check_fits):
-            check_fits(model_id, path.stat().st_size if path is not None else entry.size_bytes)
+        self._engine.check_fits(
+            model_id, path.stat().st_size if path is not None else entry.size_bytes
+        )
         loop = asyncio.get_running_loop()
         job = LoadJob(
             entry=entry,

@@ -51,6 +51,9 @@ class GenerationRequest:
     params: GenerationParams = field(default_factory=GenerationParams)
     request_id: str = ""
     engine: str | None = None  # "native" | "browser"; None: the server's default
+    # The model the client named (id or alias); None: the loaded/default one. The service
+    # resolves and loads it before the engine sees the request (it never crosses the wire).
+    model: str | None = None
     submitted_at: float = field(default_factory=time.perf_counter)
 
 

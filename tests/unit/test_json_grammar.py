@@ -33,19 +33,19 @@ def test_supported_schema_compiles() -> None:
 
 
 @pytest.mark.parametrize(
-    ("schema", "keyword"),
+    "schema",
     [
-        ({"type": "array", "uniqueItems": True}, "uniqueItems"),
-        ({"properties": {"x": {"type": "number", "multipleOf": 2}}}, "multipleOf"),
-        ({"if": {}, "then": {}}, "if"),
-        ({"type": "object", "patternProperties": {"^a": {}}}, "patternProperties"),
+        {"type": "array", "uniqueItems": True},
+        {"properties": {"x": {"type": "number", "multipleOf": 2}}},
+        {"if": {}, "then": {}},
+        {"type": "object", "patternProperties": {"^a": {}}},
+        {"not": {"type": "string"}},
+        {"type": "integer", "minimum": 3, "exclusiveMaximum": 10},
     ],
 )
-def test_unenforceable_keyword_is_named(schema: dict[str, object], keyword: str) -> None:
-    with pytest.raises(ValidationError) as err:
-        json_constraint(False, schema)
-    assert keyword in err.value.message
-    assert err.value.details is not None and err.value.details["field"] == "json_schema"
+def test_keywords_a_grammar_cannot_enforce_are_accepted(schema: dict[str, object]) -> None:
+    # Checked on the finished output instead (issue 22 item 4).
+    assert json_constraint(False, schema) is not None
 
 
 def test_invalid_schema_is_refused_with_its_path() -> None:

@@ -58,6 +58,8 @@ MAX_SCHEMA_DEPTH = 16
 _SCHEMA_MAPS = {"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"}
 _SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
 _SCHEMA_VALUES = {"items", "additionalProperties", "not", "if", "then", "else", "contains"}
+_CONVERTER_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 _TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
@@ -119,7 +121,9 @@ def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
         ) from exc
     for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (schema_reduce.py)
         grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")
-    return grammar
+    # This converter's string character takes raw control characters (a newline inside a
+    # string), which JSON forbids: the answer would not parse.
+    return grammar.replace(_CONVERTER_CHAR, _JSON_CHAR)
 
 
 @functools.cache

@@ -137,8 +137,9 @@ def test_closing_over_websocket(server: Server) -> None:
             if message["type"] != "token":
                 break
     assert message["type"] == "done", message
-    jsonschema.validate(json.loads(message["data"]["text"]), PERSON)
-    assert message["data"]["json"]["valid"] is True
+    completion = message["data"]["completion"]
+    jsonschema.validate(json.loads(completion["text"]), PERSON)
+    assert completion["json"]["valid"] is True
 
 
 def test_closing_on_openai_response_format(server: Server) -> None:

@@ -79,6 +79,10 @@ def _finish(outcome: ToolOutcome, completion: Completion) -> str:
 
 def _outcome(plan: ToolPlan, completion: Completion, request_id: str) -> ToolOutcome:
     outcome = parse_tool_output(plan, completion.text)
+    if completion.closed_early and outcome.calls:
+        # max_tokens ran out inside the last call and the engine closed its JSON with
+        # filler values: that call is not the model's; the complete ones before it are.
+        outcome.calls.pop()
     if outcome.errors:  # the grammar should make this impossible: worth a log line
         logger.warning("request %s: tool call arguments off schema: %s", request_id, outcome.errors)
     return outcome

@@ -220,7 +220,8 @@ def _complete_calls(text: str) -> list[Any]:
     match = _CALLS_START.match(text)
     if match is None:
         return []
-    decoder, pos, calls = json.JSONDecoder(), match.end(), []
+    decoder, pos = json.JSONDecoder(), match.end()
+    calls: list[Any] = []
     while True:
         try:
             call, pos = decoder.raw_decode(text, pos)
@@ -245,13 +246,13 @@ def parse_tool_output(plan: ToolPlan, text: str) -> ToolOutcome:
         value = {"tool_calls": calls}
     if isinstance(value, dict) and isinstance(value.get("response"), str):
         return ToolOutcome(value["response"])
-    calls = value.get("tool_calls") if isinstance(value, dict) else None
-    if isinstance(calls, list):  # a small model repeats itself: one call per distinct call
-        unique = {json.dumps(c, sort_keys=True): c for c in calls}
-        calls = list(unique.values())
+    found = value.get("tool_calls") if isinstance(value, dict) else None
+    # A small model repeats itself: one call per distinct call.
+    unique = {json.dumps(c, sort_keys=True): c for c in found} if isinstance(found, list) else {}
+    calls = [c for c in unique.values() if isinstance(c, dict)]
     outcome = ToolOutcome(None)
     schemas = {t.name: t.parameters for t in plan.tools}
-    for call in calls if isinstance(calls, list) else []:
+    for call in calls:
         name, arguments = call.get("name"), call.get("arguments")
         if name not in schemas:
             outcome.errors.append(f"unknown function {name!r}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from browser_llm.core.errors import (
     ModelLoadFailedError,
     ModelNotLoadedError,
     ValidationError,
+    WebGPUError,
 )
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import (
@@ -38,6 +40,7 @@ from browser_llm.engine.base import (
     GenerationHandle,
     GenerationRequest,
 )
+from browser_llm.engine.browser_heartbeat import TabHeartbeat
 from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
@@ -57,6 +60,7 @@ __all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
 logger = logging.getLogger(__name__)
 
 _GB = 1024**3
+BACKENDS = ("auto", "webgpu", "wasm")
 
 
 class BrowserEngine:
@@ -68,7 +72,11 @@ class BrowserEngine:
         model_url: Callable[[str], str],
         fallback: Engine | None = None,
         file_limit_bytes: int = BROWSER_FILE_LIMIT_BYTES,
+        backend: str = "auto",
+        tab_timeout_s: float = 20.0,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
         self._context_size = context_size
         self._model_url = model_url
         self._fallback = fallback
@@ -79,10 +87,13 @@ class BrowserEngine:
         self._template: ChatTemplate | None = None
         self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
         self._state: EngineState = "idle"
+        self._backend = backend  # the tab's choice under this setting: docs/browser-engine.md
         self._relay = TabRelay(self._send, self._can_run, self._context_length)
+        self._heartbeat = TabHeartbeat(tab_timeout_s, self._safe_send, self._on_silent)
         self.tabs_attached_total = 0
         self.load_progress: dict[str, Any] | None = None
         self.last_load: dict[str, Any] | None = None
+        self.load_error: BrowserLLMError | None = None  # the tab's last failed load
 
     # ---- Engine protocol ---------------------------------------------------
     @property
@@ -116,6 +127,7 @@ class BrowserEngine:
         pass
 
     def shutdown(self) -> None:
+        self._heartbeat.stop()
         self._relay.fail_all(CancelledError("server is shutting down"))
 
     def stats(self) -> EngineStats:
@@ -166,7 +178,8 @@ class BrowserEngine:
             self._forward(handle)
             return handle
         if self._model is None:
-            handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
+            error = self.load_error if self._state == "error" else None
+            handle.post(Failed(error or ModelNotLoadedError(self.not_loaded_reason())))
             return handle
         try:
             handle.prompt = self._render(request)
@@ -183,6 +196,7 @@ class BrowserEngine:
         if old is not None:
             self._lose_tab(old, "the browser tab was replaced by a newer one")
         self._tab = tab
+        self._heartbeat.watch(tab)
         self.tabs_attached_total += 1
         logger.info("browser tab %s attached", tab.id)
         wanted = self._wanted
@@ -199,6 +213,7 @@ class BrowserEngine:
         """A message from a tab (already parsed and size-checked)."""
         if tab is not self._tab:
             return  # a replaced tab's last words
+        tab.last_seen = time.monotonic()
         kind = message.get("type")
         data = message.get("data")
         data = data if isinstance(data, dict) else {}
@@ -210,6 +225,8 @@ class BrowserEngine:
             self._on_loaded(tab, data)
         elif kind == "load_failed":
             self._on_load_failed(data)
+        elif kind == "device_lost":
+            self._on_device_lost(tab, data)
         elif kind in GENERATION_MESSAGES:
             self._relay.on_message(kind, message)
 
@@ -241,6 +258,7 @@ class BrowserEngine:
                     "url": self._model_url(wanted.model_id),
                     "size_bytes": wanted.size_bytes,
                     "n_ctx": self._context_size,
+                    "backend": self._backend,
                 },
             },
         )
@@ -259,15 +277,25 @@ class BrowserEngine:
         self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
         self._state = "ready"
         self.load_progress = None
+        backend = data.get("backend") if data.get("backend") in ("webgpu", "wasm") else None
+        layers = data.get("gpu_layers_offloaded")
         self.last_load = {
             "model_id": wanted.model_id,
             "from_cache": bool(data.get("from_cache")),
             "load_time_s": self._model.load_time_s,
+            "backend": backend,
+            "gpu_layers_offloaded": layers if isinstance(layers, int) and layers >= 0 else None,
         }
         self._loading = None
+        self.load_error = None
         if not loading[1].done():
             loading[1].set_result(self._model)
-        logger.info("browser tab %s loaded %s", tab.id, wanted.model_id)
+        logger.info(
+            "browser tab %s loaded %s on %s",
+            tab.id,
+            wanted.model_id,
+            backend or "an unknown backend",
+        )
         self._relay.dispatch()
 
     def _on_load_failed(self, data: dict[str, Any]) -> None:
@@ -278,8 +306,10 @@ class BrowserEngine:
         error = tab_error(data, ModelLoadFailedError, "the browser tab could not load the model")
         if error.code == "INFERENCE_ERROR":
             error = ModelLoadFailedError(error.message, error.details)
+        self.load_error = error
         if loading is not None and not loading[1].done():
             loading[1].set_exception(error)
+        self._relay.fail_queued(error)  # they waited for a model that will not come
 
     # ---- generations ---------------------------------------------------------
     def not_loaded_reason(self) -> str:
@@ -318,7 +348,33 @@ class BrowserEngine:
         self._relay.cancel(handle)
 
     # ---- faults --------------------------------------------------------------
+    def _on_device_lost(self, tab: Tab, data: dict[str, Any]) -> None:
+        """The tab lost wllama's WebGPU device: fail the running request, reload the model."""
+        message = data.get("message")
+        why = message[:300] if isinstance(message, str) else "the WebGPU device was lost"
+        fallback = data.get("fallback")
+        logger.warning(
+            "browser tab %s: %s; reloading the model%s",
+            tab.id,
+            why,
+            f" on WebAssembly ({fallback})" if isinstance(fallback, str) else "",
+        )
+        self._model = None  # nothing is dispatched to the tab until it has the model again
+        self._state = "loading"
+        self._relay.fail_running(WebGPUError(why, {"reason": "webgpu_device_lost"}))
+        wanted = self._wanted
+        if wanted is not None:
+            asyncio.get_running_loop().create_task(self._load_on_attach(tab, wanted))
+
+    def _on_silent(self, tab: Tab, silent_s: float) -> None:
+        if tab is not self._tab:
+            return
+        logger.warning("browser tab %s sent nothing for %.1f s: dropped", tab.id, silent_s)
+        self._lose_tab(tab, f"the browser tab stopped answering (silent for {silent_s:.0f} s)")
+        asyncio.get_running_loop().create_task(self._safe_send(tab, {"type": "timed_out"}))
+
     def _lose_tab(self, tab: Tab, why: str) -> None:
+        self._heartbeat.stop()
         self._tab = None
         self._model = None
         self._template = None

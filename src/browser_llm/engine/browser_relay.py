@@ -110,6 +110,17 @@ class TabRelay:
         for handle in queued:
             handle.post(Failed(error))
 
+    def fail_running(self, error: BrowserLLMError) -> None:
+        """The tab cannot finish its request (its device is gone): end it now."""
+        run = self.run
+        if run is not None:
+            self._finish_run(run, error=error)
+
+    def fail_queued(self, error: BrowserLLMError) -> None:
+        queued, self._queue = list(self._queue), deque()
+        for handle in queued:
+            handle.post(Failed(error))
+
     def end_client(self, run: Run, finish: FinishReason, error: BrowserLLMError | None) -> None:
         """The client's final event (the tab may still be busy with the request)."""
         run.ended = True

@@ -112,7 +112,8 @@ async def get_status(request: Request) -> Response:
         }
     )
     if settings.engine == "browser" and browser is not None and browser["attached"]:
-        # The browser engine is in use: system and health are the tab's own readings.
+        # The browser engine is in use: system and health are the tab's own readings
+        # (gpu_vram_gb is null there: WebGPU has no standard memory figure).
         for name in ("webgpu_available", "gpu_vram_gb", "storage_quota_gb", "storage_used_gb"):
             setattr(body.system, name, browser[name])
         body.health.webgpu_context_losses = browser["webgpu_context_losses"]

@@ -178,8 +178,7 @@ class BrowserEngine:
             self._forward(handle)
             return handle
         if self._model is None:
-            error = self.load_error if self._state == "error" else None
-            handle.post(Failed(error or ModelNotLoadedError(self.not_loaded_reason())))
+            handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
             return handle
         try:
             handle.prompt = self._render(request)
@@ -317,6 +316,9 @@ class BrowserEngine:
             return "no browser tab is attached: open the /engine page of this server in a browser"
         if self._state == "loading":
             return "the browser tab is still loading the model; retry shortly"
+        error = self.load_error
+        if self._state == "error" and error is not None:
+            return f"the browser tab could not load the model ({error.code}): {error.message}"
         return "the browser tab has no model loaded; load one first"
 
     def _render(self, request: GenerationRequest) -> str:

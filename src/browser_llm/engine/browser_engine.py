@@ -48,9 +48,10 @@ from browser_llm.engine.browser_model import (
     check_file_limit,
     check_quota,
     inspect_model,
+    load_record,
     loaded_model,
 )
-from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay
+from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay, forward
 from browser_llm.engine.browser_tab import BrowserHandle, Tab, TabReadings, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
@@ -175,7 +176,7 @@ class BrowserEngine:
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         handle = BrowserHandle(request, asyncio.get_running_loop(), self._cancel)
         if self._model is None and self._tab is None and self._fallback is not None:
-            self._forward(handle)
+            forward(self._fallback, handle)
             return handle
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
@@ -276,15 +277,8 @@ class BrowserEngine:
         self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
         self._state = "ready"
         self.load_progress = None
-        backend = data.get("backend") if data.get("backend") in ("webgpu", "wasm") else None
-        layers = data.get("gpu_layers_offloaded")
-        self.last_load = {
-            "model_id": wanted.model_id,
-            "from_cache": bool(data.get("from_cache")),
-            "load_time_s": self._model.load_time_s,
-            "backend": backend,
-            "gpu_layers_offloaded": layers if isinstance(layers, int) and layers >= 0 else None,
-        }
+        self.last_load = load_record(wanted, data, self._model)
+        backend = self.last_load["backend"]
         self._loading = None
         self.load_error = None
         if not loading[1].done():
@@ -389,28 +383,14 @@ class BrowserEngine:
         run, queued = self._relay.take_all()
         if run is not None:
             if self._fallback is not None and run.pieces == 0:
-                self._forward(run.handle)  # nothing was streamed yet: run it elsewhere
+                forward(self._fallback, run.handle)  # nothing was streamed yet: run it elsewhere
             else:
                 self._relay.end_client(run, "stop", error)
         for handle in queued:
             if self._fallback is not None:
-                self._forward(handle)
+                forward(self._fallback, handle)
             else:
                 handle.post(Failed(error))
-
-    def _forward(self, handle: BrowserHandle) -> None:
-        """Runs a request on the fallback engine, relaying its events to the original handle."""
-        assert self._fallback is not None
-        inner = self._fallback.submit(handle.request)
-        handle.forwarded = inner
-        if handle.cancelled:
-            inner.cancel()
-
-        async def relay() -> None:
-            async for event in inner.events():
-                handle.post(event)
-
-        asyncio.get_running_loop().create_task(relay())
 
     async def _safe_send(self, tab: Tab, message: dict[str, Any]) -> None:
         try:

@@ -8,6 +8,7 @@ backstop), and the Completion is built from the server's own clocks.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,11 +21,11 @@ from browser_llm.core.errors import (
     WebGPUError,
 )
 from browser_llm.core.types import FinishReason
-from browser_llm.engine.base import Admitted, Failed, Finished, Started, TokenText
+from browser_llm.engine.base import Admitted, Engine, Failed, Finished, Started, TokenText
 from browser_llm.engine.browser_tab import BrowserHandle, Run, request_id, tab_error, wllama_options
 from browser_llm.engine.text_stream import TextStream
 
-__all__ = ["GENERATION_MESSAGES", "TabRelay"]
+__all__ = ["GENERATION_MESSAGES", "TabRelay", "forward"]
 
 GENERATION_MESSAGES = ("admitted", "token", "done", "error")
 
@@ -186,3 +187,17 @@ class TabRelay:
 
     def _abort_in_tab(self, run: Run) -> None:
         self._send({"type": "abort", "id": request_id(run.handle)})
+
+
+def forward(fallback: Engine, handle: BrowserHandle) -> None:
+    """Runs a request on the fallback engine, relaying its events to the original handle."""
+    inner = fallback.submit(handle.request)
+    handle.forwarded = inner
+    if handle.cancelled:
+        inner.cancel()
+
+    async def relay() -> None:
+        async for event in inner.events():
+            handle.post(event)
+
+    asyncio.get_running_loop().create_task(relay())

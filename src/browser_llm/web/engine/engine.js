@@ -2,7 +2,7 @@
 // runs the generations the server relays, on wllama (llama.cpp in WebAssembly, with
 // WebGPU where the adapter allows it). Protocol: docs/browser-engine.md.
 import { WllamaAbortError } from '/engine/vendor/index.js';
-import { createRuntime } from '/engine/app/runtime.js';
+import { complete, createRuntime, modelBlob } from '/engine/app/runtime.js';
 import { DeviceWatch, probeAdapter } from '/engine/app/webgpu.js';
 
 const RETRY_MS = 1000;
@@ -16,7 +16,6 @@ const state = {
   ws: null,
   replaced: false,
   modelId: null,
-  lastLoad: null, // the last load message (a device loss reloads the same model)
   current: null, // { id, controller, lose }
   abortedEarly: new Set(), // ids aborted before their turn came
   chain: Promise.resolve(), // load and generate run one at a time, in arrival order
@@ -142,29 +141,6 @@ function chooseBackend(setting) {
   return state.gpu.usable && state.webgpuOff === null ? 'webgpu' : 'wasm';
 }
 
-// The model's bytes from browser storage, downloaded first when missing.
-async function modelBlob(message) {
-  const { model_id: modelId, url, size_bytes: size } = message.data;
-  const absolute = new URL(url, location.href).href;
-  const cache = wllama.cacheManager;
-  const name = await cache.getNameFromURL(absolute);
-  const fromCache = (await cache.getSize(name)) === size;
-  if (!fromCache) {
-    await cache.delete(name).catch(() => {});
-    await cache.download(absolute, {
-      headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {},
-      progressCallback: ({ loaded, total }) => {
-        $('progress').value = total ? loaded / total : 0;
-        send({ type: 'load_progress', id: message.id, data: { model_id: modelId, loaded, total: total || size } });
-      },
-    });
-  }
-  $('progress').value = 1;
-  const blob = await cache.open(name);
-  if (!blob) throw new Error('the downloaded model is missing from browser storage');
-  return { blob, fromCache };
-}
-
 // Starts wllama on `backend`; returns the backend llama.cpp actually used.
 async function startModel(blob, nCtx, backend, forced) {
   if (wllama.isModelLoaded()) await wllama.exit();
@@ -190,11 +166,14 @@ async function startModel(blob, nCtx, backend, forced) {
 
 async function load(message) {
   const { model_id: modelId, n_ctx: nCtx, backend: setting = 'auto' } = message.data;
-  state.lastLoad = message;
   show('model', `${modelId} (loading)`);
   try {
     const wanted = chooseBackend(setting);
-    const { blob, fromCache } = await modelBlob(message);
+    const { blob, fromCache } = await modelBlob(wllama, message.data, apiKey, ({ loaded, total }) => {
+      $('progress').value = total ? loaded / total : 0;
+      send({ type: 'load_progress', id: message.id, data: { model_id: modelId, loaded, total } });
+    });
+    $('progress').value = 1;
     const started = performance.now();
     state.backend = await startModel(blob, nCtx, wanted, setting === 'webgpu');
     const info = wllama.getLoadedContextInfo();
@@ -260,37 +239,6 @@ async function unload() {
 }
 
 // ---- generation --------------------------------------------------------------------
-// Runs one completion; `emit` gets {type: admitted|token}; returns {finish_reason, usage}.
-async function complete(options, controller, emit) {
-  let admitted = false;
-  let finish = null;
-  let usage = null;
-  const admit = (n) => {
-    if (!admitted) {
-      admitted = true;
-      emit({ type: 'admitted', prompt_tokens: n });
-    }
-  };
-  await wllama.createCompletion({
-    ...options,
-    stream: true,
-    return_progress: true,
-    abortSignal: controller.signal,
-    onData: (chunk) => {
-      if (chunk.prompt_progress) admit(chunk.prompt_progress.total);
-      const choice = chunk.choices && chunk.choices[0];
-      if (choice && choice.text) {
-        admit(-1);
-        emit({ type: 'token', text: choice.text });
-      }
-      if (choice && choice.finish_reason) finish = choice.finish_reason;
-      if (chunk.usage) usage = chunk.usage;
-      else if (chunk.timings) usage = { prompt_tokens: chunk.timings.prompt_n, completion_tokens: chunk.timings.predicted_n };
-    },
-  });
-  return { finish_reason: finish || 'stop', usage };
-}
-
 async function generate(message) {
   const id = message.id;
   if (state.abortedEarly.delete(id)) {
@@ -307,7 +255,7 @@ async function generate(message) {
   state.requests += 1;
   show('requests', String(state.requests));
   try {
-    const result = await Promise.race([lost, complete(message.data, controller, (event) => {
+    const result = await Promise.race([lost, complete(wllama, message.data, controller, (event) => {
       if (state.current === null || state.current.id !== id) return; // lost meanwhile
       if (event.type === 'token') send({ type: 'token', id, text: event.text });
       else send({ type: 'admitted', id, prompt_tokens: event.prompt_tokens });
@@ -409,7 +357,7 @@ window.browserLLM = {
       let last = null;
       let pieces = 0;
       const started = performance.now();
-      const result = await complete(options, controller, (event) => {
+      const result = await complete(wllama, options, controller, (event) => {
         if (event.type !== 'token') return;
         const now = performance.now();
         if (first === null) first = now;

@@ -1,6 +1,7 @@
 // wllama with eyes: the Wllama instance this page runs, built so that what llama.cpp actually
 // did is readable. wllama's worker code gets the WebGPU hook in front of it (webgpu.js), and
 // llama.cpp's own log is read for the one figure wllama does not return: the layers it offloaded.
+// Also: the model's bytes from browser storage, and one completion as a stream of events.
 import { Wllama } from '/engine/vendor/index.js';
 
 const WASM_URL = new URL('/engine/vendor/wasm/wllama.wasm', location.href).href;
@@ -40,4 +41,53 @@ export async function createRuntime(watch, offload) {
   const wllama = new HookedWllama(workerCode, { logger: nativeLogger(offload) });
   wllama.setCompat(null); // no CDN fallbacks: everything comes from this server
   return wllama;
+}
+
+// The model's bytes from browser storage, downloaded first when missing.
+export async function modelBlob(wllama, { url, size_bytes: size }, apiKey, progress) {
+  const absolute = new URL(url, location.href).href;
+  const cache = wllama.cacheManager;
+  const name = await cache.getNameFromURL(absolute);
+  const fromCache = (await cache.getSize(name)) === size;
+  if (!fromCache) {
+    await cache.delete(name).catch(() => {});
+    await cache.download(absolute, {
+      headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {},
+      progressCallback: ({ loaded, total }) => progress({ loaded, total: total || size }),
+    });
+  }
+  const blob = await cache.open(name);
+  if (!blob) throw new Error('the downloaded model is missing from browser storage');
+  return { blob, fromCache };
+}
+
+// Runs one completion; `emit` gets {type: admitted|token}; returns {finish_reason, usage}.
+export async function complete(wllama, options, controller, emit) {
+  let admitted = false;
+  let finish = null;
+  let usage = null;
+  const admit = (n) => {
+    if (!admitted) {
+      admitted = true;
+      emit({ type: 'admitted', prompt_tokens: n });
+    }
+  };
+  await wllama.createCompletion({
+    ...options,
+    stream: true,
+    return_progress: true,
+    abortSignal: controller.signal,
+    onData: (chunk) => {
+      if (chunk.prompt_progress) admit(chunk.prompt_progress.total);
+      const choice = chunk.choices && chunk.choices[0];
+      if (choice && choice.text) {
+        admit(-1);
+        emit({ type: 'token', text: choice.text });
+      }
+      if (choice && choice.finish_reason) finish = choice.finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+      else if (chunk.timings) usage = { prompt_tokens: chunk.timings.prompt_n, completion_tokens: chunk.timings.predicted_n };
+    },
+  });
+  return { finish_reason: finish || 'stop', usage };
 }

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from browser_llm.core.errors import ModelNotLoadedError, ValidationError
-from browser_llm.core.types import Completion, LoadedModel, Timings, Usage
+from browser_llm.core.types import Completion, GpuDevice, LoadedModel, Timings, Usage
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -29,6 +29,7 @@ class FakeEngine:
         self._context_length = context_length
         self.loads: list[str] = []
         self.submitted: list[GenerationRequest] = []
+        self.gpus: tuple[GpuDevice, ...] = ()
 
     @property
     def state(self) -> EngineState:
@@ -41,6 +42,10 @@ class FakeEngine:
     @property
     def gpu_offload_supported(self) -> bool:
         return False
+
+    @property
+    def gpu_devices(self) -> tuple[GpuDevice, ...]:
+        return self.gpus  # tests set GPUs to see them in /status
 
     def start(self) -> None:
         pass

@@ -7,6 +7,7 @@ import time
 from fastapi.testclient import TestClient
 
 from browser_llm.config import DEFAULT_MODEL_ID
+from browser_llm.core.types import GpuDevice
 from tests.fakes import FakeEngine
 
 
@@ -71,6 +72,26 @@ def test_status_fields_are_real_readings(client: TestClient, fake_engine: FakeEn
     assert perf["requests_success"] == 1
     assert perf["avg_latency_ms"] > 0
     assert data["health"]["stability_score"] == 1.0
+
+
+def test_gpu_readings_come_from_the_engines_devices(
+    client: TestClient, fake_engine: FakeEngine
+) -> None:
+    system = client.get("/api/v1/status").json()["data"]["system"]
+    # The native engine never runs on WebGPU, and a machine without GPUs has no VRAM.
+    assert system["webgpu_available"] is False
+    assert system["gpu_vram_gb"] == 0.0
+    assert system["gpu_offload"] == {"supported": False, "devices": []}
+    gib = 1024**3
+    fake_engine.gpus = (
+        GpuDevice("CUDA0", "A GPU", "gpu", 8 * gib, 6 * gib),
+        GpuDevice("Vulkan1", "An integrated one", "igpu", 2 * gib, 2 * gib),
+    )
+    system = client.get("/api/v1/status").json()["data"]["system"]
+    assert system["gpu_vram_gb"] == 8.0  # dedicated memory only: an iGPU's is the host's
+    assert [d["name"] for d in system["gpu_offload"]["devices"]] == ["CUDA0", "Vulkan1"]
+    assert system["gpu_offload"]["devices"][0]["memory_free_gb"] == 6.0
+    assert system["webgpu_available"] is False
 
 
 def test_openapi_describes_every_endpoint(client: TestClient) -> None:

@@ -56,20 +56,24 @@ def test_error_codes_map_to_classes() -> None:
             client.generate("hi")
 
 
-def test_retry_honours_retry_after_then_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("code", "status"), [("RATE_LIMIT", 429), ("OVERLOADED", 503)])
+def test_retry_honours_retry_after_then_succeeds(
+    monkeypatch: pytest.MonkeyPatch, code: str, status: int
+) -> None:
     slept: list[float] = []
     monkeypatch.setattr("browser_llm.client.sync_client.time.sleep", slept.append)
     ok = httpx.Response(200, json={"success": True, "data": {"models": []}, "metadata": {}})
     answers = iter(
         [
-            _envelope_error("RATE_LIMIT", 429, {"Retry-After": "3"}),
-            _envelope_error("RATE_LIMIT", 429, {"Retry-After": "1"}),
+            # A full queue (OVERLOADED, not in the spec) is retried like RATE_LIMIT.
+            _envelope_error(code, status, {"Retry-After": "3"}),
+            _envelope_error(code, status, {"Retry-After": "1"}),
             ok,
         ]
     )
     transport = httpx.MockTransport(lambda request: next(answers))
     with BrowserLLMClient(transport=transport, retries=3) as client:
-        assert client.get_models() == []
+        assert client.get_models() == {"models": []}
     assert slept == [3.0, 2.0]  # max(Retry-After, 1 s), then max(Retry-After, 2 s)
 
 

@@ -117,8 +117,10 @@ def test_crafted_files_never_reach_the_server_process(
     assert resp.status_code == 500 and resp.json()["error"]["code"] == "MODEL_LOAD_FAILED"
     for model_id, reason in (("crash", "probe_crashed"), ("hollow", "probe_rejected")):
         resp = load(api, model_id)
-        assert resp.status_code == 500, resp.text
-        error = resp.json()["error"]
+        assert resp.status_code == 200, resp.text
+        data = resp.json()["data"]
+        assert data["status"] == "error", data  # the spec's load status, with the cause
+        error = data["error"]
         assert error["code"] == "MODEL_LOAD_FAILED" and error["details"]["reason"] == reason
     # ...and the server is the same process, still serving the model it had.
     assert models_server.process.poll() is None

@@ -26,7 +26,7 @@ def test_sync_client_every_method(server: Server) -> None:
         tokens = list(stream)
         assert stream.completion is not None
         assert "".join(tokens) == stream.completion["text"] == result["text"]
-        assert any(m["id"] == MODEL for m in client.get_models())
+        assert any(m["id"] == MODEL for m in client.get_models()["models"])
         assert client.get_model(MODEL)["parameters"]["quantization"] == "Q4_1"
         progress: list[float] = []
         assert client.load_model(MODEL, progress=progress.append)["status"] == "loaded"
@@ -51,7 +51,7 @@ def test_async_client_every_method(server: Server) -> None:
             tokens = [t async for t in stream]
             assert stream.completion is not None
             assert "".join(tokens) == result["text"] == stream.completion["text"]
-            assert await client.get_models()
+            assert (await client.get_models())["models"]
             assert (await client.get_model(MODEL))["id"] == MODEL
             assert (await client.load_model(MODEL))["status"] == "loaded"
             assert (await client.get_status())["model"]["id"] == MODEL

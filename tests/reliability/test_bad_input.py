@@ -209,11 +209,15 @@ def test_websocket_answers_bad_messages_with_error_frames(rel_server: Server) ->
             reply = json.loads(ws.recv(timeout=30))
             assert reply["type"] == "error", (message, reply)
             assert reply["data"]["code"] in ("VALIDATION_ERROR", "NOT_FOUND"), reply
+            # The spec types `id` as a string, and error data is the SSE stream's shape.
+            assert isinstance(reply["id"], str), reply
+            assert isinstance(reply["data"]["error"], str) and reply["data"]["error"], reply
         # The socket still works after all that.
         ws.send(json.dumps({"type": "generate", "id": "ok", "payload": greedy("Hi", 3)}))
         while (reply := json.loads(ws.recv(timeout=60)))["type"] == "token":
             pass
         assert reply["type"] == "done", reply
+        assert reply["data"]["completion"]["finish_reason"] in ("stop", "length"), reply
 
 
 def test_server_is_healthy_after_the_bad_input(rel_server: Server, api: httpx.Client) -> None:

@@ -3,6 +3,7 @@ and malformed or oversized messages are refused (the engine process is not trust
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 
@@ -188,3 +189,30 @@ def test_frame_reader_takes_bytes_as_they_arrive() -> None:
         FrameReader().feed(struct.pack(">I", MAX_MESSAGE_BYTES + 1))
     with pytest.raises(WireError):
         FrameReader().feed(struct.pack(">I", 2) + b"[]")
+
+
+def test_gpu_devices_cross_the_hello_checked() -> None:
+    from browser_llm.core.types import GpuDevice
+    from browser_llm.engine.wire import decode_gpu_devices
+
+    device = GpuDevice("CUDA0", "A GPU", "gpu", 8 << 30, 6 << 30)
+    assert decode_gpu_devices([dataclasses.asdict(device)]) == (device,)
+    assert decode_gpu_devices(None) == ()
+    for bad in ([{"name": "x"}], [{**dataclasses.asdict(device), "kind": "cpu"}], 5):
+        with pytest.raises(WireError):
+            decode_gpu_devices(bad)
+
+
+def test_this_builds_gpu_devices_are_read_from_ggml() -> None:
+    # Runs in this test process (which may load llama.cpp): a CPU-only build lists no GPU;
+    # a GPU build lists its devices with their memory.
+    import llama_cpp
+
+    from browser_llm.engine.gpu_devices import _libggml, gpu_devices
+
+    assert _libggml().ggml_backend_dev_count() >= 1  # the CPU device at least: the read works
+    devices = gpu_devices()
+    if not llama_cpp.llama_supports_gpu_offload():
+        assert devices == ()
+    for device in devices:
+        assert device.memory_total_bytes > 0 and device.name

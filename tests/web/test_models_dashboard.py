@@ -84,7 +84,7 @@ def test_a_failed_load_is_explained(browser: Browser, idle_server: Server) -> No
     def fail(route: Route) -> None:  # a stand-in answer, in addition to the real load above
         route.fulfill(status=500, content_type="application/json", body=json.dumps(failure))
 
-    page.route("**/load", fail)
+    page.route(re.compile(r"/models/[^/]+/load(\?.*)?$"), fail)
     card = page.locator(f"[data-model-id='{MODEL}']")
     card.get_by_role("button", name=LOAD).click()
     expect(card.locator(".progress")).to_have_attribute("data-phase", "error")

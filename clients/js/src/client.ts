@@ -137,19 +137,25 @@ export class BrowserLLMClient {
   }
 
   /**
-   * POST /models/{id}/load. The server answers at once; with `wait` (the default) this
-   * polls the same call until the load has finished, reporting progress 0-1, as the
-   * Python SDK's load_model does. An abort signal stops the waiting (not the load).
+   * POST /models/{id}/load, starting again after a failed load (`?retry=true`). The
+   * server answers at once; with `wait` (the default) this polls the same call until the
+   * load has ended, reporting progress 0-1, and throws the load's error if it failed
+   * (status "error"), as the Python SDK's load_model does. Without `wait` it returns the
+   * first answer as it is. An abort signal stops the waiting (not the load).
    */
   async loadModel(modelId: string, options: LoadModelOptions = {}): Promise<LoadModelResponse> {
     const { wait = true, onProgress, pollMs = 500, signal } = options;
     const path = `/models/${encodeURIComponent(modelId)}/load`;
-    let result = await this.call<LoadModelResponse>(path, { method: "POST", signal });
+    let result = await this.call<LoadModelResponse>(`${path}?retry=true`, { method: "POST", signal });
     while (wait && result.status === "loading") {
       onProgress?.(result.progress ?? 0);
       await sleep(pollMs);
       signal?.throwIfAborted();
       result = await this.call<LoadModelResponse>(path, { method: "POST", signal });
+    }
+    if (wait && result.status === "error") {
+      const error = result.error ?? { code: "MODEL_LOAD_FAILED", message: "the model failed to load" };
+      throw errorFor(error.code, error.message, { details: error.details });
     }
     if (result.status === "loaded") onProgress?.(1);
     return result;

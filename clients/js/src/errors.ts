@@ -27,6 +27,9 @@ export class RateLimitError extends BrowserLLMError {}
 export class OverloadedError extends BrowserLLMError {}
 export class UnauthorizedError extends BrowserLLMError {}
 export class NotFoundError extends BrowserLLMError {}
+export class ModelLoadFailedError extends BrowserLLMError {}
+export class InferenceError extends BrowserLLMError {}
+export class StorageError extends BrowserLLMError {}
 
 const BY_CODE: Record<string, typeof BrowserLLMError> = {
   VALIDATION_ERROR: ValidationError,
@@ -37,6 +40,9 @@ const BY_CODE: Record<string, typeof BrowserLLMError> = {
   UNAUTHORIZED: UnauthorizedError,
   FORBIDDEN: UnauthorizedError,
   NOT_FOUND: NotFoundError,
+  MODEL_LOAD_FAILED: ModelLoadFailedError,
+  INFERENCE_ERROR: InferenceError,
+  STORAGE_ERROR: StorageError,
 };
 
 export function errorFor(

@@ -2,10 +2,13 @@ export { BrowserLLMClient } from "./client.js";
 export type { ClientOptions, LoadModelOptions } from "./client.js";
 export {
   BrowserLLMError,
+  InferenceError,
+  ModelLoadFailedError,
   ModelNotLoadedError,
   NotFoundError,
   OverloadedError,
   RateLimitError,
+  StorageError,
   UnauthorizedError,
   ValidationError,
 } from "./errors.js";

@@ -8,11 +8,15 @@ export interface GenerateRequest {
   frequency_penalty?: number;
   presence_penalty?: number;
   stop?: string[] | string;
+  /** generate() always sends false and generateStream() true; set for raw fetch use. */
+  stream?: boolean;
   json_mode?: boolean;
   json_schema?: Record<string, unknown>;
   seed?: number; // extension
   raw?: boolean; // extension
   ignore_eos?: boolean; // extension
+  engine?: "native" | "browser"; // extension
+  history?: { role: "system" | "user" | "assistant"; content: string }[]; // extension
 }
 
 export interface GenerateResponse {
@@ -41,24 +45,54 @@ export interface ModelsResponse {
   models: ModelSummary[];
 }
 
+export interface ErrorBody {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
 export interface LoadModelResponse {
   model_id: string;
-  status: "loaded" | "loading" | "error";
+  /** "unloaded" answers POST /models/{id}/unload (extension). */
+  status: "loaded" | "loading" | "error" | "unloaded";
   progress?: number;
   estimated_time_ms?: number;
+  phase?: string; // extension
+  error?: ErrorBody; // extension: why a load failed, with status "error"
 }
 
 export interface StatusResponse {
   status: "ready" | "loading" | "error" | "idle";
   model: { id: string; loaded: boolean } | null;
-  system: Record<string, number | boolean>;
-  performance: Record<string, number>;
-  health: Record<string, number>;
-  engine: Record<string, number | null>;
+  system: {
+    webgpu_available: boolean;
+    ram_gb: number;
+    /** null where no source exists (see docs/api.md). */
+    gpu_vram_gb: number | null;
+    storage_quota_gb: number;
+    storage_used_gb: number;
+    [extension: string]: unknown;
+  };
+  performance: {
+    avg_tokens_per_second: number;
+    avg_latency_ms: number;
+    requests_total: number;
+    requests_success: number;
+    requests_error: number;
+    [extension: string]: unknown;
+  };
+  health: {
+    webgpu_context_losses: number;
+    memory_errors: number;
+    stability_score: number;
+    [extension: string]: unknown;
+  };
+  engine: Record<string, unknown>; // extension: see docs/api.md
+  [extension: string]: unknown;
 }
 
 export interface WSResponse {
   type: "token" | "done" | "error" | "metric" | "log";
-  id: string | null;
+  id: string; // "" for errors about a message whose own id could not be read
   data: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

@@ -37,8 +37,9 @@ export class WSSession {
         if (message.type === "token") onToken(message.data.token);
         else if (message.type === "done" || message.type === "error") {
           this.listeners.delete(id);
-          if (message.type === "done") resolve(message.data as GenerateResponse);
-          else reject(errorFor(message.data.code, message.data.message));
+          // done and error carry the same data as the SSE stream's events.
+          if (message.type === "done") resolve(message.data.completion as GenerateResponse);
+          else reject(errorFor(message.data.code, message.data.error, { details: message.data.details }));
         }
       });
       this.socket.send(JSON.stringify({ type: "generate", id, payload }));

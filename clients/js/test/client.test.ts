@@ -4,6 +4,7 @@ import {
   BrowserLLMClient,
   BrowserLLMError,
   NotFoundError,
+  OverloadedError,
   RateLimitError,
   ValidationError,
 } from "../src/index.js";
@@ -87,13 +88,16 @@ test("a WebSocket session generates and aborts", async () => {
   }
 });
 
-test("retry on 429 honours Retry-After", async () => {
+for (const [code, status] of [
+  ["RATE_LIMIT", 429],
+  ["OVERLOADED", 503], // not in the spec: a full queue, retried like RATE_LIMIT
+] as const) test(`retry on ${code} honours Retry-After`, async () => {
   let calls = 0;
   const fakeFetch = (async () => {
     calls++;
     if (calls < 3) {
-      return new Response(JSON.stringify({ success: false, error: { code: "RATE_LIMIT", message: "slow down" } }), {
-        status: 429,
+      return new Response(JSON.stringify({ success: false, error: { code, message: "slow down" } }), {
+        status,
         headers: { "Retry-After": "0" },
       });
     }
@@ -104,5 +108,5 @@ test("retry on 429 honours Retry-After", async () => {
   assert.equal(calls, 3);
   const once = new BrowserLLMClient("http://127.0.0.1:9/api/v1", { fetch: fakeFetch });
   calls = 0;
-  await assert.rejects(once.getModels(), RateLimitError);
+  await assert.rejects(once.getModels(), code === "RATE_LIMIT" ? RateLimitError : OverloadedError);
 });

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BrowserLLMClient } from "../src/index.js";
+import { BrowserLLMClient, ModelLoadFailedError } from "../src/index.js";
 
 /** A fetch that answers POST /models/{id}/load from a script of load states. */
-function scriptedFetch(states: Array<{ status: string; progress?: number }>, seen: string[]): typeof fetch {
+type LoadState = { status: string; progress?: number; error?: { code: string; message: string; details?: unknown } };
+
+function scriptedFetch(states: LoadState[], seen: string[]): typeof fetch {
   return (async (url: string | URL | Request, init?: RequestInit) => {
     seen.push(`${init?.method ?? "GET"} ${String(url)}`);
     const state = states.shift() ?? { status: "error" };
@@ -24,7 +26,24 @@ test("loadModel polls while the server says loading, reporting progress", async 
   const result = await client.loadModel("m1", { pollMs: 1, onProgress: (p) => progress.push(p) });
   assert.equal(result.status, "loaded");
   assert.deepEqual(progress, [0, 0.5, 1]);
-  assert.deepEqual(seen, Array(3).fill("POST http://x/api/v1/models/m1/load"));
+  // The first call starts again after an earlier failure; the polls only read.
+  assert.deepEqual(seen, [
+    "POST http://x/api/v1/models/m1/load?retry=true",
+    ...Array(2).fill("POST http://x/api/v1/models/m1/load"),
+  ]);
+});
+
+test("a failed load (status error) throws its cause instead of polling forever", async () => {
+  const seen: string[] = [];
+  const error = { code: "MODEL_LOAD_FAILED", message: "probe rejected it", details: { reason: "probe_rejected" } };
+  const states = [{ status: "loading", progress: 0 }, ...Array(5).fill({ status: "error", error })];
+  const client = new BrowserLLMClient("http://x/api/v1", { fetch: scriptedFetch(states, seen) });
+  await assert.rejects(client.loadModel("m1", { pollMs: 1 }), (err: unknown) => {
+    assert.ok(err instanceof ModelLoadFailedError);
+    assert.deepEqual(err.details, { reason: "probe_rejected" });
+    return true;
+  });
+  assert.equal(seen.length, 2);
 });
 
 test("loadModel without wait answers with the first state", async () => {

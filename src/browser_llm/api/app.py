@@ -1,4 +1,5 @@
-"""The FastAPI application: services are built in the lifespan and kept on app.state."""
+"""The FastAPI application: routes, middleware, and the services built at start-up
+(api/services.py, reached from routes with ``services(request)``)."""
 
 from __future__ import annotations
 
@@ -24,49 +25,17 @@ from browser_llm.api.routes import (
     ws,
 )
 from browser_llm.api.security import SecurityMiddleware
+from browser_llm.api.services import build_services, default_engine, load_startup_model
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
-from browser_llm.models.catalog import Catalog
-from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
 from browser_llm.observability.profile import Profile
 from browser_llm.observability.prometheus import PrometheusMetrics
-from browser_llm.service.generation import GenerationService
-from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["API_PREFIX", "create_app", "default_engine"]
 
 logger = logging.getLogger(__name__)
-
-
-def default_engine(settings: Settings) -> Engine:
-    from browser_llm.engine.context_config import ContextConfig
-
-    config = ContextConfig(
-        context_size=settings.context_size,
-        batch_size=settings.batch_size,
-        threads=settings.threads,
-        gpu_layers=settings.gpu_layers,
-        max_sequences=settings.sequences,
-        flash_attn=settings.flash_attn,
-        prefix_cache=settings.prefix_cache,
-        adaptive_threads=settings.adaptive_threads,
-    )
-    if settings.fault_inject:  # testing only (tests/reliability)
-        logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
-    if settings.engine_process:
-        # llama.cpp runs in a child process: a native fault there cannot end this one.
-        from browser_llm.engine.process_engine import ProcessEngine
-
-        return ProcessEngine(config, settings.fault_inject, settings.log_level)
-    from browser_llm.engine.llama_engine import LlamaEngine
-
-    if settings.fault_inject:
-        from browser_llm.engine.faults import FaultInjectingEngine
-
-        return FaultInjectingEngine(config)
-    return LlamaEngine(config)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -76,50 +45,30 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         native = engine or default_engine(settings)
         native.start()
-        browser = engine_page.build_browser_engine(settings, native)
-        app.state.browser_engine = browser
-        eng = browser if settings.engine == "browser" else native
         log_buffer = LogBuffer(
             level=logging.DEBUG if settings.log_level == "debug" else logging.INFO,
-            hub=app.state.stats.hub,
+            hub=stats.hub,
         )
         package_logger = logging.getLogger("browser_llm")
         package_logger.addHandler(log_buffer)
         if package_logger.getEffectiveLevel() > log_buffer.level:
             package_logger.setLevel(log_buffer.level)
-        app.state.logs = log_buffer
-        stats: RequestStats = app.state.stats
-        registry = ModelRegistry(
-            eng,
-            Catalog.builtin(settings.models_dir),
-            ModelStore(settings.models_dir, settings.storage_quota_gb),
-            stats.profile,
-        )
-        app.state.settings = settings
-        app.state.engine = eng
-        app.state.registry = registry
-        app.state.generation = GenerationService(
-            eng,
-            stats,
-            parallel=settings.sequences,
-            max_queue=settings.max_queue,
-            log_prompts=settings.log_prompts,
-            swapping_to=registry.swapping_to,
-            loading=registry.loading_hint,
-            engines={"native": native, "browser": browser},
-        )
+        svc = build_services(settings, native, stats, limiter, log_buffer)
+        app.state.services = svc
         if settings.model_to_load:
             try:
-                await engine_page.load_startup_model(registry, native, browser, settings)
+                await load_startup_model(svc)
             except Exception as exc:
                 logger.error("could not load model %s at start-up: %s", settings.model, exc)
         try:
             yield
         finally:
-            browser.shutdown()
+            svc.browser.shutdown()
             native.shutdown()
             package_logger.removeHandler(log_buffer)
 
+    stats = RequestStats(Profile(), PrometheusMetrics())
+    limiter = RateLimiter(settings)
     app = FastAPI(
         title="Browser LLM",
         version=__version__,
@@ -127,12 +76,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "envelope {success, data, error, metadata}; see docs/api.md.",
         lifespan=lifespan,
     )
-    stats = RequestStats(Profile(), PrometheusMetrics())
-    app.state.stats = stats
-    app.state.limiter = RateLimiter(settings)
-    app.state.engine_file_requests = {}  # model id -> GETs by browser engine tabs
     # Outermost last: request id -> CORS (answers preflights) -> security -> routes.
-    app.add_middleware(SecurityMiddleware, settings=settings, limiter=app.state.limiter)
+    app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.types import Scope
 
 from browser_llm import __version__
+from browser_llm.api.error_shapes import envelope_error, openai_error
 
 __all__ = [
     "error_body",
@@ -21,26 +22,13 @@ __all__ = [
     "metadata",
     "new_request_id",
     "ok",
-    "openai_error",
     "request_id_of",
 ]
-
-_OPENAI_TYPES = {
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-}
 
 
 def is_openai_path(path: str) -> bool:
     """/v1/... speaks OpenAI's error shape; /api/v1/... the envelope."""
     return path.startswith("/v1/")
-
-
-def openai_error(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def new_request_id() -> str:
@@ -79,25 +67,26 @@ def error_response(
     if is_openai_path(request.url.path):
         param = details.get("field") if isinstance(details, dict) else None
         return JSONResponse(
-            openai_error(status_code, code, message, param),
+            openai_error(code, message, param if isinstance(param, str) else None),
             status_code=status_code,
             headers=headers,
         )
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    body = {"success": False, "error": error, "metadata": metadata(request_id_of(request))}
+    body = {
+        "success": False,
+        "error": envelope_error(code, message, details),
+        "metadata": metadata(request_id_of(request)),
+    }
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-def error_body(scope: Scope, code: str, message: str, status: int = 400) -> bytes:
+def error_body(scope: Scope, code: str, message: str) -> bytes:
     """An error body for middleware that answers before any route runs."""
     if is_openai_path(scope.get("path", "")):
-        return json.dumps(openai_error(status, code, message)).encode()
+        return json.dumps(openai_error(code, message)).encode()
     request_id = scope.get("state", {}).get("request_id") or new_request_id()
     body = {
         "success": False,
-        "error": {"code": code, "message": message},
+        "error": envelope_error(code, message),
         "metadata": metadata(str(request_id)),
     }
     return json.dumps(body).encode()

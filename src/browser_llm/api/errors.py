@@ -1,7 +1,5 @@
-"""The one table from error code to HTTP status, and the handlers that use it.
-
-SSE error events and (later) WebSocket error frames use the same codes.
-"""
+"""The exception handlers: every error raised while serving HTTP becomes one
+response built from the table in ``api/error_shapes.py``."""
 
 from __future__ import annotations
 
@@ -14,34 +12,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from browser_llm.api.envelope import error_response
+from browser_llm.api.error_shapes import status_for
 from browser_llm.core.errors import BrowserLLMError
 
-__all__ = ["ERROR_STATUS", "install_error_handlers", "status_for"]
+__all__ = ["install_error_handlers"]
 
 logger = logging.getLogger(__name__)
-
-# code -> HTTP status. docs/api.md lists the same table.
-ERROR_STATUS: dict[str, int] = {
-    "VALIDATION_ERROR": 400,
-    "UNAUTHORIZED": 401,
-    "FORBIDDEN": 403,
-    "PAYLOAD_TOO_LARGE": 413,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "CANCELLED": 499,
-    "MODEL_NOT_LOADED": 503,
-    "OVERLOADED": 503,
-    "MODEL_LOAD_FAILED": 500,
-    "INFERENCE_ERROR": 500,
-    "WEBGPU_ERROR": 500,
-    "STORAGE_ERROR": 507,
-    "RATE_LIMIT": 429,
-    "INTERNAL_ERROR": 500,
-}
-
-
-def status_for(code: str) -> int:
-    return ERROR_STATUS.get(code, 500)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -204,6 +204,11 @@ class LoadModelResponse(BaseModel):
         None, description="Extension: fetching, checking, probing, loading or done"
     )
     download: DownloadInfo | None = Field(None, description="Extension: download figures")
+    error: ErrorBody | None = Field(
+        None,
+        description="Extension: why the load failed, with status 'error' (until a load "
+        "with ?retry=true)",
+    )
 
 
 class DeleteModelResponse(BaseModel):
@@ -219,14 +224,40 @@ class StatusModel(BaseModel):
     loaded: bool
 
 
+class StatusGpuDevice(BaseModel):
+    """Extension: a GPU llama.cpp can offload to (ggml's backend device registry)."""
+
+    name: str
+    description: str
+    kind: Literal["gpu", "igpu"] = Field(description="igpu: integrated, uses host memory")
+    memory_total_bytes: int
+    memory_free_bytes: int = Field(description="When the engine process started")
+    memory_total_gb: float
+    memory_free_gb: float
+
+
+class StatusGpuOffload(BaseModel):
+    """Extension: the native engine's GPU offload."""
+
+    supported: bool = Field(description="This llama.cpp build can offload layers to a GPU")
+    devices: list[StatusGpuDevice]
+
+
 class StatusSystem(BaseModel):
-    webgpu_available: bool = Field(description="GPU offload available in this llama.cpp build")
+    webgpu_available: bool = Field(
+        description="The engine in use runs on a WebGPU device: false on the native engine; "
+        "with BROWSER_LLM_ENGINE=browser, the tab's reading"
+    )
     ram_gb: float
     gpu_vram_gb: float | None = Field(
-        description="GPU memory; null where no standard source exists (browser engine)"
+        description="Dedicated memory of the GPUs in use (0 with none); null where no "
+        "source exists (see docs/api.md)"
     )
     storage_quota_gb: float
     storage_used_gb: float
+    gpu_offload: StatusGpuOffload | None = Field(
+        None, description="Extension: native GPU offload (build support and devices)"
+    )
 
 
 class StatusPerformance(BaseModel):
@@ -296,6 +327,15 @@ class StatusLoading(BaseModel):
     estimated_time_ms: float
 
 
+class StatusLoadError(BaseModel):
+    """Extension: a failed load."""
+
+    model_id: str
+    code: str
+    message: str
+    details: Any | None = None
+
+
 class StatusBrowser(BaseModel):
     """Extension: the browser engine (a tab attached at /api/v1/engine/attach)."""
 
@@ -304,7 +344,9 @@ class StatusBrowser(BaseModel):
     model: str | None = Field(description="Model loaded in the tab")
     wanted_model: str | None = Field(description="Model the tab is told to load when attaching")
     load_progress: dict[str, Any] | None = Field(description="{model_id, loaded, total} bytes")
-    last_load: dict[str, Any] | None = Field(description="{model_id, from_cache, load_time_s}")
+    last_load: dict[str, Any] | None = Field(
+        description="{model_id, from_cache, load_time_s, backend, gpu_layers_offloaded}"
+    )
     webgpu_available: bool = Field(
         description="The tab has a WebGPU adapter llama.cpp's WebGPU backend can use "
         "(it requires shader-f16), and has not given up on it after device losses"
@@ -342,6 +384,11 @@ class StatusResponse(BaseModel):
     health: StatusHealth
     engine: StatusEngine
     loading: StatusLoading | None = Field(None, description="Extension: load in progress")
+    load_error: StatusLoadError | None = Field(
+        None,
+        description="Extension: the last load that failed and was not retried; with no "
+        "model serving, status is 'error'",
+    )
     browser: StatusBrowser | None = Field(
         None, description="Extension: the browser engine's tab and its own readings"
     )

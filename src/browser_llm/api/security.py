@@ -194,7 +194,7 @@ class SecurityMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
             return
-        await _send_json(send, status, error_body(scope, code, message, status), headers or {})
+        await _send_json(send, status, error_body(scope, code, message), headers or {})
 
 
 async def _send_json(

@@ -20,7 +20,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from browser_llm.service.generation import GenerationService
+from browser_llm.api.services import services_of
 
 __all__ = ["DrainingServer", "serve"]
 
@@ -39,20 +39,20 @@ class DrainingServer(uvicorn.Server):
         if not self._drain_requested and not self.should_exit:
             # Runs inside a signal handler: only set flags; on_tick starts the drain.
             self._drain_requested = True
-            generation = getattr(self._app.state, "generation", None)
-            if generation is not None:
-                generation.draining = True  # refuse new requests from now on
+            svc = services_of(self._app)
+            if svc is not None:
+                svc.generation.draining = True  # refuse new requests from now on
             logger.info("received %s: draining", signal.Signals(sig).name)
             return
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
         if self._drain_requested and self._drain is None:
-            generation: GenerationService | None = getattr(self._app.state, "generation", None)
-            if generation is None:  # not started yet: nothing to drain
+            svc = services_of(self._app)
+            if svc is None:  # not started yet: nothing to drain
                 self.should_exit = True
             else:
-                self._drain = asyncio.create_task(generation.drain(self._grace_s))
+                self._drain = asyncio.create_task(svc.generation.drain(self._grace_s))
         if self._drain is not None and self._drain.done():
             self.should_exit = True
         return await super().on_tick(counter)

@@ -15,6 +15,7 @@ from browser_llm.client.protocol import (
     backoff_seconds,
     error_from,
     headers_for,
+    load_error,
     query,
     unwrap,
 )
@@ -98,8 +99,9 @@ class AsyncBrowserLLMClient:
 
         return AsyncTokenStream(chunks())
 
-    async def get_models(self) -> list[dict[str, Any]]:
-        models: list[dict[str, Any]] = (await self._call("GET", "/models"))["models"]
+    async def get_models(self) -> dict[str, Any]:
+        """GET /models: the spec's ModelsResponse, ``{"models": [...]}``."""
+        models: dict[str, Any] = await self._call("GET", "/models")
         return models
 
     async def get_model(self, model_id: str) -> dict[str, Any]:
@@ -113,12 +115,18 @@ class AsyncBrowserLLMClient:
         progress: Callable[[float], None] | None = None,
         poll_s: float = 0.5,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("POST", f"/models/{model_id}/load")
+        """POST /models/{id}/load (starting again after a failed load); with wait, polls
+        until the load ends, reporting progress 0-1, and raises the load's error if it
+        failed (status "error"). Without wait, returns the first answer as it is."""
+        path = f"/models/{model_id}/load"
+        result: dict[str, Any] = await self._call("POST", path, params={"retry": "true"})
         while wait and result.get("status") == "loading":
             if progress is not None:
                 progress(float(result.get("progress") or 0.0))
             await asyncio.sleep(poll_s)
-            result = await self._call("POST", f"/models/{model_id}/load")
+            result = await self._call("POST", path)
+        if wait and result.get("status") == "error":
+            raise load_error(result)
         if progress is not None and result.get("status") == "loaded":
             progress(1.0)
         return result

@@ -16,6 +16,7 @@ __all__ = [
     "StreamState",
     "backoff_seconds",
     "headers_for",
+    "load_error",
     "query",
     "unwrap",
 ]
@@ -83,6 +84,16 @@ class SSEParser:
             ]
             if data:
                 yield json.loads(b"\n".join(data).decode("utf-8"))
+
+
+def load_error(result: dict[str, Any]) -> BrowserLLMError:
+    """The error of a load answer with status "error" (its `error` says why)."""
+    error = result.get("error") or {}
+    return error_for(
+        str(error.get("code", "MODEL_LOAD_FAILED")),
+        str(error.get("message", "the model failed to load")),
+        details=error.get("details"),
+    )
 
 
 def stream_error(event: dict[str, Any]) -> BrowserLLMError:

@@ -15,6 +15,7 @@ from browser_llm.client.protocol import (
     backoff_seconds,
     error_from,
     headers_for,
+    load_error,
     query,
     unwrap,
 )
@@ -99,8 +100,9 @@ class BrowserLLMClient:
 
         return TokenStream(chunks())
 
-    def get_models(self) -> list[dict[str, Any]]:
-        models: list[dict[str, Any]] = self._call("GET", "/models")["models"]
+    def get_models(self) -> dict[str, Any]:
+        """GET /models: the spec's ModelsResponse, ``{"models": [...]}``."""
+        models: dict[str, Any] = self._call("GET", "/models")
         return models
 
     def get_model(self, model_id: str) -> dict[str, Any]:
@@ -114,13 +116,18 @@ class BrowserLLMClient:
         progress: Callable[[float], None] | None = None,
         poll_s: float = 0.5,
     ) -> dict[str, Any]:
-        """POST /models/{id}/load; with wait, polls until loaded, reporting progress 0-1."""
-        result: dict[str, Any] = self._call("POST", f"/models/{model_id}/load")
+        """POST /models/{id}/load (starting again after a failed load); with wait, polls
+        until the load ends, reporting progress 0-1, and raises the load's error if it
+        failed (status "error"). Without wait, returns the first answer as it is."""
+        path = f"/models/{model_id}/load"
+        result: dict[str, Any] = self._call("POST", path, params={"retry": "true"})
         while wait and result.get("status") == "loading":
             if progress is not None:
                 progress(float(result.get("progress") or 0.0))
             time.sleep(poll_s)
-            result = self._call("POST", f"/models/{model_id}/load")
+            result = self._call("POST", path)
+        if wait and result.get("status") == "error":
+            raise load_error(result)
         if progress is not None and result.get("status") == "loaded":
             progress(1.0)
         return result

@@ -65,11 +65,13 @@ class WebSocketSession:
                 elif message["type"] == "token" and on_token is not None:
                     on_token(message["data"]["token"])
                 elif message["type"] == "done":
-                    done: dict[str, Any] = message["data"]
+                    done: dict[str, Any] = message["data"]["completion"]
                     return done
                 elif message["type"] == "error":
                     data = message["data"]
-                    raise error_for(str(data.get("code")), str(data.get("message")))
+                    raise error_for(
+                        str(data.get("code")), str(data.get("error")), details=data.get("details")
+                    )
         finally:
             self._pending = others + self._pending
         raise BrowserLLMError("CONNECTION_ERROR", "socket closed")  # pragma: no cover

@@ -10,6 +10,7 @@ __all__ = [
     "Completion",
     "FinishReason",
     "GenerationParams",
+    "GpuDevice",
     "LoadedModel",
     "Timings",
     "Usage",
@@ -100,3 +101,14 @@ class LoadedModel:
     load_time_s: float
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """A GPU llama.cpp can offload layers to (ggml's backend device registry)."""
+
+    name: str
+    description: str
+    kind: Literal["gpu", "igpu"]  # igpu: an integrated GPU that uses host memory
+    memory_total_bytes: int
+    memory_free_bytes: int  # when the engine process started

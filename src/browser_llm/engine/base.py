@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from browser_llm.core.errors import BrowserLLMError
-from browser_llm.core.types import ChatMessage, Completion, GenerationParams, LoadedModel
+from browser_llm.core.types import (
+    ChatMessage,
+    Completion,
+    GenerationParams,
+    GpuDevice,
+    LoadedModel,
+)
 
 __all__ = [
     "Admitted",
@@ -171,6 +177,11 @@ class Engine(Protocol):
 
     @property
     def gpu_offload_supported(self) -> bool: ...
+
+    @property
+    def gpu_devices(self) -> tuple[GpuDevice, ...]:
+        """The GPUs this engine can offload to (none on a CPU-only build)."""
+        ...
 
     def start(self) -> None: ...
 

@@ -31,7 +31,7 @@ from browser_llm.core.errors import (
     ValidationError,
     WebGPUError,
 )
-from browser_llm.core.types import LoadedModel
+from browser_llm.core.types import GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Engine,
     EngineState,
@@ -111,6 +111,10 @@ class BrowserEngine:
     def gpu_offload_supported(self) -> bool:
         tab = self._tab
         return tab is not None and tab.readings.webgpu_available
+
+    @property
+    def gpu_devices(self) -> tuple[GpuDevice, ...]:
+        return ()  # the tab's GPU is WebGPU's, reported in its own readings
 
     @property
     def attached(self) -> bool:

@@ -29,7 +29,7 @@ from browser_llm.core.errors import (
     ModelNotLoadedError,
     ValidationError,
 )
-from browser_llm.core.types import FinishReason, LoadedModel
+from browser_llm.core.types import FinishReason, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -47,6 +47,7 @@ from browser_llm.engine.batch_plan import fill, plan_step
 from browser_llm.engine.commands import Command, Load, Stop, Submit, Unload
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.cpu_pacer import CpuPacer
+from browser_llm.engine.gpu_devices import gpu_devices
 from browser_llm.engine.kv_placement import KVPlacement
 from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
@@ -89,6 +90,7 @@ class LlamaEngine:
         self._state: EngineState = "idle"
         self._tokens_total = 0
         self._memory_errors = 0
+        self._gpu_devices: tuple[GpuDevice, ...] | None = None
 
     # ---- event-loop side -------------------------------------------------
     @property
@@ -103,6 +105,12 @@ class LlamaEngine:
     @property
     def gpu_offload_supported(self) -> bool:
         return bool(llama_cpp.llama_supports_gpu_offload())
+
+    @property
+    def gpu_devices(self) -> tuple[GpuDevice, ...]:
+        if self._gpu_devices is None:
+            self._gpu_devices = gpu_devices()
+        return self._gpu_devices
 
     def start(self) -> None:
         if not self._thread.is_alive():

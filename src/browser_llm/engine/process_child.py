@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import asdict
 from typing import Any
 
 from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError
@@ -172,7 +173,14 @@ def main(argv: list[str]) -> int:
     )
     engine = child.engine = engine_class(config, deliver=child.deliver, governor=governor)
     engine.start()
-    child.send({"op": "hello", "pid": os.getpid(), "gpu_offload": engine.gpu_offload_supported})
+    child.send(
+        {
+            "op": "hello",
+            "pid": os.getpid(),
+            "gpu_offload": engine.gpu_offload_supported,
+            "gpu_devices": [asdict(d) for d in engine.gpu_devices],
+        }
+    )
     while True:
         message = recv_message(sock)
         if message is None:

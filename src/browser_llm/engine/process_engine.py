@@ -34,7 +34,7 @@ from browser_llm.core.errors import (
     CancelledError,
     ModelLoadFailedError,
 )
-from browser_llm.core.types import LoadedModel
+from browser_llm.core.types import GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     EngineState,
     EngineStats,
@@ -52,6 +52,7 @@ from browser_llm.engine.socket_watch import LoopReader
 from browser_llm.engine.wire import (
     decode_error,
     decode_event,
+    decode_gpu_devices,
     decode_model,
     encode_request,
     recv_message,
@@ -91,6 +92,7 @@ class ProcessEngine:
         self._model: LoadedModel | None = None
         self._failed = False
         self._gpu = False
+        self._gpu_devices: tuple[GpuDevice, ...] = ()
         # The live process's own counters; the thread readings start from the settings.
         self._child_stats = EngineStats(0, 0, 0, threads=config.threads, threads_max=config.threads)
         self._carried = EngineStats(0, 0, 0)  # counters of the processes that died
@@ -119,6 +121,10 @@ class ProcessEngine:
     @property
     def gpu_offload_supported(self) -> bool:
         return self._gpu
+
+    @property
+    def gpu_devices(self) -> tuple[GpuDevice, ...]:
+        return self._gpu_devices
 
     def not_loaded_reason(self) -> str:
         if self._failed and self.info.failure:
@@ -246,6 +252,7 @@ class ProcessEngine:
             hello = recv_message(parent_sock)
             if hello is not None:
                 self._gpu = bool(hello.get("gpu_offload"))
+                self._gpu_devices = decode_gpu_devices(hello.get("gpu_devices"))
                 self._connect(parent_sock)
                 self._reader = LoopReader(self._loop, parent_sock, proc, self._on_message)
                 self._reader.run_until_closed(self._stopping)

@@ -20,6 +20,7 @@ from browser_llm.core.types import (
     ChatMessage,
     Completion,
     GenerationParams,
+    GpuDevice,
     LoadedModel,
     Timings,
     Usage,
@@ -41,6 +42,7 @@ __all__ = [
     "WireError",
     "decode_error",
     "decode_event",
+    "decode_gpu_devices",
     "decode_model",
     "decode_request",
     "encode_error",
@@ -248,3 +250,27 @@ def decode_model(data: Any) -> LoadedModel:
         return LoadedModel(**fields)
     except (TypeError, ValueError) as exc:
         raise WireError("malformed model") from exc
+
+
+def decode_gpu_devices(data: Any) -> tuple[GpuDevice, ...]:
+    """The engine process's GPU list (its hello); anything malformed is a WireError."""
+    if data is None:
+        return ()
+    try:
+        devices = []
+        for item in data:
+            kind = item["kind"]
+            if kind not in ("gpu", "igpu"):
+                raise ValueError(kind)
+            devices.append(
+                GpuDevice(
+                    name=str(item["name"])[:200],
+                    description=str(item["description"])[:200],
+                    kind=kind,
+                    memory_total_bytes=max(0, int(item["memory_total_bytes"])),
+                    memory_free_bytes=max(0, int(item["memory_free_bytes"])),
+                )
+            )
+        return tuple(devices[:64])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise WireError("malformed GPU device list") from exc

@@ -4,7 +4,8 @@ A load is a background job: fetch (download or assemble) -> GGUF header check
 -> child-process probe (first load of a file that did not come from a pinned
 package) -> engine load. POST /models/{id}/load starts it and answers at once;
 the job's phase, progress and estimated time are read from here. A failed job
-keeps its error until the next load request for that model reports it.
+keeps its error, reported as status "error" by every load request for that model
+(a client polling the load sees it), until a load asks to retry.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class LoadStatus:
     estimated_time_ms: float
     phase: str
     download: dict[str, Any] | None = None
+    error: BrowserLLMError | None = None  # why the load failed (status "error")
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,18 @@ class ModelRegistry:
         self._engine_lock = asyncio.Lock()
         self._jobs: dict[str, LoadJob] = {}
         self._load_bps = _DEFAULT_LOAD_BPS
+        self._last_finished: LoadJob | None = None  # the load that ended last
 
     # ---- reading ---------------------------------------------------------
     @property
     def loaded_id(self) -> str | None:
         model = self._engine.model
         return model.model_id if model is not None else None
+
+    def failed_load(self) -> LoadJob | None:
+        """The most recent load, if it failed (and has not been retried since)."""
+        job = self._last_finished
+        return job if job is not None and job.error is not None else None
 
     def active_job(self) -> LoadJob | None:
         """The most recent load still in progress, if any."""
@@ -172,21 +180,21 @@ class ModelRegistry:
         )
 
     # ---- loading -----------------------------------------------------------
-    async def start_load(self, model_id: str) -> LoadStatus:
+    async def start_load(self, model_id: str, retry: bool = False) -> LoadStatus:
         """Starts loading (or reports the load in progress); answers at once.
 
         Problems found without any work (unknown id, no room for the download, a
-        file on disk that fails the header check) raise here; later ones are
-        kept on the job and raised by the next call for this model.
+        file on disk that fails the header check) raise here; later ones are kept
+        on the job and reported as status "error" until a call with `retry`.
         """
         entry = self.library.entry(model_id)
         job = self._jobs.get(model_id)
         if job is not None and not job.task.done():
             return self._status(job)
         if job is not None:
+            if job.error is not None and not retry:
+                return LoadStatus(model_id, "error", 0.0, 0.0, "failed", error=job.error)
             del self._jobs[model_id]
-            if job.error is not None:
-                raise job.error
         if self.loaded_id == model_id:
             return LoadStatus(model_id, "loaded", 1.0, 0.0, "done")
         self.library.check_can_fetch(entry)
@@ -212,7 +220,7 @@ class ModelRegistry:
 
     async def load(self, model_id: str) -> LoadedModel:
         """Loads and waits (start-up, tests). Raises the load's error."""
-        status = await self.start_load(model_id)
+        status = await self.start_load(model_id, retry=True)
         job = self._jobs.get(model_id)
         if status.status == "loaded" or job is None:
             current = self._engine.model
@@ -254,6 +262,7 @@ class ModelRegistry:
             )
             raise job.error from exc
         finally:
+            self._last_finished = job
             if job.error is not None:
                 job.phase = "failed"
                 logger.warning("model %s failed to load: %s", entry.id, job.error.message)
@@ -276,6 +285,7 @@ class ModelRegistry:
     async def unload(self) -> None:
         async with self._engine_lock:
             await self._engine.unload()
+        self._last_finished = None  # idle by request, whatever the last load did
 
     async def delete(self, model_id: str) -> int:
         """Unloads the model if loaded, stops its download, deletes its stored file."""

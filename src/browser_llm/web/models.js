@@ -2,7 +2,7 @@
 // Progress fields follow the spec (download_progress on GET /models/{id}; status, progress,
 // estimated_time_ms on the load answer); a server without them still shows a busy bar.
 
-import { call, plainError, postJSON } from "./api.js";
+import { ApiError, call, plainError, postJSON } from "./api.js";
 import { duration, el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -116,7 +116,8 @@ async function load(m) {
   update(m.id, { phase: "loading", fraction: m.downloaded ? null : 0, eta: null, error: null,
     note: m.downloaded ? "Loading into memory" : "Downloading" });
   let finished = false;
-  const answer = postJSON(`/models/${encodeURIComponent(m.id)}/load`, {}).then(
+  // A click is an explicit load: it starts again after an earlier failure.
+  const answer = postJSON(`/models/${encodeURIComponent(m.id)}/load?retry=true`, {}).then(
     (data) => ({ data }), (error) => ({ error }));
   // Poll the model's details while the load answer is pending (or says "loading").
   let loadAnswer = null;
@@ -134,9 +135,9 @@ async function load(m) {
       // a failed poll is not a failed load: the load answer decides
     }
     const status = loadAnswer && loadAnswer.data;
-    if (status && status.status === "loading" && (await serverFailedLoad())) {
-      // Answered "loading" at once, then failed: /status says "error" after a failed load.
-      update(m.id, { phase: "error", note: "Failed", error: "The model could not be loaded." });
+    if (status && status.status === "loading" && details && details.load_error) {
+      // Answered "loading" at once, then failed: the model's details say why.
+      update(m.id, { phase: "error", note: "Failed", error: loadFailure(details.load_error) });
       break;
     }
     const seen = readProgress(details);
@@ -153,7 +154,7 @@ async function load(m) {
       update(m.id, { phase: "done", fraction: 1, eta: 0, note: `Loaded in ${took.toFixed(1)} s` });
       finished = true;
     } else if (status && status.status === "error") {
-      update(m.id, { phase: "error", note: "Failed", error: "The model could not be loaded." });
+      update(m.id, { phase: "error", note: "Failed", error: loadFailure(status.error) });
       break;
     } else {
       update(m.id, { fraction: f ?? null, eta, note });
@@ -174,12 +175,9 @@ async function unload(m) {
   document.dispatchEvent(new CustomEvent("models-changed"));
 }
 
-async function serverFailedLoad() {
-  try {
-    return (await call("/status")).status === "error";
-  } catch {
-    return false;
-  }
+function loadFailure(error) {
+  if (!error) return "The model could not be loaded.";
+  return plainError(new ApiError(error.code, error.message, 200, error.details));
 }
 
 function sleep(ms) {

@@ -10,12 +10,9 @@ from pydantic import BaseModel, Field
 from browser_llm.api.envelope import ok
 from browser_llm.api.routes.common import ERROR_RESPONSES
 from browser_llm.api.schemas import Envelope
+from browser_llm.api.services import services
 from browser_llm.core.errors import ValidationError
-from browser_llm.engine.base import Engine
-from browser_llm.observability.logs import LogBuffer
-from browser_llm.observability.profile import METRICS, Profile
-from browser_llm.service.generation import GenerationService
-from browser_llm.service.stats import RequestStats
+from browser_llm.observability.profile import METRICS
 
 __all__ = ["metrics_router", "router"]
 
@@ -75,7 +72,7 @@ async def debug_logs(
     since: Annotated[float | None, Query(ge=0, description="Unix time, seconds")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LOGS)] = 100,
 ) -> Response:
-    buffer: LogBuffer = request.app.state.logs
+    buffer = services(request).logs
     rows = [LogEntry.model_validate(r.as_dict()) for r in buffer.query(level, since, limit)]
     return ok(request, DebugLogsResponse(logs=rows), exclude_none=True)
 
@@ -91,7 +88,7 @@ async def debug_profile(
     since: Annotated[float | None, Query(ge=0, description="Unix time, seconds")] = None,
     metric: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    profile: Profile = request.app.state.stats.profile
+    profile = services(request).stats.profile
     if metric is not None and metric not in METRICS:
         raise ValidationError(
             f"metric: unknown metric '{metric}'", {"field": "metric", "known": sorted(METRICS)}
@@ -121,9 +118,8 @@ async def debug_profile(
     responses={200: {"content": {"text/plain": {}}}},
 )
 async def prometheus_metrics(request: Request) -> Response:
-    stats: RequestStats = request.app.state.stats
-    engine: Engine = request.app.state.engine
-    generation: GenerationService = request.app.state.generation
+    svc = services(request)
+    stats, engine, generation = svc.stats, svc.engine, svc.generation
     model = engine.model
     engine_stats = engine.stats()
     body = stats.prometheus.render(

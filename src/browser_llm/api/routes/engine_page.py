@@ -21,21 +21,12 @@ from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse
 
 from browser_llm.api.envelope import error_response
-from browser_llm.api.middleware import API_PREFIX
+from browser_llm.api.services import services
 from browser_llm.config import Settings
 from browser_llm.core.errors import ModelNotFoundError, ValidationError
-from browser_llm.engine.base import Engine
-from browser_llm.engine.browser_engine import BrowserEngine, Tab
-from browser_llm.service.registry import ModelRegistry
+from browser_llm.engine.browser_engine import Tab
 
-__all__ = [
-    "api_router",
-    "browser_status",
-    "build_browser_engine",
-    "load_startup_model",
-    "page_router",
-    "wllama_root",
-]
+__all__ = ["api_router", "page_router", "wllama_root"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,21 +62,6 @@ def wllama_root(settings: Settings) -> Path:
     return repo / "web-engine" / "node_modules" / "@wllama" / "wllama"
 
 
-def model_file_path(model_id: str) -> str:
-    # wllama's cache wants URLs that end in .gguf.
-    return f"{API_PREFIX}/engine/models/{model_id}/model.gguf"
-
-
-def build_browser_engine(settings: Settings, native: Engine) -> BrowserEngine:
-    return BrowserEngine(
-        settings.context_size,
-        model_url=model_file_path,
-        fallback=native if settings.engine_fallback else None,
-        backend=settings.browser_backend,
-        tab_timeout_s=settings.browser_tab_timeout_s,
-    )
-
-
 _MISSING_PAGE = """<!doctype html><meta charset="utf-8"><title>Browser engine unavailable</title>
 <h1>Browser engine unavailable</h1>
 <p>The wllama package is not installed (<code>web-engine/node_modules</code>).</p>
@@ -95,7 +71,7 @@ reload this page. The rest of the server works without it.</p>"""
 
 @page_router.get("/engine")
 async def engine_page(request: Request) -> Response:
-    root = wllama_root(request.app.state.settings)
+    root = wllama_root(services(request).settings)
     if not (root / "esm" / "index.js").is_file():
         logger.warning("browser engine page unavailable: no wllama at %s", root)
         return HTMLResponse(_MISSING_PAGE, status_code=503, headers=_ISOLATION)
@@ -113,7 +89,7 @@ async def engine_asset(name: str) -> Response:
 @page_router.get("/engine/vendor/{path:path}")
 async def vendor_file(path: str, request: Request) -> Response:
     """wllama's ESM bundle and .wasm, from the installed package only."""
-    package = wllama_root(request.app.state.settings)
+    package = wllama_root(services(request).settings)
     if path == _WORKER_CODE[0]:
         return _vendor_response(package / _WORKER_CODE[1], path)
     root = (package / "esm").resolve()
@@ -145,13 +121,14 @@ async def model_file(model_id: str, request: Request) -> Response:
     if site is not None and site not in ("same-origin", "none"):
         # Only the engine page of this server may read model files from a browser.
         return _forbidden(request)
-    registry: ModelRegistry = request.app.state.registry
+    svc = services(request)
+    registry = svc.registry
     entry = registry.catalog.get(model_id)
     path = registry.store.path_for(entry) if entry is not None else None
     if path is None:
         raise ModelNotFoundError(f"model '{model_id}' is not in the catalog or not on disk")
     if request.method == "GET":
-        counters = request.app.state.engine_file_requests
+        counters = svc.file_requests
         counters[model_id] = counters.get(model_id, 0) + 1
     headers = {"Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store"}
     return FileResponse(path, media_type="application/octet-stream", headers=headers)
@@ -164,8 +141,9 @@ def _forbidden(request: Request) -> Response:
 @api_router.websocket("/engine/attach")
 async def attach(ws: WebSocket) -> None:
     """A browser tab offers itself as the engine (see docs/browser-engine.md)."""
-    engine: BrowserEngine = ws.app.state.browser_engine
-    limit: int = ws.app.state.settings.max_ws_message_bytes
+    svc = services(ws)
+    engine = svc.browser
+    limit = svc.settings.max_ws_message_bytes
     await ws.accept()
     try:
         hello = await asyncio.wait_for(_receive(ws, limit), HELLO_TIMEOUT_S)
@@ -229,61 +207,3 @@ async def _send_loop(ws: WebSocket, out: asyncio.Queue[dict[str, Any]]) -> None:
             if message.get("type") == "timed_out":
                 await ws.close(4002, "the tab stopped answering")
                 return
-
-
-def browser_status(state: Any) -> dict[str, Any] | None:
-    """The /status `browser` block: the tab's own readings (None before the app started)."""
-    engine: BrowserEngine | None = getattr(state, "browser_engine", None)
-    if engine is None:
-        return None
-    tab = engine.tab
-    readings = tab.readings if tab is not None else None
-    model = engine.model if tab is not None else None
-    return {
-        "attached": tab is not None,
-        "state": engine.state,
-        "model": model.model_id if model is not None else None,
-        "wanted_model": engine.wanted_model_id,
-        "load_progress": engine.load_progress,
-        "last_load": engine.last_load,
-        "webgpu_available": readings.webgpu_available if readings else False,
-        "webgpu_unavailable_reason": readings.webgpu_unavailable_reason if readings else None,
-        "adapter": readings.adapter if readings else None,
-        "backend": readings.backend if readings else None,
-        "gpu_layers_offloaded": readings.gpu_layers_offloaded if readings else None,
-        "gpu_vram_gb": readings.gpu_vram_gb if readings else None,
-        "storage_quota_gb": readings.storage_quota_gb if readings else 0.0,
-        "storage_used_gb": readings.storage_used_gb if readings else 0.0,
-        "storage_persisted": readings.storage_persisted if readings else None,
-        "webgpu_context_losses": readings.webgpu_context_losses if readings else 0,
-        "memory_errors": engine.stats().memory_errors,
-        "threads": readings.threads if readings else 0,
-        "multi_thread": readings.multi_thread if readings else False,
-        "tabs_attached_total": engine.tabs_attached_total,
-        "model_file_requests": sum(state.engine_file_requests.values()),
-    }
-
-
-async def load_startup_model(
-    registry: ModelRegistry, native: Engine, browser: BrowserEngine, settings: Settings
-) -> None:
-    """BROWSER_LLM_MODEL: the browser engine remembers it (a tab loads it on attach);
-    the native engine loads it when it is the default or the configured fallback."""
-    model_id = settings.model_to_load
-    assert model_id is not None
-    entry = registry.catalog.get(model_id)
-    path = registry.store.path_for(entry) if entry is not None else None
-    if path is not None:
-        try:
-            await browser.want(model_id, str(path))
-        except Exception as exc:
-            logger.warning("the browser engine cannot use %s: %s", model_id, exc)
-    if settings.engine == "native":
-        # A model on disk is loaded before serving; one to download loads in the
-        # background (/status says 'loading') so the server answers meanwhile.
-        if entry is not None and registry.store.is_local(entry):
-            await registry.load(model_id)
-        else:
-            await registry.start_load(model_id)
-    elif settings.engine_fallback and path is not None:
-        await native.load(model_id, str(path))

@@ -11,13 +11,15 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok, request_id_of
+from browser_llm.api.error_shapes import stream_error_of
 from browser_llm.api.routes.common import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
+from browser_llm.api.services import services
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
-from browser_llm.service.generation import GenerationService, GenerationStream
+from browser_llm.service.generation import GenerationStream
 from browser_llm.service.json_output import check_json_output, json_constraint
 from browser_llm.service.stats import tokens_per_second
 
@@ -106,7 +108,7 @@ async def _sse_events(stream: GenerationStream, body: GenerateRequestBody) -> As
         async for text in stream:
             yield _sse({"type": "token", "data": {"token": text}})
     except BrowserLLMError as exc:
-        yield _sse({"type": "error", "data": {"error": exc.message, "code": exc.code}})
+        yield _sse({"type": "error", "data": stream_error_of(exc)})
         return
     assert stream.completion is not None
     completion = to_response(stream.completion, stream.model_id, body).model_dump(
@@ -129,7 +131,7 @@ async def _sse_events(stream: GenerationStream, body: GenerateRequestBody) -> As
     summary="Generate text from a prompt",
 )
 async def generate(body: GenerateRequestBody, request: Request) -> Response:
-    service: GenerationService = request.app.state.generation
+    service = services(request).generation
     gen = to_generation_request(
         body, request_id_of(request), getattr(request.state, "started_at", None)
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from browser_llm.api.envelope import ok
 from browser_llm.api.routes.common import ERROR_RESPONSES
@@ -16,6 +16,8 @@ from browser_llm.api.schemas import (
     ModelsResponse,
     ModelSummary,
 )
+from browser_llm.api.services import services
+from browser_llm.core.errors import BrowserLLMError
 from browser_llm.models.ids import validate_model_id
 from browser_llm.service.registry import LoadStatus, ModelRegistry, ModelView
 from browser_llm.service.stats import RequestStats
@@ -33,7 +35,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 def _registry(request: Request, model_id: str | None = None) -> ModelRegistry:
     if model_id is not None:
         validate_model_id(model_id)  # 400 before anything looks the id up
-    registry: ModelRegistry = request.app.state.registry
+    registry = services(request).registry
     return registry
 
 
@@ -54,6 +56,12 @@ def _summary(view: ModelView) -> ModelSummary:
     )
 
 
+def _error_body(error: BrowserLLMError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"code": error.code, "message": error.message, "details": error.details}
+
+
 def _load_body(status: LoadStatus) -> dict[str, Any]:
     return {
         "model_id": status.model_id,
@@ -62,6 +70,7 @@ def _load_body(status: LoadStatus) -> dict[str, Any]:
         "estimated_time_ms": status.estimated_time_ms,
         "phase": status.phase,
         "download": status.download,
+        "error": _error_body(status.error),
     }
 
 
@@ -86,9 +95,7 @@ def _details(view: ModelView, stats: RequestStats) -> ModelDetails:
             "sha256": e.sha256,
             "download": download,
             "load": _load_body(view.load) if view.load is not None else None,
-            "load_error": {"code": error.code, "message": error.message, "details": error.details}
-            if error is not None
-            else None,
+            "load_error": _error_body(error) if error is not None else None,
         }
     )
 
@@ -107,7 +114,7 @@ async def list_models(request: Request) -> Response:
 )
 async def get_model(model_id: str, request: Request) -> Response:
     registry = _registry(request, model_id)
-    return ok(request, _details(registry.get(model_id), request.app.state.stats))
+    return ok(request, _details(registry.get(model_id), services(request).stats), exclude_none=True)
 
 
 @router.post(
@@ -116,10 +123,20 @@ async def get_model(model_id: str, request: Request) -> Response:
     responses=_RESPONSES,
     summary="Start loading a model (downloading it first if needed); answers at once",
 )
-async def load_model(model_id: str, request: Request) -> Response:
+async def load_model(
+    model_id: str,
+    request: Request,
+    retry: Annotated[
+        bool,
+        Query(
+            description="Extension: after a failed load, start again (without it the "
+            "failure is reported as status 'error', so a client polling this call stops)"
+        ),
+    ] = False,
+) -> Response:
     registry = _registry(request, model_id)
-    status = await registry.start_load(model_id)
-    return ok(request, LoadModelResponse.model_validate(_load_body(status)))
+    status = await registry.start_load(model_id, retry=retry)
+    return ok(request, LoadModelResponse.model_validate(_load_body(status)), exclude_none=True)
 
 
 @router.post(
@@ -133,7 +150,7 @@ async def unload_model(model_id: str, request: Request) -> Response:
     registry.get(model_id)  # 404 for an unknown id
     if registry.loaded_id == model_id:
         await registry.unload()
-    return ok(request, LoadModelResponse(model_id=model_id, status="unloaded"))
+    return ok(request, LoadModelResponse(model_id=model_id, status="unloaded"), exclude_none=True)
 
 
 @router.delete(

@@ -14,15 +14,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
+from browser_llm.api.error_shapes import openai_error_of
 from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
 from browser_llm.api.routes.common import SSE_EVENT_SCHEMA
+from browser_llm.api.services import services
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
-from browser_llm.service.generation import GenerationService, GenerationStream
+from browser_llm.service.generation import GenerationStream
 from browser_llm.service.json_output import json_constraint
-from browser_llm.service.registry import ModelRegistry
 
 __all__ = ["router"]
 
@@ -84,7 +85,7 @@ def _sse(payload: dict[str, Any] | str) -> bytes:
 
 
 async def _start(request: Request, gen: GenerationRequest) -> GenerationStream:
-    service: GenerationService = request.app.state.generation
+    service = services(request).generation
     return await service.start(gen)
 
 
@@ -125,16 +126,7 @@ async def _stream(
         async for text in stream:
             yield _sse(chunk(text, None))
     except BrowserLLMError as exc:
-        yield _sse(
-            {
-                "error": {
-                    "message": exc.message,
-                    "type": "server_error",
-                    "param": None,
-                    "code": exc.code,
-                }
-            }
-        )
+        yield _sse(openai_error_of(exc))
         yield _sse("[DONE]")
         return
     completion = stream.completion
@@ -215,7 +207,7 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
 
 @router.get("/models", summary="OpenAI-compatible model list (models on disk)")
 async def list_models(request: Request) -> Response:
-    registry: ModelRegistry = request.app.state.registry
+    registry = services(request).registry
     created = int(time.time())
     data = [
         {"id": v.entry.id, "object": "model", "created": created, "owned_by": "browser-llm"}

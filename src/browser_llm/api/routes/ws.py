@@ -12,8 +12,10 @@ import pydantic
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from browser_llm.api.envelope import new_request_id
+from browser_llm.api.error_shapes import stream_error_data, stream_error_of
 from browser_llm.api.routes.generate import to_generation_request, to_response
 from browser_llm.api.schemas import GenerateRequestBody
+from browser_llm.api.services import services
 from browser_llm.core.errors import BrowserLLMError, CancelledError
 from browser_llm.observability.logs import LEVELS
 from browser_llm.service.generation import GenerationService, GenerationStream
@@ -29,8 +31,11 @@ STATUS_EVERY_S = 5.0
 MAX_ID = 128
 
 
-def _error(msg_id: Any, code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "id": msg_id, "data": {"code": code, "message": message}}
+NO_ID = ""  # the id of errors about a message whose own id could not be read
+
+
+def _error(msg_id: str, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"type": "error", "id": msg_id, "data": stream_error_data(code, message, details)}
 
 
 class WsSession:
@@ -38,9 +43,10 @@ class WsSession:
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
-        state = ws.app.state
-        self.generation: GenerationService = state.generation
-        self.stats: RequestStats = state.stats
+        svc = services(ws)
+        self.generation: GenerationService = svc.generation
+        self.stats: RequestStats = svc.stats
+        self.limiter = svc.limiter
         self.out: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=SEND_QUEUE)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.sub_id: str | None = None
@@ -95,15 +101,15 @@ class WsSession:
         try:
             message = json.loads(text)
         except json.JSONDecodeError:
-            await self.out.put(_error(None, "VALIDATION_ERROR", "message is not valid JSON"))
+            await self.out.put(_error(NO_ID, "VALIDATION_ERROR", "message is not valid JSON"))
             return
         if not isinstance(message, dict):
-            await self.out.put(_error(None, "VALIDATION_ERROR", "message must be a JSON object"))
+            await self.out.put(_error(NO_ID, "VALIDATION_ERROR", "message must be a JSON object"))
             return
         msg_id, kind = message.get("id"), message.get("type")
         if not isinstance(msg_id, str) or not 0 < len(msg_id) <= MAX_ID:
             await self.out.put(
-                _error(None, "VALIDATION_ERROR", f"id must be a string of 1-{MAX_ID} characters")
+                _error(NO_ID, "VALIDATION_ERROR", f"id must be a string of 1-{MAX_ID} characters")
             )
             return
         handlers = {
@@ -124,7 +130,7 @@ class WsSession:
         if msg_id in self.tasks:
             await self.out.put(_error(msg_id, "VALIDATION_ERROR", f"id {msg_id!r} is running"))
             return
-        decision = self.ws.app.state.limiter.hit("generate", self.rate_client)
+        decision = self.limiter.hit("generate", self.rate_client)
         if not decision.allowed:
             await self.out.put(
                 _error(msg_id, "RATE_LIMIT", f"rate limit of {decision.limit} per minute reached")
@@ -138,10 +144,12 @@ class WsSession:
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-            await self.out.put(_error(msg_id, "VALIDATION_ERROR", f"{field}: {first['msg']}"))
+            await self.out.put(
+                _error(msg_id, "VALIDATION_ERROR", f"{field}: {first['msg']}", {"field": field})
+            )
             return
         except BrowserLLMError as exc:
-            await self.out.put(_error(msg_id, exc.code, exc.message))
+            await self.out.put(_error(msg_id, exc.code, exc.message, exc.details))
             return
         task = asyncio.create_task(self._run_generation(msg_id, body, request))
         self.tasks[msg_id] = task
@@ -155,10 +163,11 @@ class WsSession:
                 await self.out.put({"type": "token", "id": msg_id, "data": {"token": text}})
             assert stream.completion is not None
             done = to_response(stream.completion, stream.model_id, body)
-            data = done.model_dump(mode="json", exclude_none=True, by_alias=True)
-            await self.out.put({"type": "done", "id": msg_id, "data": data})
+            completion = done.model_dump(mode="json", exclude_none=True, by_alias=True)
+            # The same `done` data as the SSE stream's: {completion: GenerateResponse}.
+            await self.out.put({"type": "done", "id": msg_id, "data": {"completion": completion}})
         except BrowserLLMError as exc:
-            await self.out.put(_error(msg_id, exc.code, exc.message))
+            await self.out.put({"type": "error", "id": msg_id, "data": stream_error_of(exc)})
         except asyncio.CancelledError:
             # Aborted (or the socket closed): the documented final message.
             with contextlib.suppress(asyncio.QueueFull):

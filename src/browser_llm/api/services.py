@@ -1,0 +1,179 @@
+"""The composition root: builds the engines and services once, at start-up, and gives
+routes typed access to them (``services(request)``) instead of raw ``app.state`` reads."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import cast
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
+
+from browser_llm.api.middleware import API_PREFIX
+from browser_llm.api.ratelimit import RateLimiter
+from browser_llm.config import Settings
+from browser_llm.engine.base import Engine
+from browser_llm.engine.browser_engine import BrowserEngine
+from browser_llm.models.catalog import Catalog
+from browser_llm.models.storage import ModelStore
+from browser_llm.observability.logs import LogBuffer
+from browser_llm.service.generation import GenerationService
+from browser_llm.service.registry import ModelRegistry
+from browser_llm.service.stats import RequestStats
+from browser_llm.service.status import StatusService
+
+__all__ = [
+    "Services",
+    "build_services",
+    "default_engine",
+    "load_startup_model",
+    "model_file_path",
+    "services",
+    "services_of",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a route may use, built by build_services."""
+
+    settings: Settings
+    stats: RequestStats
+    limiter: RateLimiter
+    native: Engine
+    browser: BrowserEngine
+    engine: Engine  # the default one: native, or browser with BROWSER_LLM_ENGINE=browser
+    registry: ModelRegistry
+    generation: GenerationService
+    status: StatusService
+    logs: LogBuffer
+    # model id -> GETs of its bytes by browser engine tabs
+    file_requests: dict[str, int] = field(default_factory=dict)
+
+
+def services(conn: HTTPConnection) -> Services:
+    """The services of the app serving this request or WebSocket."""
+    return cast(Services, conn.app.state.services)
+
+
+def services_of(app: ASGIApp) -> Services | None:
+    """The app's services, or None before start-up finished."""
+    state = getattr(app, "state", None)
+    return cast(Services | None, getattr(state, "services", None))
+
+
+def default_engine(settings: Settings) -> Engine:
+    from browser_llm.engine.context_config import ContextConfig
+
+    config = ContextConfig(
+        context_size=settings.context_size,
+        batch_size=settings.batch_size,
+        threads=settings.threads,
+        gpu_layers=settings.gpu_layers,
+        max_sequences=settings.sequences,
+        flash_attn=settings.flash_attn,
+        prefix_cache=settings.prefix_cache,
+        adaptive_threads=settings.adaptive_threads,
+    )
+    if settings.fault_inject:  # testing only (tests/reliability)
+        logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
+    if settings.engine_process:
+        # llama.cpp runs in a child process: a native fault there cannot end this one.
+        from browser_llm.engine.process_engine import ProcessEngine
+
+        return ProcessEngine(config, settings.fault_inject, settings.log_level)
+    from browser_llm.engine.llama_engine import LlamaEngine
+
+    if settings.fault_inject:
+        from browser_llm.engine.faults import FaultInjectingEngine
+
+        return FaultInjectingEngine(config)
+    return LlamaEngine(config)
+
+
+def model_file_path(model_id: str) -> str:
+    # wllama's cache wants URLs that end in .gguf.
+    return f"{API_PREFIX}/engine/models/{model_id}/model.gguf"
+
+
+def build_services(
+    settings: Settings,
+    native: Engine,
+    stats: RequestStats,
+    limiter: RateLimiter,
+    logs: LogBuffer,
+) -> Services:
+    browser = BrowserEngine(
+        settings.context_size,
+        model_url=model_file_path,
+        fallback=native if settings.engine_fallback else None,
+        backend=settings.browser_backend,
+        tab_timeout_s=settings.browser_tab_timeout_s,
+    )
+    engine = browser if settings.engine == "browser" else native
+    registry = ModelRegistry(
+        engine,
+        Catalog.builtin(settings.models_dir),
+        ModelStore(settings.models_dir, settings.storage_quota_gb),
+        stats.profile,
+    )
+    generation = GenerationService(
+        engine,
+        stats,
+        parallel=settings.sequences,
+        max_queue=settings.max_queue,
+        log_prompts=settings.log_prompts,
+        swapping_to=registry.swapping_to,
+        loading=registry.loading_hint,
+        engines={"native": native, "browser": browser},
+    )
+    file_requests: dict[str, int] = {}
+    status = StatusService(
+        engine,
+        registry,
+        stats,
+        generation,
+        browser,
+        browser_in_use=settings.engine == "browser",
+        file_requests=file_requests,
+    )
+    return Services(
+        settings=settings,
+        stats=stats,
+        limiter=limiter,
+        native=native,
+        browser=browser,
+        engine=engine,
+        registry=registry,
+        generation=generation,
+        status=status,
+        logs=logs,
+        file_requests=file_requests,
+    )
+
+
+async def load_startup_model(svc: Services) -> None:
+    """BROWSER_LLM_MODEL: the browser engine remembers it (a tab loads it on attach);
+    the native engine loads it when it is the default or the configured fallback."""
+    settings, registry = svc.settings, svc.registry
+    model_id = settings.model_to_load
+    assert model_id is not None
+    entry = registry.catalog.get(model_id)
+    path = registry.store.path_for(entry) if entry is not None else None
+    if path is not None:
+        try:
+            await svc.browser.want(model_id, str(path))
+        except Exception as exc:
+            logger.warning("the browser engine cannot use %s: %s", model_id, exc)
+    if settings.engine == "native":
+        # A model on disk is loaded before serving; one to download loads in the
+        # background (/status says 'loading') so the server answers meanwhile.
+        if entry is not None and registry.store.is_local(entry):
+            await registry.load(model_id)
+        else:
+            await registry.start_load(model_id)
+    elif settings.engine_fallback and path is not None:
+        await svc.native.load(model_id, str(path))

@@ -43,6 +43,12 @@ class FakeEngine:
     def gpu_offload_supported(self) -> bool:
         return False
 
+    def not_loaded_reason(self) -> str | None:
+        return None
+
+    def check_fits(self, model_id: str, size_bytes: int) -> None:
+        return None
+
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:
         return self.gpus  # tests set GPUs to see them in /status

@@ -33,6 +33,10 @@ def test_log_filters_and_limits(client: TestClient) -> None:
     assert all(r["level"] == "error" for r in errors)
     future = time.time() + 60
     assert client.get(f"/api/v1/debug/logs?since={future}").json()["data"]["logs"] == []
+    # A JavaScript client sends Date.now(): milliseconds.
+    ms_future, ms_past = int(future * 1000), int((time.time() - 600) * 1000)
+    assert client.get(f"/api/v1/debug/logs?since={ms_future}").json()["data"]["logs"] == []
+    assert len(client.get(f"/api/v1/debug/logs?since={ms_past}").json()["data"]["logs"]) >= 3
     for bad in ("level=loud", "limit=0", "limit=5000", "since=-1", "limit=x"):
         resp = client.get(f"/api/v1/debug/logs?{bad}")
         assert resp.status_code == 400, bad
@@ -79,8 +83,14 @@ def test_profile_endpoint(client: TestClient) -> None:
     assert {"time_to_first_token_ms", "completion_tokens", "model_load_ms"} <= names
     one = client.get("/api/v1/debug/profile?metric=completion_tokens").json()["data"]["metrics"]
     assert len(one) == 1 and one[0]["values"][0]["tags"]["model"]
-    assert one[0]["aggregations"]["max"] == 5
+    assert one[0]["aggregations"]["max"] == 5 and one[0]["aggregations"]["count"] == 1
     assert client.get("/api/v1/debug/profile?metric=nope").status_code == 400
+    # No points in range: no figures that look measured, only the count.
+    later = int((time.time() + 60) * 1000)
+    empty = client.get(f"/api/v1/debug/profile?metric=completion_tokens&since={later}")
+    assert empty.json()["data"]["metrics"] == [
+        {"name": "completion_tokens", "values": [], "aggregations": {"count": 0}}
+    ]
 
 
 def test_metrics_parse_with_prometheus_parser(client: TestClient) -> None:

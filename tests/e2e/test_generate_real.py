@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import socket
 
 import httpx
+import pytest
 
+from tests.e2e.conftest import Server
 from tests.e2e.helpers import generate, stream_events
 
 PROMPT = "Explain quantum computing in simple terms"
@@ -106,3 +109,23 @@ def test_concurrent_requests_all_complete_correctly(api: httpx.Client) -> None:
         }
         together = {p: f.result()["text"] for p, f in futures.items()}
     assert together == solo
+
+
+def test_localhost_answers_on_both_loopbacks(server: Server) -> None:
+    # The spec's clients use http://localhost:3000, which resolves to ::1 first on many
+    # systems (Node's fetch among them): the server listens on 127.0.0.1 and ::1.
+    port = server.base_url.split(":")[2].split("/")[0]
+    if not socket.has_ipv6 or not _ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback")
+    for host in ("127.0.0.1", "[::1]"):
+        resp = httpx.get(f"http://{host}:{port}/api/v1/health", timeout=10)
+        assert resp.status_code == 200 and resp.json()["data"]["status"] == "ok", host
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

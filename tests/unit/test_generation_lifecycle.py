@@ -59,7 +59,7 @@ def test_drain_refuses_new_requests_and_waits_for_running_ones() -> None:
     async def run() -> tuple[GenerationService, bool, OverloadedError]:
         service = await _service()
         stream = await service.start(GenerationRequest(prompt="a"))
-        drain = asyncio.create_task(service.drain(grace_s=30, poll_s=0.001))
+        drain = asyncio.create_task(service.drain(grace_s=30))
         await asyncio.sleep(0)
         with pytest.raises(OverloadedError) as refused:
             await service.start(GenerationRequest(prompt="b"))

@@ -79,3 +79,14 @@ def test_a_load_queued_behind_running_requests_is_sent_again() -> None:
         assert work.loading
 
     asyncio.run(run())
+
+
+def test_the_engine_process_leaves_the_not_loaded_answer_to_the_service() -> None:
+    # It used to answer "no model is loaded" itself, which hid the service's better answer
+    # while a model loads (details.loading, estimated_time_ms, Retry-After).
+    from browser_llm.engine.context_config import ContextConfig
+    from browser_llm.engine.process_engine import ProcessEngine
+
+    engine = ProcessEngine(ContextConfig(512, 64, 1, 0, 1))
+    assert engine.not_loaded_reason() is None
+    engine.check_fits("any", 1 << 40)  # llama.cpp checks memory itself: nothing raised

@@ -72,6 +72,13 @@ class GenerateRequestBody(BaseModel):
     engine: Literal["native", "browser"] | None = Field(
         None, description="Extension: run on this engine; default BROWSER_LLM_ENGINE"
     )
+    model: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Extension: the model to answer (id or alias); loaded on demand when on "
+        "disk; default: the loaded model",
+    )
     history: list[HistoryMessage] | None = Field(
         None,
         max_length=512,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -58,9 +59,47 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+def _bound(family: socket.AddressFamily, address: str, port: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def loopback_sockets(host: str, port: int) -> list[socket.socket] | None:
+    """For the default loopback host, sockets on both 127.0.0.1 and ::1 (same port).
+
+    `localhost` resolves to ::1 first on many systems (Node's fetch, browsers), and the
+    spec's clients use http://localhost:3000: a server on 127.0.0.1 alone refuses them.
+    ::1 is added when the machine has IPv6 loopback; otherwise IPv4 alone, with a log line.
+    Other hosts: None (uvicorn binds the host as given).
+    """
+    if host not in ("127.0.0.1", "localhost"):
+        return None
+    v4 = _bound(socket.AF_INET, "127.0.0.1", port)
+    port = v4.getsockname()[1]  # port 0: ::1 takes the port 127.0.0.1 got
+    try:
+        v6 = _bound(socket.AF_INET6, "::1", port)
+    except OSError as exc:
+        logger.info("listening on 127.0.0.1 only (::1 unavailable: %s)", exc)
+        return [v4]
+    return [v4, v6]
+
+
 def serve(app: FastAPI, host: str, port: int, grace_s: float, **options: object) -> int:
     """Runs the server until a signal; returns the process exit code."""
     config = uvicorn.Config(app, host=host, port=port, **options)  # type: ignore[arg-type]
     server = DrainingServer(config, app, grace_s)
-    server.run()
+    try:
+        sockets = loopback_sockets(host, port)
+    except OSError as exc:
+        logger.error("cannot listen on %s:%s: %s", host, port, exc)
+        return 3
+    server.run(sockets=sockets)
     return 0 if server.started else 3

@@ -51,6 +51,9 @@ class GenerationRequest:
     params: GenerationParams = field(default_factory=GenerationParams)
     request_id: str = ""
     engine: str | None = None  # "native" | "browser"; None: the server's default
+    # The model the client named (id or alias); None: the loaded/default one. The service
+    # resolves and loads it before the engine sees the request (it never crosses the wire).
+    model: str | None = None
     submitted_at: float = field(default_factory=time.perf_counter)
 
 
@@ -194,3 +197,12 @@ class Engine(Protocol):
     def submit(self, request: GenerationRequest) -> GenerationHandle: ...
 
     def stats(self) -> EngineStats: ...
+
+    def not_loaded_reason(self) -> str | None:
+        """Why no model is loaded, when the engine knows better than "none was loaded"
+        (no browser tab attached, a model marked failed); None otherwise."""
+        ...
+
+    def check_fits(self, model_id: str, size_bytes: int) -> None:
+        """Raises (STORAGE_ERROR) at once for a model this engine cannot hold."""
+        ...

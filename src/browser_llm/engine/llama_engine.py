@@ -106,6 +106,12 @@ class LlamaEngine:
     def gpu_offload_supported(self) -> bool:
         return bool(llama_cpp.llama_supports_gpu_offload())
 
+    def not_loaded_reason(self) -> str | None:
+        return None
+
+    def check_fits(self, model_id: str, size_bytes: int) -> None:
+        return None  # llama.cpp checks memory when it loads
+
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:
         if self._gpu_devices is None:

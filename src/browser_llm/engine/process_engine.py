@@ -126,10 +126,13 @@ class ProcessEngine:
     def gpu_devices(self) -> tuple[GpuDevice, ...]:
         return self._gpu_devices
 
-    def not_loaded_reason(self) -> str:
+    def not_loaded_reason(self) -> str | None:
         if self._failed and self.info.failure:
             return self.info.failure
-        return "no model is loaded; load one with POST /models/{id}/load"
+        return None
+
+    def check_fits(self, model_id: str, size_bytes: int) -> None:
+        return None  # a native load's memory is checked by llama.cpp itself
 
     def start(self) -> None:
         """Call it from the event loop: that loop reads the engine process's messages."""

@@ -36,12 +36,15 @@ class Point:
 
 @dataclass(frozen=True)
 class Aggregation:
-    avg: float
-    min: float
-    max: float
-    p50: float
-    p95: float
-    p99: float
+    """Over `count` points; with none, every figure is None (nothing was measured)."""
+
+    count: int
+    avg: float | None = None
+    min: float | None = None
+    max: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
 
 
 class Profile:
@@ -69,10 +72,11 @@ class Profile:
     @staticmethod
     def aggregate(points: list[Point]) -> Aggregation:
         if not points:
-            return Aggregation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            return Aggregation(count=0)
         values = np.array([p.value for p in points], dtype=np.float64)
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         return Aggregation(
+            count=len(points),
             avg=float(values.mean()),
             min=float(values.min()),
             max=float(values.max()),

@@ -25,11 +25,15 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
+from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["GenerationService", "GenerationStream"]
 
 logger = logging.getLogger(__name__)
+
+# Loads of a request's model that another request's swap may undo before admission.
+_SWAP_ATTEMPTS = 3
 
 
 def _log_finished(model_id: str, completion: Completion) -> None:
@@ -71,6 +75,7 @@ class _QueueTicket:
         service.waiting += 1
         service.in_flight += 1
         service.tickets.add(self)
+        service.idle.clear()
 
     def stop_for_shutdown(self) -> None:
         self.shut_down = True
@@ -88,6 +93,8 @@ class _QueueTicket:
             self._in_flight = False
             self._service.in_flight -= 1
             self._service.tickets.discard(self)
+            if not self._service.tickets:
+                self._service.idle.set()  # wakes a drain waiting for the last one
 
 
 class GenerationStream:
@@ -148,6 +155,12 @@ class GenerationStream:
     def cancel(self) -> None:
         self._handle.cancel()
 
+    def discard(self) -> None:
+        """Withdraws an admitted request that will be submitted again (not a failure)."""
+        self._failed = True
+        self._handle.cancel()
+        self._ticket.release()
+
     async def collect(self) -> Completion:
         async for _ in self:
             pass
@@ -166,17 +179,21 @@ class GenerationService:
         swapping_to: Callable[[], str | None] | None = None,
         loading: Callable[[], tuple[str, float] | None] | None = None,
         engines: dict[str, Engine] | None = None,
+        router: ModelRouter | None = None,
     ) -> None:
         self._engine = engine
         self._swapping_to = swapping_to or (lambda: None)
         self._loading = loading or (lambda: None)
         self._engines = engines or {}  # selectable per request by name
+        self._router = router  # a request's `model` -> the model that answers it
         self.stats = stats
         self.parallel = max(1, parallel)
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
         self.tickets: set[_QueueTicket] = set()  # requests in flight (for the drain)
+        self.idle = asyncio.Event()  # set while nothing is in flight
+        self.idle.set()
         self.draining = False
         self._log_prompts = log_prompts
 
@@ -184,24 +201,25 @@ class GenerationService:
         """Stops admitting: from now on new requests get 503 (shutdown has begun)."""
         self.draining = True
 
-    async def drain(self, grace_s: float, poll_s: float = 0.05) -> bool:
+    async def _until_idle(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def drain(self, grace_s: float) -> bool:
         """Refuses new requests, lets running ones finish for up to grace_s, then cancels
         the rest (their streams end with a CANCELLED error). True if all finished in time."""
         self.begin_drain()
         logger.info("draining: %d generations in flight, grace %.1f s", self.in_flight, grace_s)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace_s
-        while self.in_flight and loop.time() < deadline:
-            await asyncio.sleep(poll_s)
-        finished = self.in_flight == 0
+        finished = await self._until_idle(grace_s)
         if not finished:
             logger.warning("grace period over: cancelling %d generations", len(self.tickets))
             for ticket in list(self.tickets):
                 ticket.stop_for_shutdown()
             # Cancelled sequences end at the engine's next step.
-            end = loop.time() + 5
-            while self.in_flight and loop.time() < end:
-                await asyncio.sleep(poll_s)
+            await self._until_idle(5.0)
         return finished
 
     def _check_capacity(self) -> None:
@@ -223,6 +241,46 @@ class GenerationService:
             self.stats.rejected()
             raise _shutting_down()
         engine = self._engine_for(request)
+        try:
+            wanted = self._router.resolve(request.model) if self._router else None
+        except BrowserLLMError as error:
+            self.record_failure(error)
+            raise
+        for _ in range(_SWAP_ATTEMPTS):
+            if wanted is not None:
+                await self._route(engine, wanted, request.request_id)
+            stream = await self._admit(engine, request)
+            if wanted is None or stream.model_id == wanted:
+                return stream
+            # Another request swapped models between our load and our admission: never
+            # answer under the wrong name; load ours again.
+            stream.discard()
+        swapped = ModelNotLoadedError(
+            f"model '{wanted}' keeps being swapped out by requests for other models; retry",
+            {"model": wanted},
+            retry_after_s=1,
+        )
+        self.record_failure(swapped)
+        raise swapped
+
+    async def _route(self, engine: Engine, wanted: str, request_id: str) -> None:
+        """Makes `wanted` the engine's model (native: loads it on demand)."""
+        assert self._router is not None
+        try:
+            if engine is self._engine:  # the registry's engine: it can load on demand
+                await self._router.ensure_loaded(wanted, request_id)
+            else:
+                model = engine.model
+                if model is None or model.model_id != wanted:
+                    loaded = model.model_id if model is not None else "no model"
+                    raise ModelNotLoadedError(
+                        f"this engine has {loaded} loaded, not '{wanted}'", {"model": wanted}
+                    )
+        except BrowserLLMError as error:
+            self.record_failure(error)
+            raise
+
+    async def _admit(self, engine: Engine, request: GenerationRequest) -> GenerationStream:
         model = engine.model
         # During a model swap the engine holds no model for a moment: requests queue
         # behind the swap and run on the new model.
@@ -231,8 +289,8 @@ class GenerationService:
             model_id = self._swapping_to()
         if model_id is None:
             # An engine may say why (the browser engine: no tab attached yet).
-            reason = getattr(engine, "not_loaded_reason", None)
-            error = ModelNotLoadedError(reason()) if callable(reason) else self._not_loaded()
+            reason = engine.not_loaded_reason()
+            error = ModelNotLoadedError(reason) if reason else self._not_loaded()
             self.record_failure(error)
             raise error
         try:

@@ -42,12 +42,27 @@ class MetricValue(BaseModel):
 
 
 class Aggregations(BaseModel):
-    avg: float
-    min: float
-    max: float
-    p50: float
-    p95: float
-    p99: float
+    """Left out (only `count: 0`) when the range holds no points: nothing was measured."""
+
+    count: int = Field(description="Extension: points aggregated")
+    avg: float | None = None
+    min: float | None = None
+    max: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+# Past this a `since` cannot be seconds (the year 5138): it is read as milliseconds,
+# what a JavaScript client's Date.now() gives.
+_MS_FROM = 1e11
+
+
+def since_seconds(since: float | None) -> float | None:
+    return since / 1000 if since is not None and since > _MS_FROM else since
+
+
+_SINCE = "Unix time in seconds, or in milliseconds (values above 1e11, as Date.now() gives)"
 
 
 class MetricSeries(BaseModel):
@@ -69,11 +84,12 @@ class ProfileResponse(BaseModel):
 async def debug_logs(
     request: Request,
     level: Annotated[Literal["debug", "info", "warn", "error"], Query()] = "debug",
-    since: Annotated[float | None, Query(ge=0, description="Unix time, seconds")] = None,
+    since: Annotated[float | None, Query(ge=0, description=_SINCE)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LOGS)] = 100,
 ) -> Response:
     buffer = services(request).logs
-    rows = [LogEntry.model_validate(r.as_dict()) for r in buffer.query(level, since, limit)]
+    records = buffer.query(level, since_seconds(since), limit)
+    rows = [LogEntry.model_validate(r.as_dict()) for r in records]
     return ok(request, DebugLogsResponse(logs=rows), exclude_none=True)
 
 
@@ -85,7 +101,7 @@ async def debug_logs(
 )
 async def debug_profile(
     request: Request,
-    since: Annotated[float | None, Query(ge=0, description="Unix time, seconds")] = None,
+    since: Annotated[float | None, Query(ge=0, description=_SINCE)] = None,
     metric: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     profile = services(request).stats.profile
@@ -96,7 +112,7 @@ async def debug_profile(
     names = [metric] if metric else profile.names()
     series = []
     for name in names:
-        points = profile.points(name, since)
+        points = profile.points(name, since_seconds(since))
         agg = profile.aggregate(points)
         series.append(
             MetricSeries(

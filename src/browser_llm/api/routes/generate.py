@@ -65,6 +65,7 @@ def to_generation_request(
         params=params,
         request_id=request_id,
         engine=body.engine,
+        model=body.model,
         submitted_at=started or time.perf_counter(),
     )
 

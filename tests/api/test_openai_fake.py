@@ -19,8 +19,8 @@ from tests.api.failing_engine import FailingEngine
 from tests.fakes import FAKE_PIECES, FakeEngine
 
 TEXT = "".join(FAKE_PIECES)
-CHAT = {"model": "anything", "messages": [{"role": "user", "content": "Say hi"}]}
-COMPLETION = {"model": "anything", "prompt": "Say hi"}
+CHAT = {"model": DEFAULT_MODEL_ID, "messages": [{"role": "user", "content": "Say hi"}]}
+COMPLETION = {"model": DEFAULT_MODEL_ID, "prompt": "Say hi"}
 ERROR_KEYS = {"message", "type", "param", "code"}
 
 
@@ -53,7 +53,7 @@ def test_chat_completion_shape(client: TestClient) -> None:
     assert body["id"].startswith("chatcmpl-") and len(body["id"]) > len("chatcmpl-")
     assert body["object"] == "chat.completion"
     assert isinstance(body["created"], int) and body["created"] > 1_600_000_000
-    assert body["model"] == DEFAULT_MODEL_ID  # the model that answered, not the one asked
+    assert body["model"] == DEFAULT_MODEL_ID  # the model that answered
     assert len(body["choices"]) == 1
     choice = body["choices"][0]
     assert choice["index"] == 0

@@ -142,18 +142,18 @@ class LlamaModel:
     def context_length(self) -> int:
         return self.info.context_length
 
-    def tokenize(self, text: str, add_special: bool) -> list[int]:
+    def tokenize(self, text: str, add_special: bool, parse_special: bool = True) -> list[int]:
         data = text.encode("utf-8")
         capacity = len(data) + 8
         tokens = (llama_cpp.llama_token * capacity)()
         n = llama_cpp.llama_tokenize(
-            self.vocab, data, len(data), tokens, capacity, add_special, True
+            self.vocab, data, len(data), tokens, capacity, add_special, parse_special
         )
         if n < 0:  # buffer too small: -n is the size needed
             capacity = -n
             tokens = (llama_cpp.llama_token * capacity)()
             n = llama_cpp.llama_tokenize(
-                self.vocab, data, len(data), tokens, capacity, add_special, True
+                self.vocab, data, len(data), tokens, capacity, add_special, parse_special
             )
         return list(tokens[:n])
 

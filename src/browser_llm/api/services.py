@@ -112,6 +112,8 @@ def build_services(
         settings.context_size,
         model_url=model_file_path,
         fallback=native if settings.engine_fallback else None,
+        backend=settings.browser_backend,
+        tab_timeout_s=settings.browser_tab_timeout_s,
     )
     engine = browser if settings.engine == "browser" else native
     registry = ModelRegistry(

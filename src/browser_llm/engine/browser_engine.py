@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from browser_llm.core.errors import (
     ModelLoadFailedError,
     ModelNotLoadedError,
     ValidationError,
+    WebGPUError,
 )
 from browser_llm.core.types import GpuDevice, LoadedModel
 from browser_llm.engine.base import (
@@ -38,6 +40,7 @@ from browser_llm.engine.base import (
     GenerationHandle,
     GenerationRequest,
 )
+from browser_llm.engine.browser_heartbeat import TabHeartbeat
 from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
@@ -45,9 +48,10 @@ from browser_llm.engine.browser_model import (
     check_file_limit,
     check_quota,
     inspect_model,
+    load_record,
     loaded_model,
 )
-from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay
+from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay, forward
 from browser_llm.engine.browser_tab import BrowserHandle, Tab, TabReadings, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
@@ -57,6 +61,7 @@ __all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
 logger = logging.getLogger(__name__)
 
 _GB = 1024**3
+BACKENDS = ("auto", "webgpu", "wasm")
 
 
 class BrowserEngine:
@@ -68,7 +73,11 @@ class BrowserEngine:
         model_url: Callable[[str], str],
         fallback: Engine | None = None,
         file_limit_bytes: int = BROWSER_FILE_LIMIT_BYTES,
+        backend: str = "auto",
+        tab_timeout_s: float = 20.0,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
         self._context_size = context_size
         self._model_url = model_url
         self._fallback = fallback
@@ -79,10 +88,13 @@ class BrowserEngine:
         self._template: ChatTemplate | None = None
         self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
         self._state: EngineState = "idle"
+        self._backend = backend  # the tab's choice under this setting: docs/browser-engine.md
         self._relay = TabRelay(self._send, self._can_run, self._context_length)
+        self._heartbeat = TabHeartbeat(tab_timeout_s, self._safe_send, self._on_silent)
         self.tabs_attached_total = 0
         self.load_progress: dict[str, Any] | None = None
         self.last_load: dict[str, Any] | None = None
+        self.load_error: BrowserLLMError | None = None  # the tab's last failed load
 
     # ---- Engine protocol ---------------------------------------------------
     @property
@@ -120,6 +132,7 @@ class BrowserEngine:
         pass
 
     def shutdown(self) -> None:
+        self._heartbeat.stop()
         self._relay.fail_all(CancelledError("server is shutting down"))
 
     def stats(self) -> EngineStats:
@@ -167,7 +180,7 @@ class BrowserEngine:
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         handle = BrowserHandle(request, asyncio.get_running_loop(), self._cancel)
         if self._model is None and self._tab is None and self._fallback is not None:
-            self._forward(handle)
+            forward(self._fallback, handle)
             return handle
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
@@ -187,6 +200,7 @@ class BrowserEngine:
         if old is not None:
             self._lose_tab(old, "the browser tab was replaced by a newer one")
         self._tab = tab
+        self._heartbeat.watch(tab)
         self.tabs_attached_total += 1
         logger.info("browser tab %s attached", tab.id)
         wanted = self._wanted
@@ -203,6 +217,7 @@ class BrowserEngine:
         """A message from a tab (already parsed and size-checked)."""
         if tab is not self._tab:
             return  # a replaced tab's last words
+        tab.last_seen = time.monotonic()
         kind = message.get("type")
         data = message.get("data")
         data = data if isinstance(data, dict) else {}
@@ -214,6 +229,8 @@ class BrowserEngine:
             self._on_loaded(tab, data)
         elif kind == "load_failed":
             self._on_load_failed(data)
+        elif kind == "device_lost":
+            self._on_device_lost(tab, data)
         elif kind in GENERATION_MESSAGES:
             self._relay.on_message(kind, message)
 
@@ -245,6 +262,7 @@ class BrowserEngine:
                     "url": self._model_url(wanted.model_id),
                     "size_bytes": wanted.size_bytes,
                     "n_ctx": self._context_size,
+                    "backend": self._backend,
                 },
             },
         )
@@ -263,15 +281,18 @@ class BrowserEngine:
         self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
         self._state = "ready"
         self.load_progress = None
-        self.last_load = {
-            "model_id": wanted.model_id,
-            "from_cache": bool(data.get("from_cache")),
-            "load_time_s": self._model.load_time_s,
-        }
+        self.last_load = load_record(wanted, data, self._model)
+        backend = self.last_load["backend"]
         self._loading = None
+        self.load_error = None
         if not loading[1].done():
             loading[1].set_result(self._model)
-        logger.info("browser tab %s loaded %s", tab.id, wanted.model_id)
+        logger.info(
+            "browser tab %s loaded %s on %s",
+            tab.id,
+            wanted.model_id,
+            backend or "an unknown backend",
+        )
         self._relay.dispatch()
 
     def _on_load_failed(self, data: dict[str, Any]) -> None:
@@ -282,8 +303,10 @@ class BrowserEngine:
         error = tab_error(data, ModelLoadFailedError, "the browser tab could not load the model")
         if error.code == "INFERENCE_ERROR":
             error = ModelLoadFailedError(error.message, error.details)
+        self.load_error = error
         if loading is not None and not loading[1].done():
             loading[1].set_exception(error)
+        self._relay.fail_queued(error)  # they waited for a model that will not come
 
     # ---- generations ---------------------------------------------------------
     def not_loaded_reason(self) -> str:
@@ -291,6 +314,9 @@ class BrowserEngine:
             return "no browser tab is attached: open the /engine page of this server in a browser"
         if self._state == "loading":
             return "the browser tab is still loading the model; retry shortly"
+        error = self.load_error
+        if self._state == "error" and error is not None:
+            return f"the browser tab could not load the model ({error.code}): {error.message}"
         return "the browser tab has no model loaded; load one first"
 
     def _render(self, request: GenerationRequest) -> str:
@@ -322,7 +348,33 @@ class BrowserEngine:
         self._relay.cancel(handle)
 
     # ---- faults --------------------------------------------------------------
+    def _on_device_lost(self, tab: Tab, data: dict[str, Any]) -> None:
+        """The tab lost wllama's WebGPU device: fail the running request, reload the model."""
+        message = data.get("message")
+        why = message[:300] if isinstance(message, str) else "the WebGPU device was lost"
+        fallback = data.get("fallback")
+        logger.warning(
+            "browser tab %s: %s; reloading the model%s",
+            tab.id,
+            why,
+            f" on WebAssembly ({fallback})" if isinstance(fallback, str) else "",
+        )
+        self._model = None  # nothing is dispatched to the tab until it has the model again
+        self._state = "loading"
+        self._relay.fail_running(WebGPUError(why, {"reason": "webgpu_device_lost"}))
+        wanted = self._wanted
+        if wanted is not None:
+            asyncio.get_running_loop().create_task(self._load_on_attach(tab, wanted))
+
+    def _on_silent(self, tab: Tab, silent_s: float) -> None:
+        if tab is not self._tab:
+            return
+        logger.warning("browser tab %s sent nothing for %.1f s: dropped", tab.id, silent_s)
+        self._lose_tab(tab, f"the browser tab stopped answering (silent for {silent_s:.0f} s)")
+        asyncio.get_running_loop().create_task(self._safe_send(tab, {"type": "timed_out"}))
+
     def _lose_tab(self, tab: Tab, why: str) -> None:
+        self._heartbeat.stop()
         self._tab = None
         self._model = None
         self._template = None
@@ -335,28 +387,14 @@ class BrowserEngine:
         run, queued = self._relay.take_all()
         if run is not None:
             if self._fallback is not None and run.pieces == 0:
-                self._forward(run.handle)  # nothing was streamed yet: run it elsewhere
+                forward(self._fallback, run.handle)  # nothing was streamed yet: run it elsewhere
             else:
                 self._relay.end_client(run, "stop", error)
         for handle in queued:
             if self._fallback is not None:
-                self._forward(handle)
+                forward(self._fallback, handle)
             else:
                 handle.post(Failed(error))
-
-    def _forward(self, handle: BrowserHandle) -> None:
-        """Runs a request on the fallback engine, relaying its events to the original handle."""
-        assert self._fallback is not None
-        inner = self._fallback.submit(handle.request)
-        handle.forwarded = inner
-        if handle.cancelled:
-            inner.cancel()
-
-        async def relay() -> None:
-            async for event in inner.events():
-                handle.post(event)
-
-        asyncio.get_running_loop().create_task(relay())
 
     async def _safe_send(self, tab: Tab, message: dict[str, Any]) -> None:
         try:

@@ -6,7 +6,14 @@ import asyncio
 import time
 
 from browser_llm.core.errors import ModelNotLoadedError, ValidationError
-from browser_llm.core.types import Completion, GpuDevice, LoadedModel, Timings, Usage
+from browser_llm.core.types import (
+    Completion,
+    Embeddings,
+    GpuDevice,
+    LoadedModel,
+    Timings,
+    Usage,
+)
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -48,6 +55,13 @@ class FakeEngine:
 
     def check_fits(self, model_id: str, size_bytes: int) -> None:
         return None
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        if self._model is None:
+            raise ModelNotLoadedError("no model loaded")
+        # A fixed, distinct unit vector per text length (shape tests only).
+        vectors = [[1.0 if i == len(t) % 8 else 0.0 for i in range(8)] for t in texts]
+        return Embeddings(self._model.model_id, vectors, sum(len(t.split()) for t in texts))
 
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:

@@ -20,6 +20,7 @@ from browser_llm.api.routes import (
     generate,
     models,
     openai_compat,
+    openai_embeddings,
     status,
     web,
     ws,
@@ -100,5 +101,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(engine_page.api_router, prefix=API_PREFIX)
     app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
+    app.include_router(openai_embeddings.router)
     app.include_router(web.router)  # the page at / and its files under /static/
     return app

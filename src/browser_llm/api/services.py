@@ -18,6 +18,7 @@ from browser_llm.engine.browser_engine import BrowserEngine
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
+from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
@@ -50,6 +51,7 @@ class Services:
     registry: ModelRegistry
     router: ModelRouter
     generation: GenerationService
+    embeddings: EmbeddingService
     status: StatusService
     logs: LogBuffer
     # model id -> GETs of its bytes by browser engine tabs
@@ -154,6 +156,7 @@ def build_services(
         registry=registry,
         router=router,
         generation=generation,
+        embeddings=EmbeddingService(engine, router, stats),
         status=status,
         logs=logs,
         file_requests=file_requests,

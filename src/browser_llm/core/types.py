@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = [
     "ChatMessage",
     "Completion",
+    "Embeddings",
     "FinishReason",
     "GenerationParams",
     "GpuDevice",
@@ -115,3 +116,12 @@ class GpuDevice:
     kind: Literal["gpu", "igpu"]  # igpu: an integrated GPU that uses host memory
     memory_total_bytes: int
     memory_free_bytes: int  # when the engine process started
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input text (L2-normalised), and the tokens the model read."""
+
+    model_id: str
+    vectors: list[list[float]]
+    prompt_tokens: int

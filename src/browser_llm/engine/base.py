@@ -18,6 +18,7 @@ from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import (
     ChatMessage,
     Completion,
+    Embeddings,
     GenerationParams,
     GpuDevice,
     LoadedModel,
@@ -205,4 +206,8 @@ class Engine(Protocol):
 
     def check_fits(self, model_id: str, size_bytes: int) -> None:
         """Raises (STORAGE_ERROR) at once for a model this engine cannot hold."""
+        ...
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        """One pooled, L2-normalised vector per text, from the loaded model."""
         ...

@@ -31,7 +31,7 @@ from browser_llm.core.errors import (
     ValidationError,
     WebGPUError,
 )
-from browser_llm.core.types import GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Engine,
     EngineState,
@@ -111,6 +111,12 @@ class BrowserEngine:
     def gpu_offload_supported(self) -> bool:
         tab = self._tab
         return tab is not None and tab.readings.webgpu_available
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        raise ValidationError(
+            "embeddings run on the native engine only (not in the browser tab yet)",
+            {"field": "engine"},
+        )
 
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:

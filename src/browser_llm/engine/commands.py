@@ -5,10 +5,10 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from browser_llm.core.types import LoadedModel
+from browser_llm.core.types import Embeddings, LoadedModel
 from browser_llm.engine.base import GenerationHandle
 
-__all__ = ["Command", "Load", "Stop", "Submit", "Unload"]
+__all__ = ["Command", "Embed", "Load", "Stop", "Submit", "Unload"]
 
 
 @dataclass
@@ -28,8 +28,14 @@ class Submit:
     handle: GenerationHandle
 
 
+@dataclass
+class Embed:
+    texts: list[str]
+    done: Future[Embeddings]
+
+
 class Stop:
     pass
 
 
-Command = Load | Unload | Submit | Stop
+Command = Load | Unload | Submit | Embed | Stop

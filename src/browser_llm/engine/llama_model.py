@@ -19,6 +19,7 @@ from browser_llm.core.errors import ModelLoadFailedError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.embedder import Embedder
 
 __all__ = ["ContextConfig", "LlamaModel", "install_log_bridge"]
 
@@ -79,6 +80,7 @@ class LlamaModel:
         self.chat_template = self._read_chat_template(model_id)
         self.batch: Any = llama_cpp.llama_batch_init(config.batch_size, 0, 1)
         self._piece_buf = ctypes.create_string_buffer(256)
+        self._embedder: Embedder | None = None
         self.info = LoadedModel(
             model_id=model_id,
             path=path,
@@ -218,7 +220,18 @@ class LlamaModel:
             tokens = [int(logits.argmax())]
         self.forget(0)
 
+    def embedder(self) -> Embedder:
+        """The embedding context, made on first use (it costs its own KV memory)."""
+        if self._embedder is None:
+            self._embedder = Embedder(
+                self.model, self.vocab, self.config.threads, self.info.train_context_length
+            )
+        return self._embedder
+
     def free(self) -> None:
+        if self._embedder is not None:
+            self._embedder.free()
+            self._embedder = None
         if self.batch is not None:
             llama_cpp.llama_batch_free(self.batch)
             self.batch = None

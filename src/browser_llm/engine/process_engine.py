@@ -34,7 +34,7 @@ from browser_llm.core.errors import (
     CancelledError,
     ModelLoadFailedError,
 )
-from browser_llm.core.types import GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     EngineState,
     EngineStats,
@@ -50,6 +50,7 @@ from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
 from browser_llm.engine.socket_watch import LoopReader
 from browser_llm.engine.wire import (
+    decode_embeddings,
     decode_error,
     decode_event,
     decode_gpu_devices,
@@ -170,6 +171,12 @@ class ProcessEngine:
 
     async def unload(self) -> None:
         await asyncio.wrap_future(self._operation({"op": "unload"}))
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        result: Embeddings = await asyncio.wrap_future(
+            self._operation({"op": "embed", "texts": list(texts)})
+        )
+        return result
 
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         handle = ProcessHandle(request, asyncio.get_running_loop(), self._cancel)
@@ -332,7 +339,9 @@ class ProcessEngine:
             if pending.internal:
                 self.info.state = "running"
                 self._send_waiting()
-        if ok:
+        if ok and pending.op == "embed":
+            pending.done.set_result(decode_embeddings(message.get("embeddings")))
+        elif ok:
             result = decode_model(message["model"]) if message.get("model") else None
             pending.done.set_result(result)
         else:

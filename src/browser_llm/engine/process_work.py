@@ -166,6 +166,12 @@ class PendingWork:
         if pending.op == "unload":
             outcome.unloaded = True
             return None
+        if pending.op == "embed":  # it may be what crashed the process: not run again
+            return InferenceError(
+                f"the engine process died ({exit_.description}) while computing embeddings; "
+                "the server is restarting it",
+                exit_.details(),
+            )
         if outcome.died_at_user_load:
             model_id = pending.message["model_id"]
             return ModelLoadFailedError(

@@ -21,6 +21,7 @@ from browser_llm.api.routes import (
     models,
     openai_compat,
     status,
+    tokens,
     web,
     ws,
 )
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
     app.add_middleware(RequestContextMiddleware, prometheus=stats.prometheus)
     install_error_handlers(app)
-    for module in (generate, models, status, debug, ws):
+    for module in (generate, models, status, debug, ws, tokens):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(debug.metrics_router)
     app.include_router(engine_page.api_router, prefix=API_PREFIX)

@@ -50,6 +50,7 @@ ERRORS: dict[str, ErrorKind] = {
     "UNAUTHORIZED": ErrorKind(401, "VALIDATION_ERROR"),
     "FORBIDDEN": ErrorKind(403, "VALIDATION_ERROR"),
     "CANCELLED": ErrorKind(499, "INFERENCE_ERROR"),
+    "NOT_IMPLEMENTED": ErrorKind(501, "VALIDATION_ERROR"),
 }
 
 _UNKNOWN = ErrorKind(500, "INTERNAL_ERROR")

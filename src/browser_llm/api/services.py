@@ -22,6 +22,7 @@ from browser_llm.service.generation import GenerationService
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
+from browser_llm.service.tokens import TokenService
 
 __all__ = [
     "Services",
@@ -50,6 +51,7 @@ class Services:
     generation: GenerationService
     status: StatusService
     logs: LogBuffer
+    tokens: TokenService
     # model id -> GETs of its bytes by browser engine tabs
     file_requests: dict[str, int] = field(default_factory=dict)
 
@@ -149,6 +151,7 @@ def build_services(
         generation=generation,
         status=status,
         logs=logs,
+        tokens=TokenService(engine, {"native": native, "browser": browser}),
         file_requests=file_requests,
     )
 

@@ -45,6 +45,8 @@ __all__ = [
     "decode_gpu_devices",
     "decode_model",
     "decode_request",
+    "decode_text",
+    "decode_tokens",
     "encode_error",
     "encode_event",
     "encode_model",
@@ -274,3 +276,16 @@ def decode_gpu_devices(data: Any) -> tuple[GpuDevice, ...]:
         return tuple(devices[:64])
     except (TypeError, ValueError, KeyError) as exc:
         raise WireError("malformed GPU device list") from exc
+
+
+# ---- vocabulary results ------------------------------------------------------------
+def decode_tokens(data: Any) -> list[int]:
+    if not isinstance(data, list) or not all(type(t) is int for t in data):
+        raise WireError("malformed token list")
+    return data
+
+
+def decode_text(data: Any) -> str:
+    if not isinstance(data, str):
+        raise WireError("malformed text")
+    return data

@@ -19,6 +19,8 @@ from browser_llm.api.routes import (
     engine_page,
     generate,
     models,
+    ollama,
+    ollama_models,
     openai_compat,
     status,
     tokens,
@@ -101,5 +103,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(engine_page.api_router, prefix=API_PREFIX)
     app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
+    # Ollama's API at /api/<name>; the seed API is /api/v1/... (Ollama has no route "v1").
+    app.include_router(ollama.router)
+    app.include_router(ollama_models.router)
     app.include_router(web.router)  # the page at / and its files under /static/
     return app

@@ -1,0 +1,155 @@
+"""Ollama's generation routes on the same port: POST /api/generate, /api/chat, /api/embed.
+
+Same engine, queue, limits (generate bucket), metrics and auth as every other route.
+Answers stream as NDJSON unless `"stream": false` (Ollama streams by default). Errors
+are Ollama's `{"error": "..."}`: with the HTTP status before a stream starts, as a last
+line after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from browser_llm.api.envelope import request_id_of
+from browser_llm.api.error_shapes import ollama_error_of
+from browser_llm.api.ollama_generation import (
+    chat_messages,
+    check_generate_fields,
+    final_fields,
+    params_of,
+    text_line,
+)
+from browser_llm.api.ollama_names import ensure_loaded, resolve
+from browser_llm.api.ollama_options import keep_alive_seconds
+from browser_llm.api.ollama_schemas import (
+    OllamaChatRequest,
+    OllamaEmbedRequest,
+    OllamaGenerateRequest,
+)
+from browser_llm.api.ollama_views import iso_time
+from browser_llm.api.routes.ollama_models import ndjson
+from browser_llm.api.services import services
+from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
+from browser_llm.core.errors import BrowserLLMError, ModelNotLoadedError, UnsupportedError
+from browser_llm.core.types import ChatMessage
+from browser_llm.engine.base import GenerationRequest
+from browser_llm.service.generation import GenerationStream
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["ollama"])
+
+
+async def _load_or_unload(request: Request, name: str, keep_alive: float | None) -> Response:
+    """An empty prompt (or no messages) loads the model; with keep_alive 0 it unloads it,
+    as Ollama does. One JSON object either way."""
+    registry = services(request).registry
+    if keep_alive == 0:
+        view = resolve(registry, name)
+        if view.loaded:
+            await registry.unload()
+        reason = "unload"
+    else:
+        await ensure_loaded(registry, name)
+        reason = "load"
+    return JSONResponse(
+        {
+            "model": name,
+            "created_at": iso_time(),
+            "response": "",
+            "done": True,
+            "done_reason": reason,
+        }
+    )
+
+
+async def _start(
+    request: Request, name: str, gen: GenerationRequest
+) -> tuple[GenerationStream, float]:
+    model_id, load_s = await ensure_loaded(services(request).registry, name)
+    stream = await services(request).generation.start(gen)
+    if stream.model_id != model_id:  # another request swapped models meanwhile
+        stream.close()
+        raise ModelNotLoadedError(
+            f"model '{name}' was unloaded for another model while this request waited; retry",
+            retry_after_s=1,
+        )
+    return stream, load_s
+
+
+def _request(request: Request, **prompt: Any) -> GenerationRequest:
+    return GenerationRequest(
+        request_id=request_id_of(request),
+        submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
+        **prompt,
+    )
+
+
+async def _lines(
+    stream: GenerationStream, name: str, chat: bool, load_s: float
+) -> AsyncIterator[bytes]:
+    try:
+        async for text in stream:
+            yield ndjson(text_line(name, text, chat))
+    except BrowserLLMError as exc:
+        yield ndjson(ollama_error_of(exc))
+        return
+    assert stream.completion is not None
+    yield ndjson({**text_line(name, "", chat), **final_fields(stream.completion, load_s)})
+
+
+async def _answer(
+    request: Request, stream: GenerationStream, name: str, chat: bool, streamed: bool, load_s: float
+) -> Response:
+    if streamed:
+        lines = _lines(stream, name, chat, load_s)
+        return GenerationSSEResponse(stream, lines, media_type="application/x-ndjson")
+    completion = await collect_unless_disconnected(request, stream)
+    body = {**text_line(name, completion.text, chat), **final_fields(completion, load_s)}
+    return JSONResponse(body)
+
+
+@router.post("/generate", summary="Ollama: complete a prompt (NDJSON stream by default)")
+async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
+    check_generate_fields(body)
+    keep_alive = keep_alive_seconds(body.keep_alive)
+    params = params_of(body, services(request).settings.context_size)
+    resolve(services(request).registry, body.model)  # 400/404 before anything else
+    if not body.prompt:
+        return await _load_or_unload(request, body.model, keep_alive)
+    if body.system:
+        messages = (ChatMessage("system", body.system), ChatMessage("user", body.prompt))
+        gen = _request(request, messages=messages, params=params)
+    else:
+        gen = _request(request, prompt=body.prompt, raw=bool(body.raw), params=params)
+    stream, load_s = await _start(request, body.model, gen)
+    return await _answer(request, stream, body.model, False, body.stream is not False, load_s)
+
+
+@router.post("/chat", summary="Ollama: the next chat message (NDJSON stream by default)")
+async def chat(body: OllamaChatRequest, request: Request) -> Response:
+    messages = chat_messages(body)
+    keep_alive = keep_alive_seconds(body.keep_alive)
+    params = params_of(body, services(request).settings.context_size)
+    resolve(services(request).registry, body.model)
+    if not messages:
+        return await _load_or_unload(request, body.model, keep_alive)
+    gen = _request(request, messages=messages, params=params)
+    stream, load_s = await _start(request, body.model, gen)
+    return await _answer(request, stream, body.model, True, body.stream is not False, load_s)
+
+
+@router.post("/embed", summary="Ollama: embeddings (not served yet: 501)")
+async def embed(body: OllamaEmbedRequest, request: Request) -> Response:
+    resolve(services(request).registry, body.model)
+    raise UnsupportedError("embeddings are not implemented yet on this server")
+
+
+@router.post("/embeddings", summary="Ollama (older route): embeddings (not served yet: 501)")
+async def embeddings(body: OllamaEmbedRequest, request: Request) -> Response:
+    return await embed(body, request)

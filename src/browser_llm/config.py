@@ -34,6 +34,19 @@ def _default_threads() -> int:
     return max(1, physical or os.cpu_count() or 1)
 
 
+def parse_aliases(text: str) -> dict[str, str]:
+    """'gpt-4o-mini=smollm2-135m-instruct-q4, fast=...' -> {alias: model id}."""
+    aliases: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        alias, sep, target = part.partition("=")
+        if not sep or not alias.strip() or not target.strip():
+            raise ValueError(f"alias {part.strip()!r} is not name=model-id")
+        aliases[alias.strip()] = target.strip()
+    return aliases
+
+
 class Settings(BaseSettings):
     """Server settings. Every field can be set as BROWSER_LLM_<NAME>."""
 
@@ -45,6 +58,17 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_ID, description="Model id loaded at start-up; 'none' starts idle."
     )
     models_dir: Path = Field(default_factory=_default_models_dir)
+    aliases: str = Field(
+        "",
+        description="Other names for models, as name=model-id pairs, comma separated "
+        "(e.g. gpt-4o-mini=smollm2-135m-instruct-q4)",
+    )
+    model_load_wait_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="How long a request naming a model on disk waits for its on-demand load",
+    )
     context_size: int = Field(
         4096, ge=256, le=131072, description="Context (KV cache) tokens of each sequence."
     )
@@ -115,6 +139,16 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_model(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("aliases")
+    @classmethod
+    def _check_aliases(cls, value: str) -> str:
+        parse_aliases(value)  # a malformed pair is a start-up error, not a silent no-op
+        return value
+
+    @property
+    def alias_map(self) -> dict[str, str]:
+        return parse_aliases(self.aliases)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from browser_llm.config import DEFAULT_MODEL_ID as MODEL
 from tests.e2e.conftest import Server
 
 
@@ -26,7 +27,7 @@ MESSAGES = [
 
 def test_chat(oai: openai.OpenAI) -> None:
     resp = oai.chat.completions.create(
-        model="anything",
+        model=MODEL,
         messages=MESSAGES,
         max_tokens=30,
         temperature=0,  # type: ignore[arg-type]
@@ -39,7 +40,7 @@ def test_chat(oai: openai.OpenAI) -> None:
 
 
 def test_streaming_chat_matches_and_reports_usage(oai: openai.OpenAI) -> None:
-    kwargs = {"model": "m", "messages": MESSAGES, "max_tokens": 30, "temperature": 0}
+    kwargs = {"model": MODEL, "messages": MESSAGES, "max_tokens": 30, "temperature": 0}
     whole = oai.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     pieces, usage, finish = [], None, None
     for chunk in oai.chat.completions.create(
@@ -57,13 +58,12 @@ def test_streaming_chat_matches_and_reports_usage(oai: openai.OpenAI) -> None:
 
 def test_completions_and_stop(oai: openai.OpenAI) -> None:
     resp = oai.completions.create(
-        model="m", prompt="One, two, three, four,", max_tokens=20, temperature=0, stop=[" six"]
+        model=MODEL, prompt="One, two, three, four,", max_tokens=20, temperature=0, stop=[" six"]
     )
     text = resp.choices[0].text
     assert " six" not in text and resp.choices[0].finish_reason in ("stop", "length")
-    assert (
-        oai.completions.create(model="m", prompt="Hi", temperature=0).usage.completion_tokens <= 16
-    )  # type: ignore[union-attr]
+    short = oai.completions.create(model=MODEL, prompt="Hi", temperature=0)
+    assert short.usage.completion_tokens <= 16  # type: ignore[union-attr]
 
 
 def test_json_schema_response_format(oai: openai.OpenAI) -> None:
@@ -77,7 +77,7 @@ def test_json_schema_response_format(oai: openai.OpenAI) -> None:
         "additionalProperties": False,
     }
     resp = oai.chat.completions.create(
-        model="m",
+        model=MODEL,
         messages=[{"role": "user", "content": "Where is the Eiffel Tower?"}],
         temperature=0,
         max_tokens=100,
@@ -94,12 +94,12 @@ def test_model_list(oai: openai.OpenAI) -> None:
 
 def test_errors_have_openai_shape(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as err:
-        oai.chat.completions.create(model="m", messages=MESSAGES, n=2)
+        oai.chat.completions.create(model=MODEL, messages=MESSAGES, n=2)
     body = err.value.body
     assert isinstance(body, dict) and body["type"] == "invalid_request_error"
     assert body["param"] == "n" and "n=1" in body["message"]
     with pytest.raises(openai.BadRequestError):
-        oai.chat.completions.create(model="m", messages=[], max_tokens=5)
+        oai.chat.completions.create(model=MODEL, messages=[], max_tokens=5)
     with pytest.raises(openai.NotFoundError):
         oai.get("/nope", cast_to=object)
 
@@ -108,7 +108,7 @@ def test_the_engine_extension_picks_the_engine(oai: openai.OpenAI) -> None:
     """`engine` (sent with extra_body) selects the engine as on /generate: no browser tab
     is attached to this server, so "browser" is the documented 503."""
     resp = oai.chat.completions.create(
-        model="anything",
+        model=MODEL,
         messages=MESSAGES,
         max_tokens=4,
         temperature=0,  # type: ignore[arg-type]
@@ -117,10 +117,10 @@ def test_the_engine_extension_picks_the_engine(oai: openai.OpenAI) -> None:
     assert resp.choices[0].message.content
     with pytest.raises(openai.APIStatusError) as browser:
         oai.completions.create(
-            model="anything", prompt="Hi", max_tokens=4, extra_body={"engine": "browser"}
+            model=MODEL, prompt="Hi", max_tokens=4, extra_body={"engine": "browser"}
         )
     assert browser.value.status_code == 503
     with pytest.raises(openai.BadRequestError):
         oai.completions.create(
-            model="anything", prompt="Hi", max_tokens=4, extra_body={"engine": "gpu"}
+            model=MODEL, prompt="Hi", max_tokens=4, extra_body={"engine": "gpu"}
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import struct
+from dataclasses import replace
 
 import pytest
 
@@ -65,6 +66,7 @@ COMPLETION = Completion(
         Started(0.25),
         TokenText("a\nb \u2028 \U0001f999"),
         Finished(COMPLETION),
+        Finished(replace(COMPLETION, closed_early=True)),  # forced JSON closing (issue 25)
         Failed(InferenceError("boom", {"signal": "SIGSEGV"})),
         Failed(OverloadedError("busy", None, retry_after_s=3)),
     ],

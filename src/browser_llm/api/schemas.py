@@ -72,6 +72,13 @@ class GenerateRequestBody(BaseModel):
     engine: Literal["native", "browser"] | None = Field(
         None, description="Extension: run on this engine; default BROWSER_LLM_ENGINE"
     )
+    model: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Extension: the model to answer (id or alias); loaded on demand when on "
+        "disk; default: the loaded model",
+    )
     history: list[HistoryMessage] | None = Field(
         None,
         max_length=512,
@@ -112,10 +119,18 @@ class Performance(BaseModel):
 class JsonReport(BaseModel):
     """Extension, with json_mode or json_schema: what the output turned out to be."""
 
-    complete: bool = Field(description="The text parses as JSON (false when max_tokens cut it)")
-    valid: bool = Field(description="It parses and matches json_schema (if one was given)")
+    complete: bool = Field(description="The text parses as JSON")
+    valid: bool = Field(
+        description="It parses and matches json_schema (if one was given), every keyword "
+        "checked, including those the grammar cannot enforce"
+    )
     value: Any = Field(None, description="The parsed value")
     errors: list[str] = Field(default_factory=list, description="Parse or schema errors")
+    closed_early: bool = Field(
+        False,
+        description="max_tokens was about to run out, so the engine ended the value with its "
+        "shortest completion (finish_reason is then length)",
+    )
 
 
 class GenerateResponse(BaseModel):

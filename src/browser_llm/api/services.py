@@ -19,6 +19,7 @@ from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
 from browser_llm.service.generation import GenerationService
+from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
@@ -48,6 +49,7 @@ class Services:
     browser: BrowserEngine
     engine: Engine  # the default one: native, or browser with BROWSER_LLM_ENGINE=browser
     registry: ModelRegistry
+    router: ModelRouter
     generation: GenerationService
     status: StatusService
     logs: LogBuffer
@@ -120,6 +122,7 @@ def build_services(
         ModelStore(settings.models_dir, settings.storage_quota_gb),
         stats.profile,
     )
+    router = ModelRouter(registry, settings.alias_map, settings.model_load_wait_s)
     generation = GenerationService(
         engine,
         stats,
@@ -129,6 +132,7 @@ def build_services(
         swapping_to=registry.swapping_to,
         loading=registry.loading_hint,
         engines={"native": native, "browser": browser},
+        router=router,
     )
     file_requests: dict[str, int] = {}
     status = StatusService(
@@ -148,6 +152,7 @@ def build_services(
         browser=browser,
         engine=engine,
         registry=registry,
+        router=router,
         generation=generation,
         status=status,
         logs=logs,

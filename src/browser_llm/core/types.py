@@ -89,6 +89,9 @@ class Completion:
     usage: Usage
     timings: Timings
     max_tokens_clamped: bool = False
+    # The engine ended grammar-constrained (JSON) output with its shortest completion
+    # because max_tokens was about to run out (finish_reason is then "length").
+    closed_early: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """JSON mode and JSON schema -> a GBNF grammar that llama.cpp can enforce.
 
-Only keywords the converter really enforces are accepted; anything else is a
-400 naming the keyword and where it is, never a silently unconstrained answer.
+Any valid schema is accepted. The grammar enforces what it can (schema_reduce.py
+says which part); the rest is checked on the finished output and reported in the
+response's `json` block. Malformed schemas (unknown types, remote $ref, too deep or
+too big, or not valid JSON Schema: service/json_output.py) are refused with a 400.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from browser_llm.core.errors import ValidationError
+from browser_llm.engine.schema_reduce import PLACEHOLDER_RULES, reduce_schema
 
 __all__ = ["JSON_OBJECT_GBNF", "MAX_SCHEMA_BYTES", "MAX_SCHEMA_DEPTH", "grammar_for"]
 
@@ -52,44 +55,11 @@ JSON_OBJECT_GBNF = _json_object_grammar()
 MAX_SCHEMA_BYTES = 32_768
 MAX_SCHEMA_DEPTH = 16
 
-# Keywords llama.cpp's schema converter turns into grammar rules.
-_ENFORCED = {
-    "type",
-    "properties",
-    "required",
-    "additionalProperties",
-    "items",
-    "prefixItems",
-    "minItems",
-    "maxItems",
-    "enum",
-    "const",
-    "anyOf",
-    "oneOf",
-    "allOf",
-    "$ref",
-    "pattern",
-    "format",
-    "minLength",
-    "maxLength",
-}
-# Keywords that only describe and constrain nothing.
-_ANNOTATIONS = {
-    "title",
-    "description",
-    "default",
-    "examples",
-    "$schema",
-    "$id",
-    "$comment",
-    "$defs",
-    "definitions",
-    "readOnly",
-    "writeOnly",
-    "deprecated",
-}
-_SCHEMA_MAPS = {"properties", "$defs", "definitions"}
+_SCHEMA_MAPS = {"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"}
 _SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+_SCHEMA_VALUES = {"items", "additionalProperties", "not", "if", "then", "else", "contains"}
+_CONVERTER_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 _TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
@@ -107,13 +77,6 @@ def _check(node: Any, path: str, depth: int) -> None:
         )
     for key, value in node.items():
         where = f"{path}/{key}"
-        if key in _ANNOTATIONS - _SCHEMA_MAPS:
-            continue
-        if key not in _ENFORCED and key not in _SCHEMA_MAPS:
-            raise ValidationError(
-                f"json_schema keyword '{key}' at {path} cannot be enforced while generating",
-                {"field": "json_schema", "path": path, "keyword": key},
-            )
         if key == "type":
             kinds = value if isinstance(value, list) else [value]
             unknown = [k for k in kinds if k not in _TYPES]
@@ -128,7 +91,7 @@ def _check(node: Any, path: str, depth: int) -> None:
         elif key in _SCHEMA_LISTS and isinstance(value, list):
             for i, sub in enumerate(value):
                 _check(sub, f"{where}/{i}", depth + 1)
-        elif key in ("items", "additionalProperties") and isinstance(value, dict | bool):
+        elif key in _SCHEMA_VALUES and isinstance(value, dict | bool):
             _check(value, where, depth + 1)
         elif key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
             raise ValidationError(
@@ -148,13 +111,19 @@ def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
             {"field": "json_schema"},
         )
     _check(schema, "#", 0)
+    convert = _schema_converter()
     try:
-        return str(_schema_converter()(text))
+        grammar = str(convert(json.dumps(reduce_schema(schema, convert))))
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise ValidationError(
             f"json_schema cannot be compiled to a grammar: {exc or type(exc).__name__}",
             {"field": "json_schema"},
         ) from exc
+    for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (schema_reduce.py)
+        grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")
+    # This converter's string character takes raw control characters (a newline inside a
+    # string), which JSON forbids: the answer would not parse.
+    return grammar.replace(_CONVERTER_CHAR, _JSON_CHAR)
 
 
 @functools.cache

@@ -48,6 +48,7 @@ from browser_llm.engine.commands import Command, Load, Stop, Submit, Unload, Voc
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.cpu_pacer import CpuPacer
 from browser_llm.engine.gpu_devices import gpu_devices
+from browser_llm.engine.json_closing import ClosingCatalog
 from browser_llm.engine.kv_placement import KVPlacement
 from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
 from browser_llm.engine.prompt import prepare_prompt
@@ -88,6 +89,7 @@ class LlamaEngine:
         self._kv = KVPlacement(config.max_sequences, config.prefix_cache)
         self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._model: LlamaModel | None = None
+        self._closings: ClosingCatalog | None = None  # the model's grammar walkers
         self._state: EngineState = "idle"
         self._tokens_total = 0
         self._memory_errors = 0
@@ -253,6 +255,8 @@ class LlamaEngine:
             if grammar is not None and not grammar_compiles(self._model.vocab, grammar):
                 raise ValidationError("the JSON constraint could not be compiled by llama.cpp")
             prepared = prepare_prompt(self._model, handle.request)
+            if grammar is not None and self._closings is not None:
+                self._closings.check_budget(grammar, prepared.max_tokens)
         except BrowserLLMError as exc:
             self._emit(handle, Failed(exc))
             return False
@@ -305,6 +309,8 @@ class LlamaEngine:
             return
         seq_id, reused = self._kv.claim(self._model, prompt.tokens)
         seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop), reused=reused)
+        if params.grammar is not None and self._closings is not None:
+            seq.budget = self._closings.budget(params.grammar)
         # Sorted by seq id: llama.cpp packs only runs of consecutive ids into one
         # micro-batch, so order and compact ids decide how many graphs a step runs.
         bisect.insort(self._running, seq, key=lambda s: s.seq_id)
@@ -316,6 +322,7 @@ class LlamaEngine:
         if self._model is not None:
             self._model.free()
             self._model = None
+        self._closings = None
         self._state = "idle"
         if isinstance(op, Unload):
             op.done.set_result(None)
@@ -350,6 +357,7 @@ class LlamaEngine:
         except BaseException:
             model.free()
             raise
+        self._closings = ClosingCatalog(model)
         return model
 
     def _step(self) -> None:
@@ -381,7 +389,10 @@ class LlamaEngine:
             self._kv.drop_caches(self._model)
             return False
         for seq, index in outputs:
-            self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
+            if seq.budget is None:
+                self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
+            else:  # the token is recorded once the closing after it is known to fit
+                self._on_token(model, seq, seq.sampler.choose(model.ctx, index))
         return True
 
     def _llama_decode(self, ctx: Any, batch: Any) -> int:
@@ -395,19 +406,37 @@ class LlamaEngine:
         if model.is_eog(token) and not seq.handle.request.params.ignore_eos:
             self._end(seq, "stop")
             return
+        piece = model.piece(token)
+        if seq.budget is not None:
+            if not seq.budget.allows(piece, seq.prompt.max_tokens - seq.n_generated - 1):
+                self._close_early(model, seq)
+                return
+            seq.sampler.accept(token)
         seq.last_token_at = now
-        seq.n_generated += 1
-        seq.handle.tokens_generated += 1
-        self._tokens_total += 1
-        text = seq.text.push(model.piece(token))
-        if text:
-            self._emit(seq.handle, TokenText(text))
+        self._take(seq, piece)
         if seq.text.stopped:
             self._end(seq, "stop")
         elif seq.n_generated >= seq.prompt.max_tokens:
             self._end(seq, "length")
         else:
             seq.pending_token = token
+
+    def _take(self, seq: Sequence, piece: bytes) -> None:
+        seq.n_generated += 1
+        seq.handle.tokens_generated += 1
+        self._tokens_total += 1
+        text = seq.text.push(piece)
+        if text:
+            self._emit(seq.handle, TokenText(text))
+
+    def _close_early(self, model: LlamaModel, seq: Sequence) -> None:
+        """Emits the shortest completion of the output in place of the sampled token."""
+        assert seq.budget is not None
+        tokens, whole = seq.budget.force_closing(seq.sampler)
+        for token in tokens:
+            self._take(seq, model.piece(token))
+        seq.closed_early = whole and bool(tokens)
+        self._end(seq, "stop" if seq.text.stopped else "length")
 
     def _end(
         self,

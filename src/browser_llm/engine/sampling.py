@@ -165,6 +165,13 @@ class SamplerChain:
         return not math.isinf(one[0].logit)
 
     def _sample_with_grammar(self, ctx: Any, output_index: int) -> int:
+        token = self.choose(ctx, output_index)
+        self.accept(token)
+        return token
+
+    def choose(self, ctx: Any, output_index: int) -> int:
+        """A token the grammar allows, not yet recorded: accept() it or force() another."""
+        assert self._grammar is not None, "choose() is for grammar sequences"
         arr = self._candidate_array(ctx, output_index)
         llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
         token = int(arr.data[arr.selected].id)
@@ -173,9 +180,19 @@ class SamplerChain:
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
             llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
             token = int(arr.data[arr.selected].id)
-        llama_cpp.llama_sampler_accept(self._grammar, token)
-        llama_cpp.llama_sampler_accept(self._chain, token)
         return token
+
+    def accept(self, token: int) -> None:
+        if self._grammar is not None:
+            llama_cpp.llama_sampler_accept(self._grammar, token)
+        llama_cpp.llama_sampler_accept(self._chain, token)
+
+    def force(self, token: int) -> bool:
+        """Records a token chosen by the engine (a forced closing) if the grammar allows it."""
+        if self._grammar is not None and not self._grammar_allows(token):
+            return False
+        self.accept(token)
+        return True
 
     def free(self) -> None:
         if self._grammar:

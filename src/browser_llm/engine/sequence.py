@@ -11,6 +11,7 @@ from browser_llm.engine.base import GenerationHandle
 from browser_llm.engine.text_stream import TextStream
 
 if TYPE_CHECKING:  # sampling imports llama.cpp, which the server process never loads
+    from browser_llm.engine.json_closing import JsonBudget
     from browser_llm.engine.sampling import SamplerChain
 
 __all__ = ["PreparedPrompt", "Sequence"]
@@ -31,6 +32,8 @@ class Sequence:
     sampler: SamplerChain
     text: TextStream
     reused: int = 0  # prompt tokens whose KV cells an earlier request left in this slot
+    budget: JsonBudget | None = None  # grammar output: closes before max_tokens runs out
+    closed_early: bool = False
     n_fed: int = 0  # prompt tokens already in the KV cache
     n_past: int = 0  # next position
     pending_token: int | None = None  # sampled, to be decoded next step
@@ -59,4 +62,5 @@ class Sequence:
                 time.perf_counter(),
             ),
             max_tokens_clamped=self.prompt.clamped,
+            closed_early=self.closed_early,
         )

@@ -219,6 +219,7 @@ def _completion(data: dict[str, Any]) -> Completion:
         usage=Usage(**data["usage"]),
         timings=Timings(**data["timings"]),
         max_tokens_clamped=bool(data["max_tokens_clamped"]),
+        closed_early=bool(data.get("closed_early", False)),
     )
 
 

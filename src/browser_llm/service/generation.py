@@ -25,11 +25,15 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
+from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["GenerationService", "GenerationStream"]
 
 logger = logging.getLogger(__name__)
+
+# Loads of a request's model that another request's swap may undo before admission.
+_SWAP_ATTEMPTS = 3
 
 
 def _log_finished(model_id: str, completion: Completion) -> None:
@@ -151,6 +155,12 @@ class GenerationStream:
     def cancel(self) -> None:
         self._handle.cancel()
 
+    def discard(self) -> None:
+        """Withdraws an admitted request that will be submitted again (not a failure)."""
+        self._failed = True
+        self._handle.cancel()
+        self._ticket.release()
+
     async def collect(self) -> Completion:
         async for _ in self:
             pass
@@ -169,11 +179,13 @@ class GenerationService:
         swapping_to: Callable[[], str | None] | None = None,
         loading: Callable[[], tuple[str, float] | None] | None = None,
         engines: dict[str, Engine] | None = None,
+        router: ModelRouter | None = None,
     ) -> None:
         self._engine = engine
         self._swapping_to = swapping_to or (lambda: None)
         self._loading = loading or (lambda: None)
         self._engines = engines or {}  # selectable per request by name
+        self._router = router  # a request's `model` -> the model that answers it
         self.stats = stats
         self.parallel = max(1, parallel)
         self.max_queue = max_queue
@@ -229,6 +241,46 @@ class GenerationService:
             self.stats.rejected()
             raise _shutting_down()
         engine = self._engine_for(request)
+        try:
+            wanted = self._router.resolve(request.model) if self._router else None
+        except BrowserLLMError as error:
+            self.record_failure(error)
+            raise
+        for _ in range(_SWAP_ATTEMPTS):
+            if wanted is not None:
+                await self._route(engine, wanted, request.request_id)
+            stream = await self._admit(engine, request)
+            if wanted is None or stream.model_id == wanted:
+                return stream
+            # Another request swapped models between our load and our admission: never
+            # answer under the wrong name; load ours again.
+            stream.discard()
+        swapped = ModelNotLoadedError(
+            f"model '{wanted}' keeps being swapped out by requests for other models; retry",
+            {"model": wanted},
+            retry_after_s=1,
+        )
+        self.record_failure(swapped)
+        raise swapped
+
+    async def _route(self, engine: Engine, wanted: str, request_id: str) -> None:
+        """Makes `wanted` the engine's model (native: loads it on demand)."""
+        assert self._router is not None
+        try:
+            if engine is self._engine:  # the registry's engine: it can load on demand
+                await self._router.ensure_loaded(wanted, request_id)
+            else:
+                model = engine.model
+                if model is None or model.model_id != wanted:
+                    loaded = model.model_id if model is not None else "no model"
+                    raise ModelNotLoadedError(
+                        f"this engine has {loaded} loaded, not '{wanted}'", {"model": wanted}
+                    )
+        except BrowserLLMError as error:
+            self.record_failure(error)
+            raise
+
+    async def _admit(self, engine: Engine, request: GenerationRequest) -> GenerationStream:
         model = engine.model
         # During a model swap the engine holds no model for a moment: requests queue
         # behind the swap and run on the new model.

@@ -71,7 +71,10 @@ def check_json_output(text: str, schema: dict[str, Any] | None) -> JsonCheck:
         return JsonCheck(False, False, None, [f"incomplete or invalid JSON: {exc.msg}"])
     if schema is None:
         return JsonCheck(True, True, value)
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    # Formats are checked too (date, date-time, email, uuid, ...; those whose checker needs
+    # a library that is not installed pass unchecked): a grammar enforces only some.
+    cls = jsonschema.validators.validator_for(schema)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
     errors = [
         f"{'/'.join(str(p) for p in e.absolute_path) or '#'}: {e.message}"
         for e in validator.iter_errors(value)

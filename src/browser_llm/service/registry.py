@@ -218,9 +218,13 @@ class ModelRegistry:
         self._jobs[model_id] = job
         return self._status(job)
 
-    async def load(self, model_id: str) -> LoadedModel:
-        """Loads and waits (start-up, tests). Raises the load's error."""
-        status = await self.start_load(model_id, retry=True)
+    async def load(self, model_id: str, retry: bool = True) -> LoadedModel:
+        """Loads and waits (start-up, tests, requests naming a model). Raises the load's
+        error; without `retry` an earlier failure is raised again instead of retried,
+        and a new failure stays reported (status "error") for the next callers."""
+        status = await self.start_load(model_id, retry=retry)
+        if status.error is not None:
+            raise status.error
         job = self._jobs.get(model_id)
         if status.status == "loaded" or job is None:
             current = self._engine.model
@@ -229,7 +233,7 @@ class ModelRegistry:
         try:
             return await asyncio.shield(job.task)
         finally:
-            if job.task.done():
+            if job.task.done() and (retry or job.error is None):
                 self._jobs.pop(model_id, None)  # its error was reported by this raise
 
     def _needs_probe(self, entry: CatalogEntry, path: Path | None) -> bool:

@@ -65,6 +65,7 @@ def to_generation_request(
         params=params,
         request_id=request_id,
         engine=body.engine,
+        model=body.model,
         submitted_at=started or time.perf_counter(),
     )
 
@@ -76,7 +77,10 @@ def to_response(
     timings = completion.timings
     json_report = None
     if body.json_mode or body.json_schema is not None:
-        json_report = asdict(check_json_output(completion.text, body.json_schema))
+        json_report = {
+            **asdict(check_json_output(completion.text, body.json_schema)),
+            "closed_early": completion.closed_early,
+        }
     return GenerateResponse.model_validate(
         {
             "json": json_report,

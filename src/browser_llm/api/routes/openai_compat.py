@@ -15,15 +15,24 @@ from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.error_shapes import openai_error_of
+from browser_llm.api.openai_fields import refuse_unsupported
 from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from browser_llm.api.openai_tools import (
+    conversation,
+    stream_tool_answer,
+    tool_grammar,
+    tool_message,
+    tool_plan,
+)
 from browser_llm.api.routes.common import SSE_EVENT_SCHEMA
 from browser_llm.api.services import services
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError, ValidationError
-from browser_llm.core.types import ChatMessage, Completion, GenerationParams
+from browser_llm.core.types import Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationStream
 from browser_llm.service.json_output import json_constraint
+from browser_llm.service.tool_calls import ToolPlan
 
 __all__ = ["router"]
 
@@ -35,10 +44,7 @@ _DEFAULT_MAX_TOKENS = 4096  # OpenAI's default is "until done": clamped to the c
 def _params(
     body: ChatCompletionRequest | CompletionRequest, grammar: str | None
 ) -> GenerationParams:
-    if body.n not in (None, 1):
-        raise ValidationError("n: only n=1 is supported", {"field": "n"})
-    if body.logprobs:
-        raise ValidationError("logprobs: not supported by this server", {"field": "logprobs"})
+    refuse_unsupported(body)
     max_tokens = body.max_tokens
     if isinstance(body, ChatCompletionRequest) and body.max_completion_tokens is not None:
         max_tokens = body.max_completion_tokens
@@ -98,6 +104,7 @@ def _request(
     return GenerationRequest(
         params=params,
         engine=body.engine,
+        model=body.model or None,
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
         **prompt,
@@ -183,18 +190,47 @@ _STREAMS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion", responses=_STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-    params = _params(body, _chat_grammar(body))
-    messages = tuple(
-        ChatMessage("system" if m.role == "developer" else m.role, m.text()) for m in body.messages
-    )
+    plan = tool_plan(body)
+    if plan is not None and plan.active:
+        params = _params(body, tool_grammar(plan))
+    else:
+        params = _params(body, _chat_grammar(body))
+    messages = conversation(body, plan)
     stream = await _start(request, _request(request, body, params, messages=messages))
+    if plan is not None and plan.active:
+        return await _answer_with_tools(request, stream, body, plan)
     return await _answer(request, stream, body, chat=True)
+
+
+async def _answer_with_tools(
+    request: Request, stream: GenerationStream, body: ChatCompletionRequest, plan: ToolPlan
+) -> Response:
+    base = _base("chat.completion", stream.model_id)
+    rid = request_id_of(request)
+    if body.stream:
+        base["object"] = "chat.completion.chunk"
+        include = bool(body.stream_options and body.stream_options.include_usage)
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return {**base, "choices": [choice]}
+
+        def tail(completion: Completion) -> list[dict[str, Any]]:
+            return [{**base, "choices": [], "usage": _usage(completion)}] if include else []
+
+        async def events() -> AsyncIterator[bytes]:
+            async for item in stream_tool_answer(stream, plan, chunk, tail, rid):
+                yield _sse(item)
+
+        return GenerationSSEResponse(stream, events())
+    completion = await collect_unless_disconnected(request, stream)
+    message, finish = tool_message(plan, completion, rid)
+    choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+    return JSONResponse({**base, "choices": [choice], "usage": _usage(completion)})
 
 
 @router.post("/completions", summary="OpenAI-compatible text completion", responses=_STREAMS)
 async def completions(body: CompletionRequest, request: Request) -> Response:
-    if body.suffix or body.echo:
-        raise ValidationError("suffix and echo are not supported", {"field": "suffix"})
     params = _params(body, None)
     if body.max_tokens is None:
         params = replace(params, max_tokens=16)  # OpenAI's default for completions
@@ -205,13 +241,15 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     return await _answer(request, stream, body, chat=False)
 
 
-@router.get("/models", summary="OpenAI-compatible model list (models on disk)")
+@router.get("/models", summary="OpenAI-compatible model list (models that can answer)")
 async def list_models(request: Request) -> Response:
-    registry = services(request).registry
+    svc = services(request)
     created = int(time.time())
+    served = [v.entry.id for v in svc.registry.list() if v.downloaded]
+    # Aliases answer too (BROWSER_LLM_ALIASES), when their model can.
+    served += [alias for alias, target in svc.router.aliases.items() if target in served]
     data = [
-        {"id": v.entry.id, "object": "model", "created": created, "owned_by": "browser-llm"}
-        for v in registry.list()
-        if v.downloaded
+        {"id": model_id, "object": "model", "created": created, "owned_by": "browser-llm"}
+        for model_id in served
     ]
     return JSONResponse({"object": "list", "data": data})

@@ -24,7 +24,7 @@ from browser_llm.api.ollama_generation import (
     params_of,
     text_line,
 )
-from browser_llm.api.ollama_names import ensure_loaded, resolve
+from browser_llm.api.ollama_names import resolve
 from browser_llm.api.ollama_options import keep_alive_seconds
 from browser_llm.api.ollama_schemas import (
     OllamaChatRequest,
@@ -35,7 +35,7 @@ from browser_llm.api.ollama_views import iso_time
 from browser_llm.api.routes.ollama_models import ndjson
 from browser_llm.api.services import services
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
-from browser_llm.core.errors import BrowserLLMError, ModelNotLoadedError, UnsupportedError
+from browser_llm.core.errors import BrowserLLMError, UnsupportedError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationStream
@@ -48,14 +48,14 @@ router = APIRouter(prefix="/api", tags=["ollama"])
 async def _load_or_unload(request: Request, name: str, keep_alive: float | None) -> Response:
     """An empty prompt (or no messages) loads the model; with keep_alive 0 it unloads it,
     as Ollama does. One JSON object either way."""
-    registry = services(request).registry
+    svc = services(request)
+    view = resolve(svc.router, svc.registry, name)
     if keep_alive == 0:
-        view = resolve(registry, name)
         if view.loaded:
-            await registry.unload()
+            await svc.registry.unload()
         reason = "unload"
     else:
-        await ensure_loaded(registry, name)
+        await svc.router.ensure_loaded(view.entry.id, request_id_of(request))
         reason = "load"
     return JSONResponse(
         {
@@ -68,22 +68,20 @@ async def _load_or_unload(request: Request, name: str, keep_alive: float | None)
     )
 
 
-async def _start(
-    request: Request, name: str, gen: GenerationRequest
-) -> tuple[GenerationStream, float]:
-    model_id, load_s = await ensure_loaded(services(request).registry, name)
-    stream = await services(request).generation.start(gen)
-    if stream.model_id != model_id:  # another request swapped models meanwhile
-        stream.close()
-        raise ModelNotLoadedError(
-            f"model '{name}' was unloaded for another model while this request waited; retry",
-            retry_after_s=1,
-        )
-    return stream, load_s
+async def _start(request: Request, gen: GenerationRequest) -> tuple[GenerationStream, float]:
+    """The admitted stream, and the time spent loading its model on demand (Ollama's
+    load_duration: the service loads a named model that is on disk but not loaded)."""
+    svc = services(request)
+    view = resolve(svc.router, svc.registry, gen.model)
+    loading = not view.loaded
+    started = time.perf_counter()
+    stream = await svc.generation.start(gen)
+    return stream, (time.perf_counter() - started if loading else 0.0)
 
 
-def _request(request: Request, **prompt: Any) -> GenerationRequest:
+def _request(request: Request, model: str, **prompt: Any) -> GenerationRequest:
     return GenerationRequest(
+        model=model,  # the service resolves it and loads it on demand
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
         **prompt,
@@ -119,15 +117,15 @@ async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
     check_generate_fields(body)
     keep_alive = keep_alive_seconds(body.keep_alive)
     params = params_of(body, services(request).settings.context_size)
-    resolve(services(request).registry, body.model)  # 400/404 before anything else
+    resolve(services(request).router, services(request).registry, body.model)  # 400/404 first
     if not body.prompt:
         return await _load_or_unload(request, body.model, keep_alive)
     if body.system:
         messages = (ChatMessage("system", body.system), ChatMessage("user", body.prompt))
-        gen = _request(request, messages=messages, params=params)
+        gen = _request(request, body.model, messages=messages, params=params)
     else:
-        gen = _request(request, prompt=body.prompt, raw=bool(body.raw), params=params)
-    stream, load_s = await _start(request, body.model, gen)
+        gen = _request(request, body.model, prompt=body.prompt, raw=bool(body.raw), params=params)
+    stream, load_s = await _start(request, gen)
     return await _answer(request, stream, body.model, False, body.stream is not False, load_s)
 
 
@@ -136,17 +134,17 @@ async def chat(body: OllamaChatRequest, request: Request) -> Response:
     messages = chat_messages(body)
     keep_alive = keep_alive_seconds(body.keep_alive)
     params = params_of(body, services(request).settings.context_size)
-    resolve(services(request).registry, body.model)
+    resolve(services(request).router, services(request).registry, body.model)
     if not messages:
         return await _load_or_unload(request, body.model, keep_alive)
-    gen = _request(request, messages=messages, params=params)
-    stream, load_s = await _start(request, body.model, gen)
+    gen = _request(request, body.model, messages=messages, params=params)
+    stream, load_s = await _start(request, gen)
     return await _answer(request, stream, body.model, True, body.stream is not False, load_s)
 
 
 @router.post("/embed", summary="Ollama: embeddings (not served yet: 501)")
 async def embed(body: OllamaEmbedRequest, request: Request) -> Response:
-    resolve(services(request).registry, body.model)
+    resolve(services(request).router, services(request).registry, body.model)
     raise UnsupportedError("embeddings are not implemented yet on this server")
 
 

@@ -63,7 +63,7 @@ async def tags(request: Request) -> Response:
 @router.post("/show", summary="Ollama: a model's details, metadata and template")
 async def show(body: OllamaModelRequest, request: Request) -> Response:
     registry = services(request).registry
-    view = resolve(registry, body.model or body.name)
+    view = resolve(services(request).router, registry, body.model or body.name)
     if not view.downloaded:
         raise _not_found(body.model or body.name or "")
     path = registry.store.path_for(view.entry)
@@ -91,7 +91,7 @@ async def ps(request: Request) -> Response:
 @router.delete("/delete", summary="Ollama: delete a model's file")
 async def delete(body: OllamaDeleteRequest, request: Request) -> Response:
     registry = services(request).registry
-    view = resolve(registry, body.model or body.name)
+    view = resolve(services(request).router, registry, body.model or body.name)
     if not view.downloaded:
         raise _not_found(body.model or body.name or "")
     await registry.delete(view.entry.id)
@@ -105,7 +105,7 @@ def _not_found(name: str) -> BrowserLLMError:
 @router.post("/pull", summary="Ollama: fetch a catalog model, with progress lines")
 async def pull(body: OllamaPullRequest, request: Request) -> Response:
     registry = services(request).registry
-    entry = resolve(registry, body.model or body.name).entry
+    entry = resolve(services(request).router, registry, body.model or body.name).entry
     registry.library.check_can_fetch(entry)  # refusals before any line: plain HTTP errors
     if body.stream is False:
         if registry.store.path_for(entry) is None:

@@ -17,6 +17,18 @@ from tests.fakes import FAKE_PIECES, FakeEngine
 
 MODEL = DEFAULT_MODEL_ID
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 def lines(resp: Any) -> list[dict[str, Any]]:
@@ -124,9 +136,16 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
     ("/api/chat", {**CHAT, "options": {"stop": [""]}}, 400, "options.stop"),
     ("/api/chat", {**CHAT, "options": {"temprature": 0}}, 400, "options.temprature"),
     ("/api/chat", {**CHAT, "options": "fast"}, 400, "options"),
-    ("/api/chat", {**CHAT, "tools": [{"type": "function", "function": {}}]}, 400, "tools"),
+    ("/api/chat", {**CHAT, "tools": [{"type": "function", "function": {}}]}, 400, "tools.0"),
+    ("/api/chat", {**CHAT, "tools": [{"type": "retrieval"}]}, 400, "tools.0"),
+    ("/api/chat", {**CHAT, "tools": [WEATHER], "format": "json"}, 400, "format"),
     ("/api/chat", {"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, 400, "role"),
-    ("/api/chat", {"model": MODEL, "messages": [{"role": "tool", "content": "1"}]}, 400, "tool"),
+    (
+        "/api/chat",
+        {"model": MODEL, "messages": [{"role": "assistant", "tool_calls": [{"x": 1}]}]},
+        400,
+        "tool_calls",
+    ),
     ("/api/chat", {"model": MODEL, "messages": "hi"}, 400, "messages"),
     ("/api/show", {}, 400, "model is required"),
     ("/api/show", {"model": "nope"}, 404, "not found"),
@@ -184,3 +203,28 @@ def test_auth_and_rate_limits_apply(tmp_path: Path) -> None:
         resp = client.post("/api/generate", json={**body, "prompt": "x"}, headers=auth)
         assert resp.status_code == 429 and set(resp.json()) == {"error"}
         assert "Retry-After" in resp.headers
+
+
+def test_tools_put_the_functions_in_the_prompt_under_a_grammar(
+    client: TestClient, fake_engine: FakeEngine
+) -> None:
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+        },
+        {"role": "tool", "content": '{"temp": 21}', "tool_name": "get_weather"},
+    ]
+    body = {"model": MODEL, "messages": history, "tools": [WEATHER], "stream": False}
+    resp = client.post("/api/chat", json=body)
+    assert resp.status_code == 200 and resp.json()["done"] is True
+    sent = fake_engine.submitted[-1]
+    assert sent.params.grammar  # the tool-call format, from the function's schema
+    turns = sent.messages or ()
+    assert turns[0].role == "system" and "get_weather" in turns[0].content
+    assert '"tool_calls"' in turns[2].content and '"Paris"' in turns[2].content
+    assert '"tool_response"' in turns[3].content and '"get_weather"' in turns[3].content
+    streamed = client.post("/api/chat", json={**body, "stream": True})
+    assert lines(streamed)[-1]["done"] is True

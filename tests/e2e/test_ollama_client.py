@@ -72,7 +72,7 @@ def test_tags_show_ps(client: ollama.Client) -> None:
     shown = client.show(MODEL)
     assert shown.modelinfo is not None and shown.modelinfo["general.architecture"] == "llama"
     assert shown.template and "im_start" in shown.template  # the GGUF's own chat template
-    assert shown.capabilities == ["completion"]
+    assert shown.capabilities == ["completion", "tools"]
     running = client.ps().models
     assert [m.model for m in running] == [MODEL + ":latest"]
     assert running[0].context_length and running[0].size_vram == 0
@@ -101,6 +101,61 @@ def test_format_json_and_schema(client: ollama.Client) -> None:
     )
     if chat.done_reason == "stop":
         jsonschema.validate(json.loads(chat.message.content or ""), schema)
+
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 40}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+
+
+def get_weather(city: str) -> str:
+    """Get the current weather in a city.
+
+    Args:
+        city: The city's name
+    """
+    return json.dumps({"city": city, "temperature_c": 21})
+
+
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": WEATHER_SCHEMA,
+    },
+}
+
+
+def test_tool_calling_round_trip(client: ollama.Client) -> None:
+    ask = [{"role": "user", "content": "What is the weather in Paris? Use the tool."}]
+    options = {"temperature": 0, "num_predict": 120}
+    first = client.chat(model=MODEL, messages=ask, tools=[TOOL], options=options)
+    streamed = list(
+        client.chat(model=MODEL, messages=ask, tools=[TOOL], options=options, stream=True)
+    )
+    streamed_calls = [c for p in streamed for c in p.message.tool_calls or []]
+    assert [c.function.name for c in streamed_calls] == [
+        c.function.name for c in first.message.tool_calls or []
+    ]
+    if not first.message.tool_calls:  # the model may answer in prose: then it is text
+        assert first.message.content and "".join(p.message.content or "" for p in streamed)
+        return
+    for call in first.message.tool_calls:
+        assert call.function.name == "get_weather"
+        jsonschema.validate(dict(call.function.arguments), WEATHER_SCHEMA)
+    result = get_weather(**call.function.arguments)
+    follow = [
+        *ask,
+        first.message,
+        {"role": "tool", "content": result, "tool_name": "get_weather"},
+    ]
+    # A Python function as the tool, as the package's own examples pass it.
+    final = client.chat(model=MODEL, messages=follow, tools=[get_weather], options=options)
+    assert final.done and (final.message.content or final.message.tool_calls)
 
 
 def test_errors_reach_the_client_as_response_errors(client: ollama.Client) -> None:

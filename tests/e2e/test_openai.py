@@ -121,6 +121,4 @@ def test_the_engine_extension_picks_the_engine(oai: openai.OpenAI) -> None:
         )
     assert browser.value.status_code == 503
     with pytest.raises(openai.BadRequestError):
-        oai.completions.create(
-            model=MODEL, prompt="Hi", max_tokens=4, extra_body={"engine": "gpu"}
-        )
+        oai.completions.create(model=MODEL, prompt="Hi", max_tokens=4, extra_body={"engine": "gpu"})

@@ -13,10 +13,10 @@ from browser_llm.api.ollama_options import generation_params, json_format
 from browser_llm.api.ollama_schemas import OllamaChatRequest, OllamaGenerateRequest
 from browser_llm.api.ollama_views import iso_time
 from browser_llm.core.errors import ValidationError
-from browser_llm.core.types import ChatMessage, Completion, GenerationParams
+from browser_llm.core.types import Completion, GenerationParams
 
 __all__ = [
-    "chat_messages",
+    "check_chat_fields",
     "check_generate_fields",
     "final_fields",
     "params_of",
@@ -60,25 +60,16 @@ def check_generate_fields(body: OllamaGenerateRequest) -> None:
         raise _refuse("system", "raw prompts are sent as they are; put the system text in them")
 
 
-def chat_messages(body: OllamaChatRequest) -> tuple[ChatMessage, ...]:
+def check_chat_fields(body: OllamaChatRequest) -> None:
     _check_common(body)
-    if body.tools:
-        raise _refuse("tools", "tool calling is not supported yet")
-    messages = []
-    for i, m in enumerate(body.messages or []):
-        where = f"messages.{i}"
-        if m.images:
-            raise _refuse(f"{where}.images", "this server's models read text only")
-        if m.tool_calls or m.role == "tool":
-            raise _refuse(f"{where}.role", "tool calling is not supported yet")
-        messages.append(ChatMessage(m.role, m.content))  # `thinking` is not put back
-    return tuple(messages)
 
 
 def params_of(
-    body: OllamaGenerateRequest | OllamaChatRequest, context_size: int
+    body: OllamaGenerateRequest | OllamaChatRequest, context_size: int, grammar: str | None = None
 ) -> GenerationParams:
-    return generation_params(body.options, json_format(body.format), context_size)
+    """Sampling from `options`; the grammar from `format` unless one is given (tools)."""
+    fmt = grammar if grammar is not None else json_format(body.format)
+    return generation_params(body.options, fmt, context_size)
 
 
 def text_line(model: str, text: str, chat: bool) -> dict[str, Any]:

@@ -76,8 +76,8 @@ def model_entry(registry: ModelRegistry, view: ModelView, info: ModelFileInfo) -
 
 
 def _capabilities(view: ModelView, info: ModelFileInfo) -> list[str]:
-    # Tool calling and embeddings are not served yet (issue 20 items 2 and 4).
-    return ["completion"]
+    # Every model calls tools in the generic format; embeddings are not served yet.
+    return ["completion", "tools"]
 
 
 def show_body(view: ModelView, info: ModelFileInfo, modified_at: float | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.error_shapes import ollama_error_of
 from browser_llm.api.ollama_generation import (
-    chat_messages,
+    check_chat_fields,
     check_generate_fields,
     final_fields,
     params_of,
@@ -30,6 +30,13 @@ from browser_llm.api.ollama_schemas import (
     OllamaChatRequest,
     OllamaEmbedRequest,
     OllamaGenerateRequest,
+)
+from browser_llm.api.ollama_tools import (
+    tool_conversation,
+    tool_grammar,
+    tool_lines,
+    tool_message,
+    tool_plan,
 )
 from browser_llm.api.ollama_views import iso_time
 from browser_llm.api.routes.ollama_models import ndjson
@@ -131,15 +138,25 @@ async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
 
 @router.post("/chat", summary="Ollama: the next chat message (NDJSON stream by default)")
 async def chat(body: OllamaChatRequest, request: Request) -> Response:
-    messages = chat_messages(body)
+    check_chat_fields(body)
+    plan = tool_plan(body)
+    messages = tool_conversation(body, plan)
     keep_alive = keep_alive_seconds(body.keep_alive)
-    params = params_of(body, services(request).settings.context_size)
+    grammar = tool_grammar(plan) if plan is not None else None
+    params = params_of(body, services(request).settings.context_size, grammar)
     resolve(services(request).router, services(request).registry, body.model)
     if not messages:
         return await _load_or_unload(request, body.model, keep_alive)
     gen = _request(request, body.model, messages=messages, params=params)
     stream, load_s = await _start(request, gen)
-    return await _answer(request, stream, body.model, True, body.stream is not False, load_s)
+    if plan is None:
+        return await _answer(request, stream, body.model, True, body.stream is not False, load_s)
+    if body.stream is not False:
+        lines = (ndjson(item) async for item in tool_lines(stream, plan, body.model, load_s))
+        return GenerationSSEResponse(stream, lines, media_type="application/x-ndjson")
+    completion = await collect_unless_disconnected(request, stream)
+    line = {**text_line(body.model, "", True), **final_fields(completion, load_s)}
+    return JSONResponse({**line, "message": tool_message(plan, completion)})
 
 
 @router.post("/embed", summary="Ollama: embeddings (not served yet: 501)")

@@ -24,6 +24,7 @@ from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
+from browser_llm.service.tokens import TokenService
 
 __all__ = [
     "Services",
@@ -54,6 +55,7 @@ class Services:
     embeddings: EmbeddingService
     status: StatusService
     logs: LogBuffer
+    tokens: TokenService
     # model id -> GETs of its bytes by browser engine tabs
     file_requests: dict[str, int] = field(default_factory=dict)
 
@@ -159,6 +161,7 @@ def build_services(
         embeddings=EmbeddingService(engine, router, stats),
         status=status,
         logs=logs,
+        tokens=TokenService(engine, {"native": native, "browser": browser}),
         file_requests=file_requests,
     )
 

@@ -36,6 +36,8 @@ class GenerationParams:
     top_k: int = 40
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0  # llama.cpp's multiplicative repetition penalty (1: off)
+    penalty_last_n: int = 64  # tokens the penalties look back over (-1: the whole context)
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False

@@ -28,6 +28,7 @@ from browser_llm.core.errors import (
     InferenceError,
     ModelLoadFailedError,
     ModelNotLoadedError,
+    UnsupportedError,
     ValidationError,
     WebGPUError,
 )
@@ -198,6 +199,27 @@ class BrowserEngine:
             return handle
         self._relay.enqueue(handle)
         return handle
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        if self._model is None and self._tab is None and self._fallback is not None:
+            return await self._fallback.tokenize(text, add_special, parse_special)
+        raise self._no_vocabulary()
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        if self._model is None and self._tab is None and self._fallback is not None:
+            return await self._fallback.detokenize(tokens, remove_special, unparse_special)
+        raise self._no_vocabulary()
+
+    @staticmethod
+    def _no_vocabulary() -> UnsupportedError:
+        # The tab protocol has no tokenize message yet (wllama could answer one).
+        return UnsupportedError(
+            "the browser engine cannot tokenize or detokenize yet; use the native engine "
+            '("engine": "native")',
+            {"field": "engine"},
+        )
 
     # ---- tabs --------------------------------------------------------------
     def attach(self, tab: Tab) -> Tab | None:

@@ -206,12 +206,12 @@ def wllama_options(handle: BrowserHandle) -> dict[str, Any]:
         "presence_penalty": p.presence_penalty,
         "stop": list(p.stop),
         "ignore_eos": p.ignore_eos,
-        # The native engine's sampler chain: penalties (last 64), top-k, top-p, temperature.
+        # The native engine's sampler chain: penalties, top-k, top-p, temperature.
         "samplers": ["penalties", "top_k", "top_p", "temperature"],
         "min_p": 0.0,
         "typical_p": 1.0,
-        "repeat_penalty": 1.0,
-        "repeat_last_n": 64,
+        "repeat_penalty": p.repeat_penalty,
+        "repeat_last_n": p.penalty_last_n,
     }
     if p.seed is not None:
         payload["seed"] = p.seed

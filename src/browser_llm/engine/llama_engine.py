@@ -44,7 +44,7 @@ from browser_llm.engine.base import (
     post_all,
 )
 from browser_llm.engine.batch_plan import fill, plan_step
-from browser_llm.engine.commands import Command, Embed, Load, Stop, Submit, Unload
+from browser_llm.engine.commands import Command, Embed, Load, Stop, Submit, Unload, VocabOp
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.cpu_pacer import CpuPacer
 from browser_llm.engine.embedder import EmbedQueue
@@ -57,6 +57,7 @@ from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.engine.thread_governor import ThreadGovernor
+from browser_llm.engine.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
 
 __all__ = ["LlamaEngine"]
 
@@ -164,6 +165,21 @@ class LlamaEngine:
     def submit_handle(self, handle: GenerationHandle) -> None:
         self._inbox.put(Submit(handle))
 
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        work = tokenize_work(text, add_special, parse_special)
+        return list(await asyncio.wrap_future(self.vocab_future(work)))
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        work = detokenize_work(tokens, remove_special, unparse_special)
+        return str(await asyncio.wrap_future(self.vocab_future(work)))
+
+    def vocab_future(self, work: Callable[[Any], Any]) -> Future[Any]:
+        done: Future[Any] = Future()
+        self._inbox.put(VocabOp(work, done))
+        return done
+
     def stats(self) -> EngineStats:
         return EngineStats(
             running=len(self._running),
@@ -225,6 +241,8 @@ class LlamaEngine:
                 self._accept(command.handle)
             elif isinstance(command, Embed):
                 self._embeds.add(command.texts, command.done)
+            elif isinstance(command, VocabOp):
+                run_vocab_op(command, self._model)
             else:
                 self._backlog.append(command)
             try:

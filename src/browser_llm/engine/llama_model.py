@@ -15,7 +15,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from browser_llm.core.errors import ModelLoadFailedError
+from browser_llm.core.errors import ModelLoadFailedError, ValidationError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.context_config import ContextConfig
@@ -158,6 +158,27 @@ class LlamaModel:
                 self.vocab, data, len(data), tokens, capacity, add_special, parse_special
             )
         return list(tokens[:n])
+
+    def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> str:
+        """Text of token ids (checked against the vocabulary first: llama.cpp does not).
+        Bytes that do not form whole UTF-8 characters come out as U+FFFD."""
+        for i, token in enumerate(tokens):
+            if not 0 <= token < self.n_vocab:
+                raise ValidationError(
+                    f"tokens[{i}]: {token} is not a token id of this model (0-{self.n_vocab - 1})",
+                    {"field": f"tokens.{i}", "n_vocab": self.n_vocab},
+                )
+        array = (llama_cpp.llama_token * max(1, len(tokens)))(*tokens)
+        capacity = 16 * len(tokens) + 16
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(capacity)
+            n = llama_cpp.llama_detokenize(
+                self.vocab, array, len(tokens), buf, capacity, remove_special, unparse_special
+            )
+            if n >= 0:
+                return buf.raw[:n].decode("utf-8", errors="replace")
+            capacity = -n  # too small: -n is the size needed
+        raise ValidationError("these tokens could not be turned into text", {"field": "tokens"})
 
     def piece(self, token: int) -> bytes:
         """The bytes a token stands for; control tokens give nothing."""

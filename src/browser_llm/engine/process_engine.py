@@ -55,6 +55,8 @@ from browser_llm.engine.wire import (
     decode_event,
     decode_gpu_devices,
     decode_model,
+    decode_text,
+    decode_tokens,
     encode_request,
     recv_message,
     send_message,
@@ -186,6 +188,18 @@ class ProcessEngine:
             message = {"op": "submit", "key": seq, "request": encode_request(request)}
             self._track(Pending(seq, message, handle=handle))
         return handle
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        message = {"op": "tokenize", "text": text, "add_special": add_special}
+        value = await asyncio.wrap_future(self._operation({**message, "special": parse_special}))
+        return decode_tokens(value)
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        message = {"op": "detokenize", "tokens": tokens, "remove_special": remove_special}
+        value = await asyncio.wrap_future(self._operation({**message, "special": unparse_special}))
+        return decode_text(value)
 
     def stats(self) -> EngineStats:
         child, dead = self._child_stats, self._carried
@@ -341,6 +355,8 @@ class ProcessEngine:
                 self._send_waiting()
         if ok and pending.op == "embed":
             pending.done.set_result(decode_embeddings(message.get("embeddings")))
+        elif ok and "value" in message:  # tokenize / detokenize: checked by the caller
+            pending.done.set_result(message["value"])
         elif ok:
             result = decode_model(message["model"]) if message.get("model") else None
             pending.done.set_result(result)

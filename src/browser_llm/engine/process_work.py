@@ -163,6 +163,9 @@ class PendingWork:
         (then marked unsent)."""
         if pending.internal:
             return ModelLoadFailedError("the engine process died restoring the model")
+        if pending.op in ("tokenize", "detokenize"):
+            pending.sent = False  # harmless to repeat: the next process answers it
+            return None
         if pending.op == "unload":
             outcome.unloaded = True
             return None

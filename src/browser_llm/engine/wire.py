@@ -47,6 +47,8 @@ __all__ = [
     "decode_gpu_devices",
     "decode_model",
     "decode_request",
+    "decode_text",
+    "decode_tokens",
     "encode_embeddings",
     "encode_error",
     "encode_event",
@@ -290,3 +292,16 @@ def decode_embeddings(data: Any) -> Embeddings:
         return Embeddings(str(data["model_id"]), vectors, int(data["prompt_tokens"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError("malformed embeddings") from exc
+
+
+# ---- vocabulary results ------------------------------------------------------------
+def decode_tokens(data: Any) -> list[int]:
+    if not isinstance(data, list) or not all(type(t) is int for t in data):
+        raise WireError("malformed token list")
+    return data
+
+
+def decode_text(data: Any) -> str:
+    if not isinstance(data, str):
+        raise WireError("malformed text")
+    return data

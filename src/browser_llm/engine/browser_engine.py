@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,14 @@ class BrowserEngine:
         self.load_progress: dict[str, Any] | None = None
         self.last_load: dict[str, Any] | None = None
         self.load_error: BrowserLLMError | None = None  # the tab's last failed load
+        self._tasks: set[asyncio.Task[Any]] = set()  # background sends and loads
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Runs `work` in the background, holding a reference until it ends (the loop
+        keeps only weak ones: an unreferenced task may be collected mid-flight)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ---- Engine protocol ---------------------------------------------------
     @property
@@ -173,7 +181,7 @@ class BrowserEngine:
             )
         check_quota(tab.readings, wanted.model_id, wanted.size_bytes)
         while self._relay.run is not None:  # model changes wait for the running generation
-            await asyncio.sleep(0.05)
+            await self._relay.idle.wait()
         return await self._send_load(tab, wanted)
 
     async def unload(self) -> None:
@@ -233,7 +241,7 @@ class BrowserEngine:
         logger.info("browser tab %s attached", tab.id)
         wanted = self._wanted
         if wanted is not None:
-            asyncio.get_running_loop().create_task(self._load_on_attach(tab, wanted))
+            self._spawn(self._load_on_attach(tab, wanted))
         return old
 
     def detach(self, tab: Tab) -> None:
@@ -367,7 +375,7 @@ class BrowserEngine:
     def _send(self, message: dict[str, Any]) -> None:
         tab = self._tab
         if tab is not None:
-            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
+            self._spawn(self._safe_send(tab, message))
 
     def _cancel(self, handle: BrowserHandle) -> None:
         if handle.forwarded is not None:
@@ -392,14 +400,14 @@ class BrowserEngine:
         self._relay.fail_running(WebGPUError(why, {"reason": "webgpu_device_lost"}))
         wanted = self._wanted
         if wanted is not None:
-            asyncio.get_running_loop().create_task(self._load_on_attach(tab, wanted))
+            self._spawn(self._load_on_attach(tab, wanted))
 
     def _on_silent(self, tab: Tab, silent_s: float) -> None:
         if tab is not self._tab:
             return
         logger.warning("browser tab %s sent nothing for %.1f s: dropped", tab.id, silent_s)
         self._lose_tab(tab, f"the browser tab stopped answering (silent for {silent_s:.0f} s)")
-        asyncio.get_running_loop().create_task(self._safe_send(tab, {"type": "timed_out"}))
+        self._spawn(self._safe_send(tab, {"type": "timed_out"}))
 
     def _lose_tab(self, tab: Tab, why: str) -> None:
         self._heartbeat.stop()

@@ -43,9 +43,24 @@ class TabRelay:
         self._ready = ready  # a tab is attached and has the model loaded
         self._context_length = context_length
         self._queue: deque[BrowserHandle] = deque()
-        self.run: Run | None = None
+        self._run: Run | None = None
+        self.idle = asyncio.Event()  # set while the tab runs nothing (model changes wait)
+        self.idle.set()
         self.tokens_total = 0
         self.memory_errors = 0
+
+    @property
+    def run(self) -> Run | None:
+        """The request the tab is running (until the tab confirms its end)."""
+        return self._run
+
+    @run.setter
+    def run(self, value: Run | None) -> None:
+        self._run = value
+        if value is None:
+            self.idle.set()
+        else:
+            self.idle.clear()
 
     @property
     def running(self) -> int:

@@ -206,6 +206,19 @@ class LlamaModel:
         memory = llama_cpp.llama_get_memory(self.ctx)
         return bool(llama_cpp.llama_memory_seq_rm(memory, seq_id, keep, -1))
 
+    def forget_batch(self) -> None:
+        """Removes every cell the batch in `self.batch` wrote. llama.cpp splits a batch into
+        ubatches and, when one is aborted, removes only that one's cells: the ubatches
+        before it stay, and running the batch again would repeat their positions."""
+        batch = self.batch
+        first: dict[int, int] = {}
+        for i in range(batch.n_tokens):
+            seq_id, pos = int(batch.seq_id[i][0]), int(batch.pos[i])
+            first[seq_id] = min(pos, first.get(seq_id, pos))
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        for seq_id, pos in first.items():
+            llama_cpp.llama_memory_seq_rm(memory, seq_id, pos, -1)
+
     def set_threads(self, threads: int) -> None:
         """Threads for the next decode calls (the context stays; nothing is recomputed)."""
         llama_cpp.llama_set_n_threads(self.ctx, threads, threads)

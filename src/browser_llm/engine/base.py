@@ -167,6 +167,8 @@ class EngineStats:
     step_ms: float = 0.0  # moving average of a decode step's wall time
     # The engine process (pid, state, restarts, last_exit, failure); None in process.
     process: dict[str, object] | None = None
+    # The replicas behind a cluster ingress (cluster/remote_engine.py); None elsewhere.
+    cluster: dict[str, object] | None = None
 
 
 class Engine(Protocol):

@@ -105,5 +105,6 @@ def build_app(args: dict[str, Any]) -> Application:
         ray_actor_options={"num_cpus": 0},
         graceful_shutdown_timeout_s=config.shutdown_grace_s,
     )
-    app: Application = ingress.bind(engine.bind(config.replica_settings()), config.ingress_settings())
+    replicas = engine.bind(config.replica_settings())
+    app: Application = ingress.bind(replicas, config.ingress_settings())
     return app

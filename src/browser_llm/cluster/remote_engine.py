@@ -252,9 +252,13 @@ class RemoteEngine:
                 state.replica = str(item[1])
                 continue
             event = decode_event(item)
-            if isinstance(event, Failed) and retry_allowed and not state.token_seen:
-                if _engine_died(event.error):  # its engine process died before a token
-                    raise ReplicaLostError(event.error.message)
+            if (
+                isinstance(event, Failed)
+                and _engine_died(event.error)
+                and retry_allowed
+                and not state.token_seen
+            ):  # its engine process died before a token: run it elsewhere
+                raise ReplicaLostError(event.error.message)
             if isinstance(event, Admitted | Started):
                 if type(event) in posted:
                     continue
@@ -269,9 +273,8 @@ class RemoteEngine:
     def _fail_lost(self, handle: RemoteHandle, state: _Attempt, exc: BaseException) -> None:
         if state.token_seen:
             self.lost_mid_stream += 1
-        message = (
-            f"the cluster replica serving this request died ({_describe(exc)})"
-            + (" after streaming began" if state.token_seen else "")
+        message = f"the cluster replica serving this request died ({_describe(exc)})" + (
+            " after streaming began" if state.token_seen else ""
         )
         logger.error("request %s: %s", handle.request.request_id, message)
         handle.post(
@@ -288,4 +291,3 @@ class _Attempt:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-

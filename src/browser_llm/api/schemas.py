@@ -308,6 +308,8 @@ class StatusClusterReplica(BaseModel):
     state: str = Field(description="Its engine's state: idle, loading, ready or error")
     slots: int | None = Field(description="Sequence slots")
     free_slots: int | None
+    streams: int | None = Field(description="Requests it has accepted and not yet ended")
+    requests: int | None = Field(description="Requests it has accepted since it started")
     running: int | None
     tokens_generated_total: int | None
     restarts: int | None = Field(description="Its engine process's restarts")

@@ -14,7 +14,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["DEFAULT_PREFIX_CHARS", "prefix_key", "rank_replicas", "rendezvous_order"]
+__all__ = [
+    "DEFAULT_PREFIX_CHARS",
+    "prefix_digest",
+    "prefix_key",
+    "rank_replicas",
+    "rendezvous_order",
+]
 
 # The first characters of the prompt as sent: system prompts and few-shot headers that
 # repeat across requests sit there. The ingress does not render the chat template (the
@@ -29,6 +35,11 @@ def prefix_key(request: Mapping[str, Any], chars: int = DEFAULT_PREFIX_CHARS) ->
         text = "\x1e".join(f"{role}\x1f{content}" for role, content in messages)
         return "m:" + text[:chars]
     return "p:" + str(request.get("prompt") or "")[:chars]
+
+
+def prefix_digest(key: str) -> str:
+    """A short digest of a routing key: what replicas report, never the prompt text."""
+    return hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
 
 
 def _weight(key: str, replica_id: str) -> int:

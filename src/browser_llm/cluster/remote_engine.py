@@ -197,6 +197,8 @@ class RemoteEngine:
                 "state": r.get("state"),
                 "slots": r.get("slots"),
                 "free_slots": r.get("free_slots"),
+                "streams": r.get("streams"),
+                "requests": r.get("requests"),
                 "running": (r.get("stats") or {}).get("running"),
                 "tokens_generated_total": (r.get("stats") or {}).get("tokens_generated_total"),
                 "restarts": (r.get("stats") or {}).get("restarts"),
@@ -247,6 +249,9 @@ class RemoteEngine:
         posted: set[type],
         retry_allowed: bool,
     ) -> None:
+        ended = False
+        # Read to the stream's end, not just to the terminal event: an abandoned stream
+        # would keep the replica's generator (and Serve's count of its requests) open.
         async for item in stream:
             if item[0] == "R":
                 state.replica = str(item[1])
@@ -265,10 +270,11 @@ class RemoteEngine:
                 posted.add(type(event))
             if isinstance(event, TokenText):
                 state.token_seen = True
-            handle.post(event)
-            if isinstance(event, Finished | Failed):
-                return
-        raise ReplicaLostError("the replica's stream ended without a result")
+            if not ended:
+                handle.post(event)
+            ended = ended or isinstance(event, Finished | Failed)
+        if not ended:
+            raise ReplicaLostError("the replica's stream ended without a result")
 
     def _fail_lost(self, handle: RemoteHandle, state: _Attempt, exc: BaseException) -> None:
         if state.token_seen:

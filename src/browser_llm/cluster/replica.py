@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import os
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from ray import serve
 
 from browser_llm.api.services import default_engine
-from browser_llm.cluster.prefix_choice import prefix_key
+from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key
 from browser_llm.cluster.reports import ReplicaReports, redis_url_of
 from browser_llm.config import Settings
 from browser_llm.engine.process_engine import ProcessEngine
@@ -52,6 +51,8 @@ class EngineReplica:
         context = serve.get_replica_context()
         self._id: str = context.replica_id.unique_id
         self._prefixes: OrderedDict[str, None] = OrderedDict()
+        self._streams = 0  # generate() calls open now (accepted, not yet ended)
+        self._requests = 0  # generate() calls accepted since the replica started
         model_id = self._settings.model_to_load
         if model_id is None:
             raise ValueError("a cluster replica needs a model (the `model` setting)")
@@ -71,18 +72,22 @@ class EngineReplica:
         self, request: dict[str, Any], avoid: list[str] | None = None
     ) -> AsyncIterator[list[Any]]:
         # `avoid` is read by the router (router.py), not here.
-        yield ["R", self._id]
-        self._remember(prefix_key(request))
-        # The ingress's perf_counter means nothing on another machine: timings start here.
-        decoded = dataclasses.replace(decode_request(request), submitted_at=time.perf_counter())
-        handle = self._engine.submit(decoded)
+        self._streams += 1
+        self._requests += 1
+        handle = None
         finished = False
         try:
+            yield ["R", self._id]
+            self._remember(prefix_key(request))
+            # The ingress's perf_counter means nothing on another machine: timings start here.
+            decoded = dataclasses.replace(decode_request(request), submitted_at=time.perf_counter())
+            handle = self._engine.submit(decoded)
             async for event in handle.events():
                 yield encode_event(event)
             finished = True
         finally:
-            if not finished:  # the ingress cancelled (client gone) or the stream broke
+            self._streams -= 1
+            if handle is not None and not finished:  # the ingress cancelled, or it broke
                 handle.cancel()
 
     def info(self) -> dict[str, Any]:
@@ -124,14 +129,15 @@ class EngineReplica:
             "model": encode_model(model) if model is not None else None,
             "slots": slots,
             "free_slots": max(0, slots - stats.running),
+            "streams": self._streams,
+            "requests": self._requests,
             "stats": dataclasses.asdict(stats),
             "prefixes": list(self._prefixes),
             "reported_at": time.time(),
         }
 
     def _remember(self, key: str) -> None:
-        # A digest, not the text: prompts never appear in /status or logs.
-        digest = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+        digest = prefix_digest(key)  # not the text: prompts never appear in /status
         self._prefixes[digest] = None
         self._prefixes.move_to_end(digest)
         while len(self._prefixes) > _PREFIXES_KEPT:

@@ -192,6 +192,49 @@ def test_replica_killed_before_the_first_token_is_retried(cluster: Cluster) -> N
     cluster.wait_for_replicas(2)  # Serve replaced it
 
 
+def test_replica_killed_under_load_cuts_no_stream_silently(cluster: Cluster) -> None:
+    """A: 8 streams and 4 non-streaming requests in flight on both replicas, one killed:
+    every stream ends with `done` or an explicit INFERENCE_ERROR event, every non-streaming
+    request returns 200 (run again elsewhere), then 2 replicas serve the next 20."""
+    cluster.wait_for_replicas(2)
+    body = {"max_tokens": 60, "ignore_eos": True, "temperature": 0}
+    endings: list[tuple[str, str | None]] = []
+    plain: list[int] = []
+
+    def streamed(i: int) -> None:
+        with httpx.Client(base_url=cluster.base_url, timeout=180) as api:
+            events = stream_all(api, {**body, "prompt": f"Story number {i}:"})
+        assert all(e["type"] == "token" for e in events[:-1])
+        last = events[-1]
+        endings.append((last["type"], last["data"].get("code")))
+
+    def buffered(i: int) -> None:
+        with httpx.Client(base_url=cluster.base_url, timeout=180) as api:
+            resp = api.post("/api/v1/generate", json={**body, "prompt": f"Poem number {i}:"})
+            plain.append(resp.status_code)
+
+    threads = [threading.Thread(target=streamed, args=(i,)) for i in range(8)]
+    threads += [threading.Thread(target=buffered, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    busy = wait_for(
+        lambda: [r for r in cluster.replicas() if r["streams"]] or None, 60, "busy replicas"
+    )
+    kill(busy[0]["pid"])
+    for t in threads:
+        t.join(timeout=300)
+    kill(busy[0]["engine_pid"])
+    assert len(endings) == 8 and len(plain) == 4
+    assert all(
+        kind == "done" or (kind == "error" and code == "INFERENCE_ERROR") for kind, code in endings
+    ), endings
+    assert plain == [200] * 4
+    cluster.wait_for_replicas(2)
+    for i in range(20):
+        resp = cluster.api.post("/api/v1/generate", json={"prompt": f"Next {i}", "max_tokens": 4})
+        assert resp.status_code == 200, resp.text
+
+
 def test_replica_killed_mid_stream_ends_with_inference_error(cluster: Cluster) -> None:
     cluster.wait_for_replicas(2)
     body = {

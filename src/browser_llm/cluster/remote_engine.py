@@ -5,9 +5,12 @@ engine. Each request streams from one replica (replica.py) as wire-encoded event
 
 Failure semantics (docs/cluster.md):
 - the replica (or its engine process) dies before any token reached the client: the
-  request runs again, once, on another replica (the router is told to avoid the first);
-- it dies after a token: the stream ends with INFERENCE_ERROR (reason "replica_died"),
-  never silently; a non-streaming request gets the same error as a 500.
+  request runs again, once, on another replica (the router is told to avoid the first).
+  A non-streaming request (`buffered`) has its tokens held until it finishes, so for it
+  that is any time before the end;
+- it dies after a token reached the client: the stream ends with INFERENCE_ERROR
+  (reason "replica_died"), never silently; a second death gives a non-streaming request
+  the same error as a 500.
 """
 
 from __future__ import annotations
@@ -235,7 +238,7 @@ class RemoteEngine:
                 self.retried += 1
                 avoid = [state.replica] if state.replica else []
                 logger.warning(
-                    "request %s: replica %s failed before its first token (%s); retrying",
+                    "request %s: replica %s failed before its client saw a token (%s); retrying",
                     handle.request.request_id,
                     state.replica or "?",
                     _describe(exc),
@@ -268,9 +271,15 @@ class RemoteEngine:
                 if type(event) in posted:
                     continue
                 posted.add(type(event))
+            if isinstance(event, TokenText) and handle.request.buffered:
+                state.held.append(event)  # its client sees nothing until Finished
+                continue
             if isinstance(event, TokenText):
                 state.token_seen = True
             if not ended:
+                if isinstance(event, Finished):
+                    for held in state.held:
+                        handle.post(held)
                 handle.post(event)
             ended = ended or isinstance(event, Finished | Failed)
         if not ended:
@@ -291,7 +300,8 @@ class RemoteEngine:
 @dataclasses.dataclass
 class _Attempt:
     replica: str | None = None
-    token_seen: bool = False
+    token_seen: bool = False  # a token was passed on to the client: no retry any more
+    held: list[TokenText] = dataclasses.field(default_factory=list)  # buffered requests
 
 
 def _describe(exc: BaseException) -> str:

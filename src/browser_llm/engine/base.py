@@ -55,6 +55,9 @@ class GenerationRequest:
     # resolves and loads it before the engine sees the request (it never crosses the wire).
     model: str | None = None
     submitted_at: float = field(default_factory=time.perf_counter)
+    # The client sees nothing before the end (no streaming): an engine may run it again
+    # from scratch after a failure mid-generation (the cluster's remote engine does).
+    buffered: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ def redis_url() -> Iterator[str]:
 class Cluster:
     base_url: str
     api: httpx.Client
+    args: dict[str, Any]  # the app's build_app args (a test may redeploy with others)
 
     def status(self) -> dict[str, Any]:
         resp = self.api.get("/api/v1/status")
@@ -113,12 +114,12 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
             "parallel": 4,
             "max_queue": 8,
             "redis": redis_url,
-            "shutdown_grace_s": 5,
+            "shutdown_grace_s": 30,
             "settings": {"rate_limit_generate": 10000, "rate_limit_status": 10000},
         }
         serve.run(build_app(args), name="browser-llm", route_prefix="/")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as api:
-            cluster = Cluster(f"http://127.0.0.1:{port}", api)
+            cluster = Cluster(f"http://127.0.0.1:{port}", api, args)
             cluster.wait_for_replicas(2)
             yield cluster
     finally:

@@ -267,3 +267,35 @@ def test_replica_killed_mid_stream_ends_with_inference_error(cluster: Cluster) -
     for i in range(5):
         resp = cluster.api.post("/api/v1/generate", json={"prompt": f"After {i}", "max_tokens": 4})
         assert resp.status_code == 200, resp.text
+
+
+def test_scale_down_while_streams_run_cuts_none(cluster: Cluster) -> None:
+    """F (last: it leaves one replica): 2 -> 1 replicas with streams on both; Serve drains
+    the replica it stops (graceful_shutdown_timeout_s = shutdown_grace_s)."""
+    from ray import serve
+
+    from browser_llm.cluster.app import build_app
+
+    ids = [r["replica"] for r in cluster.wait_for_replicas(2)]
+    # Two prompts that the router prefers on each replica, so both have streams.
+    tales = [f"Tale {i}:" for i in range(200)]
+    prompts = [p for rid in ids for p in [t for t in tales if preferred_replica(t, ids) == rid][:2]]
+    body = {"max_tokens": 80, "ignore_eos": True, "temperature": 0}
+    endings: list[str] = []
+
+    def streamed(prompt: str) -> None:
+        with httpx.Client(base_url=cluster.base_url, timeout=180) as api:
+            events = stream_all(api, {**body, "prompt": prompt})
+        endings.append(events[-1]["type"])
+
+    threads = [threading.Thread(target=streamed, args=(p,)) for p in prompts]
+    for t in threads:
+        t.start()
+    wait_for(lambda: all(r["streams"] for r in cluster.replicas()) or None, 60, "streams on both")
+    serve.run(build_app({**cluster.args, "replicas": 1}), name="browser-llm", route_prefix="/")
+    for t in threads:
+        t.join(timeout=300)
+    assert endings == ["done"] * 4
+    cluster.wait_for_replicas(1)
+    resp = cluster.api.post("/api/v1/generate", json={"prompt": "Still here?", "max_tokens": 4})
+    assert resp.status_code == 200, resp.text

@@ -7,9 +7,12 @@ chromium (headless, WASM: no GPU here), then alternates, request by request:
     server -> client relay is inside the figure;
   - direct: the same wllama options (the tab's last relayed request, replayed)
     through createCompletion inside the page; decode tok/s from the chunk times.
-Relay cost = 1 - REST / direct (target <= 5%).
+Relay cost = 1 - REST / direct (target <= 5%). It also prints what the tab ran on
+(backend, layers offloaded, adapter) and the model's load time, from /status.
 
-    .venv/bin/python bench/browser_engine.py [--runs 5] [--tokens 128]
+    .venv/bin/python bench/browser_engine.py [--runs 5] [--tokens 128] [--backend auto]
+    # on a machine with a GPU: Chromium's own GPU instead of the SwiftShader adapter
+    .venv/bin/python bench/browser_engine.py --backend webgpu --gpu
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 
 
-def start_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, folder: Path, backend: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "BROWSER_LLM_BROWSER_BACKEND": backend,
         "BROWSER_LLM_PORT": str(port),
         "BROWSER_LLM_ENGINE": "browser",
         "BROWSER_LLM_CONTEXT_SIZE": "1024",
@@ -69,17 +73,29 @@ def wait_up(base: str, timeout: float = 120) -> None:
     raise RuntimeError("the server did not start")
 
 
-def wait_ready(base: str, timeout: float = 300) -> None:
+def wait_ready(base: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            browser = httpx.get(f"{base}/api/v1/status", timeout=5).json()["data"]["browser"]
+            browser: dict[str, Any] = httpx.get(f"{base}/api/v1/status", timeout=5).json()["data"][
+                "browser"
+            ]
             if browser["attached"] and browser["state"] == "ready":
-                return
+                return browser
+            if browser["state"] == "error":
+                raise RuntimeError(f"the tab could not load the model: {browser}")
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     raise RuntimeError("the browser tab never became ready")
+
+
+def chromium_flags(gpu: bool) -> list[str]:
+    """The tests' flags; with --gpu, Chromium's own GPU instead of the software adapter."""
+    if not gpu:
+        return CHROMIUM_FLAGS
+    software = ("--disable-gpu", "--use-webgpu-adapter=swiftshader")
+    return [f for f in CHROMIUM_FLAGS if f not in software] + ["--ignore-gpu-blocklist"]
 
 
 def via_rest(base: str, tokens: int) -> tuple[float, int]:
@@ -118,22 +134,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--backend", choices=("auto", "webgpu", "wasm"), default="auto")
+    parser.add_argument("--gpu", action="store_true", help="use the machine's GPU (see README)")
     args = parser.parse_args()
     # A SIGTERM (e.g. `timeout`) must still stop the server started below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(port, Path(tmp))
+        server = start_server(port, Path(tmp), args.backend)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+                    executable_path=CHROMIUM, headless=True, args=chromium_flags(args.gpu)
                 )
                 wait_up(base)
                 page = browser.new_page()
                 page.goto(f"{base}/engine")
-                wait_ready(base)
+                tab = wait_ready(base)
                 via_rest(base, 16)  # warm-up; also leaves the options for direct()
                 direct(page)
                 rest_tps: list[float] = []
@@ -154,7 +172,15 @@ def main() -> None:
             server.wait(timeout=30)
     rest, raw = statistics.median(rest_tps), statistics.median(direct_tps)
     print()
-    print(f"Browser engine, WASM in headless chromium, {args.tokens} tokens, {args.runs} runs")
+    adapter = tab["adapter"] or {}
+    print(
+        f"Browser engine in headless chromium: backend {tab['backend']} "
+        f"({tab['gpu_layers_offloaded']} layers offloaded), adapter "
+        f"{adapter.get('vendor')} {adapter.get('architecture')} "
+        f"(webgpu_available={tab['webgpu_available']}: {tab['webgpu_unavailable_reason']}), "
+        f"model load {tab['last_load']['load_time_s']:.2f} s"
+    )
+    print(f"{args.tokens} tokens, {args.runs} runs")
     print(f"{'path':<36}{'decode tok/s (median)':>22}")
     print(f"{'REST API -> server -> tab (SSE)':<36}{rest:>22.2f}")
     print(f"{'wllama directly in the same page':<36}{raw:>22.2f}")

@@ -6,7 +6,14 @@ import asyncio
 import time
 
 from browser_llm.core.errors import ModelNotLoadedError, ValidationError
-from browser_llm.core.types import Completion, GpuDevice, LoadedModel, Timings, Usage
+from browser_llm.core.types import (
+    Completion,
+    Embeddings,
+    GpuDevice,
+    LoadedModel,
+    Timings,
+    Usage,
+)
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -19,6 +26,8 @@ from browser_llm.engine.base import (
 )
 
 FAKE_PIECES = ("Hello", ",", " wor", "ld", " 🙂")
+FAKE_BOS = 256  # the fake vocabulary: bytes 0-255, then BOS
+FAKE_VOCAB = 257
 
 
 class FakeEngine:
@@ -30,6 +39,7 @@ class FakeEngine:
         self.loads: list[str] = []
         self.submitted: list[GenerationRequest] = []
         self.gpus: tuple[GpuDevice, ...] = ()
+        self.tokenized: list[tuple[str, bool, bool]] = []
 
     @property
     def state(self) -> EngineState:
@@ -49,6 +59,13 @@ class FakeEngine:
     def check_fits(self, model_id: str, size_bytes: int) -> None:
         return None
 
+    async def embed(self, texts: list[str]) -> Embeddings:
+        if self._model is None:
+            raise ModelNotLoadedError("no model loaded")
+        # A fixed, distinct unit vector per text length (shape tests only).
+        vectors = [[1.0 if i == len(t) % 8 else 0.0 for i in range(8)] for t in texts]
+        return Embeddings(self._model.model_id, vectors, sum(len(t.split()) for t in texts))
+
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:
         return self.gpus  # tests set GPUs to see them in /status
@@ -61,7 +78,9 @@ class FakeEngine:
 
     async def load(self, model_id: str, path: str) -> LoadedModel:
         self.loads.append(model_id)
-        self._model = LoadedModel(model_id, path, self._context_length, 8192, 100, True, 1, 0.01)
+        self._model = LoadedModel(
+            model_id, path, self._context_length, 8192, FAKE_VOCAB, True, 1, 0.01
+        )
         return self._model
 
     async def unload(self) -> None:
@@ -109,6 +128,23 @@ class FakeEngine:
                 )
             )
         )
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        """UTF-8 bytes as token ids; FAKE_BOS in front when add_special."""
+        if self._model is None:
+            raise ModelNotLoadedError("no model")
+        self.tokenized.append((text, add_special, parse_special))
+        return [FAKE_BOS] * add_special + list(text.encode())
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        if self._model is None:
+            raise ModelNotLoadedError("no model")
+        if any(not 0 <= t < FAKE_VOCAB for t in tokens):
+            raise ValidationError("not a token id", {"field": "tokens"})
+        special = "<s>" if unparse_special and not remove_special else ""
+        return "".join(special if t == FAKE_BOS else chr(t) for t in tokens)
 
     def stats(self) -> EngineStats:
         return EngineStats(running=0, tokens_generated_total=0, memory_errors=0)

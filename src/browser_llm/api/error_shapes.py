@@ -1,8 +1,9 @@
 """The one error table, and every error body the API sends, derived from it.
 
 Each transport has one builder: the JSON envelope (HTTP), the `error` event of a
-stream (SSE and WebSocket share its `data`), and OpenAI's shape (on /v1, HTTP and
-stream). Nothing else builds an error body; docs/api.md prints the same table.
+stream (SSE and WebSocket share its `data`), OpenAI's shape (on /v1, HTTP and
+stream) and Ollama's (on /api/<name>, HTTP and NDJSON stream). Nothing else builds
+an error body; docs/api.md prints the same table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ __all__ = [
     "ERRORS",
     "ErrorKind",
     "envelope_error",
+    "ollama_error",
+    "ollama_error_of",
     "openai_error",
     "openai_error_of",
     "status_for",
@@ -50,6 +53,7 @@ ERRORS: dict[str, ErrorKind] = {
     "UNAUTHORIZED": ErrorKind(401, "VALIDATION_ERROR"),
     "FORBIDDEN": ErrorKind(403, "VALIDATION_ERROR"),
     "CANCELLED": ErrorKind(499, "INFERENCE_ERROR"),
+    "NOT_IMPLEMENTED": ErrorKind(501, "VALIDATION_ERROR"),
 }
 
 _UNKNOWN = ErrorKind(500, "INTERNAL_ERROR")
@@ -98,3 +102,13 @@ def openai_error(code: str, message: str, param: str | None = None) -> dict[str,
 def openai_error_of(exc: BrowserLLMError) -> dict[str, Any]:
     param = exc.details.get("field") if isinstance(exc.details, dict) else None
     return openai_error(exc.code, exc.message, param if isinstance(param, str) else None)
+
+
+def ollama_error(code: str, message: str) -> dict[str, Any]:
+    """Ollama's error body, `{"error": message}`, for HTTP answers (status from the table)
+    and as a line of an NDJSON stream alike; the code travels in the message only."""
+    return {"error": message}
+
+
+def ollama_error_of(exc: BrowserLLMError) -> dict[str, Any]:
+    return ollama_error(exc.code, exc.message)

@@ -38,8 +38,12 @@ class RateDecision:
         return headers
 
 
+# Ollama's inference routes (its /api/generate is matched by the suffix rule).
+_OLLAMA_GENERATE = {"/api/chat", "/api/embed", "/api/embeddings"}
+
+
 def bucket_for(method: str, path: str) -> str:
-    if path.endswith("/generate") or path.endswith("/completions"):
+    if path.endswith("/generate") or path.endswith("/completions") or path in _OLLAMA_GENERATE:
         return "generate" if method == "POST" else "other"
     if path.endswith("/status"):
         return "status"

@@ -388,11 +388,30 @@ class StatusBrowser(BaseModel):
     model: str | None = Field(description="Model loaded in the tab")
     wanted_model: str | None = Field(description="Model the tab is told to load when attaching")
     load_progress: dict[str, Any] | None = Field(description="{model_id, loaded, total} bytes")
-    last_load: dict[str, Any] | None = Field(description="{model_id, from_cache, load_time_s}")
-    webgpu_available: bool
-    gpu_vram_gb: float
+    last_load: dict[str, Any] | None = Field(
+        description="{model_id, from_cache, load_time_s, backend, gpu_layers_offloaded}"
+    )
+    webgpu_available: bool = Field(
+        description="The tab has a WebGPU adapter llama.cpp's WebGPU backend can use "
+        "(it requires shader-f16), and has not given up on it after device losses"
+    )
+    webgpu_unavailable_reason: str | None = Field(description="Why not, when it is not")
+    adapter: dict[str, Any] | None = Field(
+        description="The tab's GPUAdapterInfo: {vendor, architecture, device, description, "
+        "is_fallback_adapter, shader_f16}; null without an adapter"
+    )
+    backend: Literal["webgpu", "wasm"] | None = Field(
+        description="What the loaded model runs on (from llama.cpp's load log); null unloaded"
+    )
+    gpu_layers_offloaded: int | None = Field(
+        description="Layers llama.cpp offloaded to WebGPU (its load log); null unloaded"
+    )
+    gpu_vram_gb: float | None = Field(description="Always null: WebGPU has no memory figure")
     storage_quota_gb: float
     storage_used_gb: float
+    storage_persisted: bool | None = Field(
+        description="navigator.storage.persist() granted (null: the browser has no such API)"
+    )
     webgpu_context_losses: int
     memory_errors: int
     threads: int

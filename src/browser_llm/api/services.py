@@ -18,11 +18,13 @@ from browser_llm.engine.browser_engine import BrowserEngine
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
+from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
+from browser_llm.service.tokens import TokenService
 
 __all__ = [
     "Services",
@@ -50,8 +52,10 @@ class Services:
     registry: ModelRegistry
     router: ModelRouter
     generation: GenerationService
+    embeddings: EmbeddingService
     status: StatusService
     logs: LogBuffer
+    tokens: TokenService
     # model id -> GETs of its bytes by browser engine tabs
     file_requests: dict[str, int] = field(default_factory=dict)
 
@@ -112,6 +116,8 @@ def build_services(
         settings.context_size,
         model_url=model_file_path,
         fallback=native if settings.engine_fallback else None,
+        backend=settings.browser_backend,
+        tab_timeout_s=settings.browser_tab_timeout_s,
     )
     engine = browser if settings.engine == "browser" else native
     registry = ModelRegistry(
@@ -152,8 +158,10 @@ def build_services(
         registry=registry,
         router=router,
         generation=generation,
+        embeddings=EmbeddingService(engine, router, stats),
         status=status,
         logs=logs,
+        tokens=TokenService(engine, {"native": native, "browser": browser}),
         file_requests=file_requests,
     )
 

@@ -31,9 +31,10 @@ class GenerationSSEResponse(StreamingResponse):
         stream: GenerationStream,
         content: AsyncIterable[bytes],
         headers: Mapping[str, str] | None = None,
+        media_type: str = "text/event-stream",  # Ollama's routes: application/x-ndjson
     ) -> None:
         super().__init__(
-            content, media_type="text/event-stream", headers={**_SSE_HEADERS, **(headers or {})}
+            content, media_type=media_type, headers={**_SSE_HEADERS, **(headers or {})}
         )
         self.generation = stream
 

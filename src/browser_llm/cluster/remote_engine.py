@@ -30,7 +30,7 @@ from browser_llm.core.errors import (
     ModelLoadFailedError,
     ValidationError,
 )
-from browser_llm.core.types import GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -42,7 +42,7 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
-from browser_llm.engine.wire import decode_event, decode_model, encode_request
+from browser_llm.engine.wire import decode_error, decode_event, decode_model, encode_request
 
 __all__ = ["RemoteEngine", "RemoteHandle"]
 
@@ -163,6 +163,36 @@ class RemoteEngine:
         raise ValidationError(
             "models cannot be unloaded through a cluster ingress; scale the engine deployment"
         )
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        result = await self._call("tokenize", text, add_special, parse_special)
+        return [int(t) for t in result]
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        return str(await self._call("detokenize", tokens, remove_special, unparse_special))
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        result = await self._call("embed", texts)
+        return Embeddings(
+            model_id=str(result["model_id"]),
+            vectors=[[float(x) for x in vector] for vector in result["vectors"]],
+            prompt_tokens=int(result["prompt_tokens"]),
+        )
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        """A model operation on any replica (they all serve the same model)."""
+        try:
+            reply = await getattr(self._handle, method).remote(*args)
+        except Exception as exc:  # the replica died or is unavailable
+            raise InferenceError(
+                f"the cluster replica died during {method} ({_describe(exc)})",
+                {"reason": "replica_died"},
+            ) from exc
+        if "error" in reply:
+            raise decode_error(reply["error"])
+        return reply["ok"]
 
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from ray import serve
@@ -24,8 +24,9 @@ from browser_llm.api.services import default_engine
 from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key
 from browser_llm.cluster.reports import ReplicaReports, redis_url_of
 from browser_llm.config import Settings
+from browser_llm.core.errors import BrowserLLMError
 from browser_llm.engine.process_engine import ProcessEngine
-from browser_llm.engine.wire import decode_request, encode_event, encode_model
+from browser_llm.engine.wire import decode_request, encode_error, encode_event, encode_model
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.service.registry import ModelRegistry
@@ -93,6 +94,19 @@ class EngineReplica:
     def info(self) -> dict[str, Any]:
         return self.report()
 
+    # Model operations answer {"ok": result} or {"error": encoded error}: the ingress
+    # raises the same BrowserLLMError (a Serve call would wrap it in a RayTaskError).
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> dict[str, Any]:
+        return await _answer(self._engine.tokenize(text, add_special, parse_special))
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> dict[str, Any]:
+        return await _answer(self._engine.detokenize(tokens, remove_special, unparse_special))
+
+    async def embed(self, texts: list[str]) -> dict[str, Any]:
+        return await _answer(self._engine.embed(texts))
+
     def check_health(self) -> None:
         """Serve restarts a replica whose check raises: its engine process is marked failed
         (a crash loop) or stopped, or no model is loaded."""
@@ -152,3 +166,13 @@ class EngineReplica:
             except Exception as exc:  # Redis away: /status goes stale, serving goes on
                 logger.warning("replica %s could not publish its report: %s", self._id, exc)
             await asyncio.sleep(_REPORT_EVERY_S)
+
+
+async def _answer(call: Awaitable[Any]) -> dict[str, Any]:
+    try:
+        result = await call
+    except BrowserLLMError as error:
+        return {"error": encode_error(error)}
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return {"ok": dataclasses.asdict(result)}
+    return {"ok": result}

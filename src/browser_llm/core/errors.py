@@ -18,6 +18,7 @@ __all__ = [
     "ModelNotLoadedError",
     "OverloadedError",
     "StorageError",
+    "UnsupportedError",
     "ValidationError",
     "WebGPUError",
 ]
@@ -84,3 +85,9 @@ class OverloadedError(BrowserLLMError):
     """The wait queue is full; the client should retry later."""
 
     code = "OVERLOADED"
+
+
+class UnsupportedError(BrowserLLMError):
+    """A feature this server (or this engine) does not offer yet: refused, never faked."""
+
+    code = "NOT_IMPLEMENTED"

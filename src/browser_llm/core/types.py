@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = [
     "ChatMessage",
     "Completion",
+    "Embeddings",
     "FinishReason",
     "GenerationParams",
     "GpuDevice",
@@ -35,6 +36,8 @@ class GenerationParams:
     top_k: int = 40
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0  # llama.cpp's multiplicative repetition penalty (1: off)
+    penalty_last_n: int = 64  # tokens the penalties look back over (-1: the whole context)
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False
@@ -115,3 +118,12 @@ class GpuDevice:
     kind: Literal["gpu", "igpu"]  # igpu: an integrated GPU that uses host memory
     memory_total_bytes: int
     memory_free_bytes: int  # when the engine process started
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input text (L2-normalised), and the tokens the model read."""
+
+    model_id: str
+    vectors: list[list[float]]
+    prompt_tokens: int

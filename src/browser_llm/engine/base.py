@@ -18,6 +18,7 @@ from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import (
     ChatMessage,
     Completion,
+    Embeddings,
     GenerationParams,
     GpuDevice,
     LoadedModel,
@@ -201,6 +202,19 @@ class Engine(Protocol):
 
     def submit(self, request: GenerationRequest) -> GenerationHandle: ...
 
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        """The loaded model's token ids for text: `add_special` adds BOS/EOS as the model
+        is configured to; `parse_special` reads special-token text (<|im_end|>) as the
+        special token. MODEL_NOT_LOADED without a model; NOT_IMPLEMENTED if unsupported."""
+        ...
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        """Text of token ids (400 for an id outside the vocabulary): `remove_special` drops
+        a leading BOS / trailing EOS; `unparse_special` renders special tokens as text."""
+        ...
+
     def stats(self) -> EngineStats: ...
 
     def not_loaded_reason(self) -> str | None:
@@ -210,4 +224,8 @@ class Engine(Protocol):
 
     def check_fits(self, model_id: str, size_bytes: int) -> None:
         """Raises (STORAGE_ERROR) at once for a model this engine cannot hold."""
+        ...
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        """One pooled, L2-normalised vector per text, from the loaded model."""
         ...

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ from browser_llm.core.errors import (
     InferenceError,
     ModelLoadFailedError,
     ModelNotLoadedError,
+    UnsupportedError,
     ValidationError,
+    WebGPUError,
 )
-from browser_llm.core.types import GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Engine,
     EngineState,
@@ -38,6 +41,7 @@ from browser_llm.engine.base import (
     GenerationHandle,
     GenerationRequest,
 )
+from browser_llm.engine.browser_heartbeat import TabHeartbeat
 from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
@@ -45,9 +49,10 @@ from browser_llm.engine.browser_model import (
     check_file_limit,
     check_quota,
     inspect_model,
+    load_record,
     loaded_model,
 )
-from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay
+from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay, forward
 from browser_llm.engine.browser_tab import BrowserHandle, Tab, TabReadings, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
@@ -57,6 +62,7 @@ __all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
 logger = logging.getLogger(__name__)
 
 _GB = 1024**3
+BACKENDS = ("auto", "webgpu", "wasm")
 
 
 class BrowserEngine:
@@ -68,7 +74,11 @@ class BrowserEngine:
         model_url: Callable[[str], str],
         fallback: Engine | None = None,
         file_limit_bytes: int = BROWSER_FILE_LIMIT_BYTES,
+        backend: str = "auto",
+        tab_timeout_s: float = 20.0,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
         self._context_size = context_size
         self._model_url = model_url
         self._fallback = fallback
@@ -79,10 +89,21 @@ class BrowserEngine:
         self._template: ChatTemplate | None = None
         self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
         self._state: EngineState = "idle"
+        self._backend = backend  # the tab's choice under this setting: docs/browser-engine.md
         self._relay = TabRelay(self._send, self._can_run, self._context_length)
+        self._heartbeat = TabHeartbeat(tab_timeout_s, self._safe_send, self._on_silent)
         self.tabs_attached_total = 0
         self.load_progress: dict[str, Any] | None = None
         self.last_load: dict[str, Any] | None = None
+        self.load_error: BrowserLLMError | None = None  # the tab's last failed load
+        self._tasks: set[asyncio.Task[Any]] = set()  # background sends and loads
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Runs `work` in the background, holding a reference until it ends (the loop
+        keeps only weak ones: an unreferenced task may be collected mid-flight)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ---- Engine protocol ---------------------------------------------------
     @property
@@ -99,6 +120,12 @@ class BrowserEngine:
     def gpu_offload_supported(self) -> bool:
         tab = self._tab
         return tab is not None and tab.readings.webgpu_available
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        raise ValidationError(
+            "embeddings run on the native engine only (not in the browser tab yet)",
+            {"field": "engine"},
+        )
 
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:
@@ -120,6 +147,7 @@ class BrowserEngine:
         pass
 
     def shutdown(self) -> None:
+        self._heartbeat.stop()
         self._relay.fail_all(CancelledError("server is shutting down"))
 
     def stats(self) -> EngineStats:
@@ -153,7 +181,7 @@ class BrowserEngine:
             )
         check_quota(tab.readings, wanted.model_id, wanted.size_bytes)
         while self._relay.run is not None:  # model changes wait for the running generation
-            await asyncio.sleep(0.05)
+            await self._relay.idle.wait()
         return await self._send_load(tab, wanted)
 
     async def unload(self) -> None:
@@ -167,7 +195,7 @@ class BrowserEngine:
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         handle = BrowserHandle(request, asyncio.get_running_loop(), self._cancel)
         if self._model is None and self._tab is None and self._fallback is not None:
-            self._forward(handle)
+            forward(self._fallback, handle)
             return handle
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
@@ -180,6 +208,27 @@ class BrowserEngine:
         self._relay.enqueue(handle)
         return handle
 
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        if self._model is None and self._tab is None and self._fallback is not None:
+            return await self._fallback.tokenize(text, add_special, parse_special)
+        raise self._no_vocabulary()
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        if self._model is None and self._tab is None and self._fallback is not None:
+            return await self._fallback.detokenize(tokens, remove_special, unparse_special)
+        raise self._no_vocabulary()
+
+    @staticmethod
+    def _no_vocabulary() -> UnsupportedError:
+        # The tab protocol has no tokenize message yet (wllama could answer one).
+        return UnsupportedError(
+            "the browser engine cannot tokenize or detokenize yet; use the native engine "
+            '("engine": "native")',
+            {"field": "engine"},
+        )
+
     # ---- tabs --------------------------------------------------------------
     def attach(self, tab: Tab) -> Tab | None:
         """Makes `tab` the active one; returns the tab it replaced (newest wins)."""
@@ -187,11 +236,12 @@ class BrowserEngine:
         if old is not None:
             self._lose_tab(old, "the browser tab was replaced by a newer one")
         self._tab = tab
+        self._heartbeat.watch(tab)
         self.tabs_attached_total += 1
         logger.info("browser tab %s attached", tab.id)
         wanted = self._wanted
         if wanted is not None:
-            asyncio.get_running_loop().create_task(self._load_on_attach(tab, wanted))
+            self._spawn(self._load_on_attach(tab, wanted))
         return old
 
     def detach(self, tab: Tab) -> None:
@@ -203,6 +253,7 @@ class BrowserEngine:
         """A message from a tab (already parsed and size-checked)."""
         if tab is not self._tab:
             return  # a replaced tab's last words
+        tab.last_seen = time.monotonic()
         kind = message.get("type")
         data = message.get("data")
         data = data if isinstance(data, dict) else {}
@@ -214,6 +265,8 @@ class BrowserEngine:
             self._on_loaded(tab, data)
         elif kind == "load_failed":
             self._on_load_failed(data)
+        elif kind == "device_lost":
+            self._on_device_lost(tab, data)
         elif kind in GENERATION_MESSAGES:
             self._relay.on_message(kind, message)
 
@@ -245,6 +298,7 @@ class BrowserEngine:
                     "url": self._model_url(wanted.model_id),
                     "size_bytes": wanted.size_bytes,
                     "n_ctx": self._context_size,
+                    "backend": self._backend,
                 },
             },
         )
@@ -263,15 +317,18 @@ class BrowserEngine:
         self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
         self._state = "ready"
         self.load_progress = None
-        self.last_load = {
-            "model_id": wanted.model_id,
-            "from_cache": bool(data.get("from_cache")),
-            "load_time_s": self._model.load_time_s,
-        }
+        self.last_load = load_record(wanted, data, self._model)
+        backend = self.last_load["backend"]
         self._loading = None
+        self.load_error = None
         if not loading[1].done():
             loading[1].set_result(self._model)
-        logger.info("browser tab %s loaded %s", tab.id, wanted.model_id)
+        logger.info(
+            "browser tab %s loaded %s on %s",
+            tab.id,
+            wanted.model_id,
+            backend or "an unknown backend",
+        )
         self._relay.dispatch()
 
     def _on_load_failed(self, data: dict[str, Any]) -> None:
@@ -282,8 +339,10 @@ class BrowserEngine:
         error = tab_error(data, ModelLoadFailedError, "the browser tab could not load the model")
         if error.code == "INFERENCE_ERROR":
             error = ModelLoadFailedError(error.message, error.details)
+        self.load_error = error
         if loading is not None and not loading[1].done():
             loading[1].set_exception(error)
+        self._relay.fail_queued(error)  # they waited for a model that will not come
 
     # ---- generations ---------------------------------------------------------
     def not_loaded_reason(self) -> str:
@@ -291,6 +350,9 @@ class BrowserEngine:
             return "no browser tab is attached: open the /engine page of this server in a browser"
         if self._state == "loading":
             return "the browser tab is still loading the model; retry shortly"
+        error = self.load_error
+        if self._state == "error" and error is not None:
+            return f"the browser tab could not load the model ({error.code}): {error.message}"
         return "the browser tab has no model loaded; load one first"
 
     def _render(self, request: GenerationRequest) -> str:
@@ -313,7 +375,7 @@ class BrowserEngine:
     def _send(self, message: dict[str, Any]) -> None:
         tab = self._tab
         if tab is not None:
-            asyncio.get_running_loop().create_task(self._safe_send(tab, message))
+            self._spawn(self._safe_send(tab, message))
 
     def _cancel(self, handle: BrowserHandle) -> None:
         if handle.forwarded is not None:
@@ -322,7 +384,33 @@ class BrowserEngine:
         self._relay.cancel(handle)
 
     # ---- faults --------------------------------------------------------------
+    def _on_device_lost(self, tab: Tab, data: dict[str, Any]) -> None:
+        """The tab lost wllama's WebGPU device: fail the running request, reload the model."""
+        message = data.get("message")
+        why = message[:300] if isinstance(message, str) else "the WebGPU device was lost"
+        fallback = data.get("fallback")
+        logger.warning(
+            "browser tab %s: %s; reloading the model%s",
+            tab.id,
+            why,
+            f" on WebAssembly ({fallback})" if isinstance(fallback, str) else "",
+        )
+        self._model = None  # nothing is dispatched to the tab until it has the model again
+        self._state = "loading"
+        self._relay.fail_running(WebGPUError(why, {"reason": "webgpu_device_lost"}))
+        wanted = self._wanted
+        if wanted is not None:
+            self._spawn(self._load_on_attach(tab, wanted))
+
+    def _on_silent(self, tab: Tab, silent_s: float) -> None:
+        if tab is not self._tab:
+            return
+        logger.warning("browser tab %s sent nothing for %.1f s: dropped", tab.id, silent_s)
+        self._lose_tab(tab, f"the browser tab stopped answering (silent for {silent_s:.0f} s)")
+        self._spawn(self._safe_send(tab, {"type": "timed_out"}))
+
     def _lose_tab(self, tab: Tab, why: str) -> None:
+        self._heartbeat.stop()
         self._tab = None
         self._model = None
         self._template = None
@@ -335,28 +423,14 @@ class BrowserEngine:
         run, queued = self._relay.take_all()
         if run is not None:
             if self._fallback is not None and run.pieces == 0:
-                self._forward(run.handle)  # nothing was streamed yet: run it elsewhere
+                forward(self._fallback, run.handle)  # nothing was streamed yet: run it elsewhere
             else:
                 self._relay.end_client(run, "stop", error)
         for handle in queued:
             if self._fallback is not None:
-                self._forward(handle)
+                forward(self._fallback, handle)
             else:
                 handle.post(Failed(error))
-
-    def _forward(self, handle: BrowserHandle) -> None:
-        """Runs a request on the fallback engine, relaying its events to the original handle."""
-        assert self._fallback is not None
-        inner = self._fallback.submit(handle.request)
-        handle.forwarded = inner
-        if handle.cancelled:
-            inner.cancel()
-
-        async def relay() -> None:
-            async for event in inner.events():
-                handle.post(event)
-
-        asyncio.get_running_loop().create_task(relay())
 
     async def _safe_send(self, tab: Tab, message: dict[str, Any]) -> None:
         try:

@@ -20,6 +20,7 @@ __all__ = [
     "check_file_limit",
     "check_quota",
     "inspect_model",
+    "load_record",
     "loaded_model",
 ]
 
@@ -122,3 +123,16 @@ def loaded_model(
         description=wanted.header.name,
         metadata={"engine": "browser"},
     )
+
+
+def load_record(wanted: WantedModel, data: dict[str, Any], model: LoadedModel) -> dict[str, Any]:
+    """/status `browser.last_load`: what the tab's `loaded` message said about the load."""
+    backend = data.get("backend")
+    layers = data.get("gpu_layers_offloaded")
+    return {
+        "model_id": wanted.model_id,
+        "from_cache": bool(data.get("from_cache")),
+        "load_time_s": model.load_time_s,
+        "backend": backend if backend in ("webgpu", "wasm") else None,
+        "gpu_layers_offloaded": layers if isinstance(layers, int) and layers >= 0 else None,
+    }

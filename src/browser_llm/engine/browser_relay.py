@@ -8,6 +8,7 @@ backstop), and the Completion is built from the server's own clocks.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,11 +21,11 @@ from browser_llm.core.errors import (
     WebGPUError,
 )
 from browser_llm.core.types import FinishReason
-from browser_llm.engine.base import Admitted, Failed, Finished, Started, TokenText
+from browser_llm.engine.base import Admitted, Engine, Failed, Finished, Started, TokenText
 from browser_llm.engine.browser_tab import BrowserHandle, Run, request_id, tab_error, wllama_options
 from browser_llm.engine.text_stream import TextStream
 
-__all__ = ["GENERATION_MESSAGES", "TabRelay"]
+__all__ = ["GENERATION_MESSAGES", "TabRelay", "forward"]
 
 GENERATION_MESSAGES = ("admitted", "token", "done", "error")
 
@@ -42,9 +43,24 @@ class TabRelay:
         self._ready = ready  # a tab is attached and has the model loaded
         self._context_length = context_length
         self._queue: deque[BrowserHandle] = deque()
-        self.run: Run | None = None
+        self._run: Run | None = None
+        self.idle = asyncio.Event()  # set while the tab runs nothing (model changes wait)
+        self.idle.set()
         self.tokens_total = 0
         self.memory_errors = 0
+
+    @property
+    def run(self) -> Run | None:
+        """The request the tab is running (until the tab confirms its end)."""
+        return self._run
+
+    @run.setter
+    def run(self, value: Run | None) -> None:
+        self._run = value
+        if value is None:
+            self.idle.set()
+        else:
+            self.idle.clear()
 
     @property
     def running(self) -> int:
@@ -107,6 +123,17 @@ class TabRelay:
         run, queued = self.take_all()
         if run is not None:
             self.end_client(run, "stop", error)
+        for handle in queued:
+            handle.post(Failed(error))
+
+    def fail_running(self, error: BrowserLLMError) -> None:
+        """The tab cannot finish its request (its device is gone): end it now."""
+        run = self.run
+        if run is not None:
+            self._finish_run(run, error=error)
+
+    def fail_queued(self, error: BrowserLLMError) -> None:
+        queued, self._queue = list(self._queue), deque()
         for handle in queued:
             handle.post(Failed(error))
 
@@ -175,3 +202,17 @@ class TabRelay:
 
     def _abort_in_tab(self, run: Run) -> None:
         self._send({"type": "abort", "id": request_id(run.handle)})
+
+
+def forward(fallback: Engine, handle: BrowserHandle) -> None:
+    """Runs a request on the fallback engine, relaying its events to the original handle."""
+    inner = fallback.submit(handle.request)
+    handle.forwarded = inner
+    if handle.cancelled:
+        inner.cancel()
+
+    async def relay() -> None:
+        async for event in inner.events():
+            handle.post(event)
+
+    asyncio.get_running_loop().create_task(relay())

@@ -47,14 +47,26 @@ _TAB_ERRORS: dict[str, type[BrowserLLMError]] = {
 TabSend = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+_ADAPTER_TEXT = ("vendor", "architecture", "device", "description")
+_ADAPTER_FLAGS = ("is_fallback_adapter", "shader_f16")
+
+
 @dataclass
 class TabReadings:
-    """What the tab measured about itself (navigator.gpu, navigator.storage)."""
+    """What the tab measured about itself (navigator.gpu, wllama's device, navigator.storage).
+
+    None means the tab has no such reading (see docs/browser-engine.md "Readings").
+    """
 
     webgpu_available: bool = False
-    gpu_vram_gb: float = 0.0
+    webgpu_unavailable_reason: str | None = None
+    adapter: dict[str, Any] | None = None
+    backend: str | None = None
+    gpu_layers_offloaded: int | None = None
+    gpu_vram_gb: float | None = None
     storage_quota_gb: float = 0.0
     storage_used_gb: float = 0.0
+    storage_persisted: bool | None = None
     webgpu_context_losses: int = 0
     memory_errors: int = 0
     threads: int = 0
@@ -65,17 +77,53 @@ class TabReadings:
         for name in ("webgpu_available", "multi_thread"):
             if isinstance(data.get(name), bool):
                 setattr(self, name, data[name])
-        for name in ("gpu_vram_gb", "storage_quota_gb", "storage_used_gb"):
-            value = data.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-                setattr(self, name, round(float(value), 3))
+        if "storage_persisted" in data:
+            self.storage_persisted = _optional_bool(data["storage_persisted"])
+        for name in ("storage_quota_gb", "storage_used_gb"):
+            value = _size(data.get(name))
+            if value is not None:
+                setattr(self, name, value)
+        if "gpu_vram_gb" in data:
+            self.gpu_vram_gb = _size(data["gpu_vram_gb"])
         for name in ("webgpu_context_losses", "memory_errors", "threads"):
             value = data.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 setattr(self, name, value)
+        if "gpu_layers_offloaded" in data:
+            layers = data["gpu_layers_offloaded"]
+            valid = isinstance(layers, int) and not isinstance(layers, bool) and layers >= 0
+            self.gpu_layers_offloaded = layers if valid else None
+        if "backend" in data:
+            backend = data["backend"]
+            self.backend = backend if backend in ("webgpu", "wasm") else None
+        if "webgpu_unavailable_reason" in data:
+            reason = data["webgpu_unavailable_reason"]
+            self.webgpu_unavailable_reason = reason[:300] if isinstance(reason, str) else None
+        if "adapter" in data:
+            self.adapter = _adapter(data["adapter"])
         cached = data.get("cached_models")
         if isinstance(cached, list):
             self.cached_models = tuple(str(m)[:128] for m in cached[:256])
+
+
+def _size(value: Any) -> float | None:
+    """A non-negative figure in GB, rounded; None for anything else (null included)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return round(float(value), 3)
+    return None
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _adapter(value: Any) -> dict[str, Any] | None:
+    """The adapter's GPUAdapterInfo as the tab sent it, kept to known, bounded fields."""
+    if not isinstance(value, dict):
+        return None
+    adapter: dict[str, Any] = {k: str(value.get(k) or "")[:200] for k in _ADAPTER_TEXT}
+    adapter |= {k: bool(value.get(k)) for k in _ADAPTER_FLAGS}
+    return adapter
 
 
 @dataclass
@@ -87,6 +135,7 @@ class Tab:
     readings: TabReadings = field(default_factory=TabReadings)
     attached_at: float = field(default_factory=time.time)
     user_agent: str = ""
+    last_seen: float = field(default_factory=time.monotonic)  # any message counts
 
 
 @dataclass
@@ -157,12 +206,12 @@ def wllama_options(handle: BrowserHandle) -> dict[str, Any]:
         "presence_penalty": p.presence_penalty,
         "stop": list(p.stop),
         "ignore_eos": p.ignore_eos,
-        # The native engine's sampler chain: penalties (last 64), top-k, top-p, temperature.
+        # The native engine's sampler chain: penalties, top-k, top-p, temperature.
         "samplers": ["penalties", "top_k", "top_p", "temperature"],
         "min_p": 0.0,
         "typical_p": 1.0,
-        "repeat_penalty": 1.0,
-        "repeat_last_n": 64,
+        "repeat_penalty": p.repeat_penalty,
+        "repeat_last_n": p.penalty_last_n,
     }
     if p.seed is not None:
         payload["seed"] = p.seed

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
-from browser_llm.core.types import LoadedModel
+from browser_llm.core.types import Embeddings, LoadedModel
 from browser_llm.engine.base import GenerationHandle
 
-__all__ = ["Command", "Load", "Stop", "Submit", "Unload"]
+__all__ = ["Command", "Embed", "Load", "Stop", "Submit", "Unload", "VocabOp"]
 
 
 @dataclass
@@ -28,8 +30,23 @@ class Submit:
     handle: GenerationHandle
 
 
+@dataclass
+class Embed:
+    texts: list[str]
+    done: Future[Embeddings]
+
+
+@dataclass
+class VocabOp:
+    """Work on the loaded model's vocabulary (tokenize, detokenize), run between steps.
+    `work` receives the LlamaModel (typed loosely: this module does not import llama.cpp)."""
+
+    work: Callable[[Any], Any]
+    done: Future[Any]
+
+
 class Stop:
     pass
 
 
-Command = Load | Unload | Submit | Stop
+Command = Load | Unload | Submit | Embed | VocabOp | Stop

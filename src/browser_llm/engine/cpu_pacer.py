@@ -42,9 +42,10 @@ class CpuPacer:
 
     def decode(self, model: LlamaModel, call: Callable[[], int]) -> int:
         """`call` (one llama_decode), watched; a step the watchdog ended (stalled by other
-        processes; llama.cpp removed its cells) runs again on one thread fewer."""
+        processes) runs again on one thread fewer, from the cells it had before."""
         rc = self._watched(call)
         while rc == 2 and self._watchdog is not None and self._watchdog.fired:
+            model.forget_batch()  # ubatches that finished before the abort keep their cells
             model.set_threads(self.governor.take_core())
             rc = self._watched(call)
         return rc

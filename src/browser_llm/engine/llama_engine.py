@@ -29,7 +29,7 @@ from browser_llm.core.errors import (
     ModelNotLoadedError,
     ValidationError,
 )
-from browser_llm.core.types import FinishReason, GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, FinishReason, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -44,9 +44,10 @@ from browser_llm.engine.base import (
     post_all,
 )
 from browser_llm.engine.batch_plan import fill, plan_step
-from browser_llm.engine.commands import Command, Load, Stop, Submit, Unload
+from browser_llm.engine.commands import Command, Embed, Load, Stop, Submit, Unload, VocabOp
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.cpu_pacer import CpuPacer
+from browser_llm.engine.embedder import EmbedQueue
 from browser_llm.engine.gpu_devices import gpu_devices
 from browser_llm.engine.json_closing import ClosingCatalog
 from browser_llm.engine.kv_placement import KVPlacement
@@ -56,6 +57,7 @@ from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.engine.thread_governor import ThreadGovernor
+from browser_llm.engine.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
 
 __all__ = ["LlamaEngine"]
 
@@ -87,6 +89,7 @@ class LlamaEngine:
         self._running: list[Sequence] = []
         self._kv = KVPlacement(config.max_sequences, config.prefix_cache)
         self._outbox: list[tuple[GenerationHandle, Event]] = []
+        self._embeds = EmbedQueue()
         self._model: LlamaModel | None = None
         self._closings: ClosingCatalog | None = None  # the model's grammar walkers
         self._state: EngineState = "idle"
@@ -146,6 +149,14 @@ class LlamaEngine:
         self._inbox.put(Load(model_id, path, done))
         return done
 
+    def embed_future(self, texts: list[str]) -> Future[Embeddings]:
+        done: Future[Embeddings] = Future()
+        self._inbox.put(Embed(list(texts), done))
+        return done
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        return await asyncio.wrap_future(self.embed_future(texts))
+
     def unload_future(self) -> Future[None]:
         done: Future[None] = Future()
         self._inbox.put(Unload(done))
@@ -153,6 +164,21 @@ class LlamaEngine:
 
     def submit_handle(self, handle: GenerationHandle) -> None:
         self._inbox.put(Submit(handle))
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        work = tokenize_work(text, add_special, parse_special)
+        return list(await asyncio.wrap_future(self.vocab_future(work)))
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        work = detokenize_work(tokens, remove_special, unparse_special)
+        return str(await asyncio.wrap_future(self.vocab_future(work)))
+
+    def vocab_future(self, work: Callable[[Any], Any]) -> Future[Any]:
+        done: Future[Any] = Future()
+        self._inbox.put(VocabOp(work, done))
+        return done
 
     def stats(self) -> EngineStats:
         return EngineStats(
@@ -167,11 +193,12 @@ class LlamaEngine:
     def _run(self) -> None:
         install_log_bridge()
         while True:
-            idle = not self._running and not self._backlog
+            idle = not self._running and not self._backlog and not self._embeds.pending
             if not self._drain_inbox(block=idle):
                 break
             try:
                 self._admit()
+                self._embeds.run_one(self._model)  # one text between two decode steps
                 # Started goes out before the decode: if the engine process dies in it, the
                 # request is known as running (failed), not queued (run again).
                 self._flush_outbox()
@@ -184,6 +211,7 @@ class LlamaEngine:
                 self._kv.drop_caches(self._model)
             self._flush_outbox()
         self._fail_running(CancelledError("server is shutting down"))
+        self._embeds.fail_all(CancelledError("server is shutting down"))
         for item in self._backlog:
             if isinstance(item, GenerationHandle):
                 self._emit(item, Failed(CancelledError("server is shutting down")))
@@ -211,6 +239,10 @@ class LlamaEngine:
                 return False
             if isinstance(command, Submit):
                 self._accept(command.handle)
+            elif isinstance(command, Embed):
+                self._embeds.add(command.texts, command.done)
+            elif isinstance(command, VocabOp):
+                run_vocab_op(command, self._model)
             else:
                 self._backlog.append(command)
             try:

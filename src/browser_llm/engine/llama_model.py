@@ -15,10 +15,11 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from browser_llm.core.errors import ModelLoadFailedError
+from browser_llm.core.errors import ModelLoadFailedError, ValidationError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.embedder import Embedder
 
 __all__ = ["ContextConfig", "LlamaModel", "install_log_bridge"]
 
@@ -79,6 +80,7 @@ class LlamaModel:
         self.chat_template = self._read_chat_template(model_id)
         self.batch: Any = llama_cpp.llama_batch_init(config.batch_size, 0, 1)
         self._piece_buf = ctypes.create_string_buffer(256)
+        self._embedder: Embedder | None = None
         self.info = LoadedModel(
             model_id=model_id,
             path=path,
@@ -157,6 +159,27 @@ class LlamaModel:
             )
         return list(tokens[:n])
 
+    def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> str:
+        """Text of token ids (checked against the vocabulary first: llama.cpp does not).
+        Bytes that do not form whole UTF-8 characters come out as U+FFFD."""
+        for i, token in enumerate(tokens):
+            if not 0 <= token < self.n_vocab:
+                raise ValidationError(
+                    f"tokens[{i}]: {token} is not a token id of this model (0-{self.n_vocab - 1})",
+                    {"field": f"tokens.{i}", "n_vocab": self.n_vocab},
+                )
+        array = (llama_cpp.llama_token * max(1, len(tokens)))(*tokens)
+        capacity = 16 * len(tokens) + 16
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(capacity)
+            n = llama_cpp.llama_detokenize(
+                self.vocab, array, len(tokens), buf, capacity, remove_special, unparse_special
+            )
+            if n >= 0:
+                return buf.raw[:n].decode("utf-8", errors="replace")
+            capacity = -n  # too small: -n is the size needed
+        raise ValidationError("these tokens could not be turned into text", {"field": "tokens"})
+
     def piece(self, token: int) -> bytes:
         """The bytes a token stands for; control tokens give nothing."""
         buf = self._piece_buf
@@ -182,6 +205,19 @@ class LlamaModel:
         """Keeps a sequence's first `keep` positions; False if llama.cpp cannot cut there."""
         memory = llama_cpp.llama_get_memory(self.ctx)
         return bool(llama_cpp.llama_memory_seq_rm(memory, seq_id, keep, -1))
+
+    def forget_batch(self) -> None:
+        """Removes every cell the batch in `self.batch` wrote. llama.cpp splits a batch into
+        ubatches and, when one is aborted, removes only that one's cells: the ubatches
+        before it stay, and running the batch again would repeat their positions."""
+        batch = self.batch
+        first: dict[int, int] = {}
+        for i in range(batch.n_tokens):
+            seq_id, pos = int(batch.seq_id[i][0]), int(batch.pos[i])
+            first[seq_id] = min(pos, first.get(seq_id, pos))
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        for seq_id, pos in first.items():
+            llama_cpp.llama_memory_seq_rm(memory, seq_id, pos, -1)
 
     def set_threads(self, threads: int) -> None:
         """Threads for the next decode calls (the context stays; nothing is recomputed)."""
@@ -218,7 +254,18 @@ class LlamaModel:
             tokens = [int(logits.argmax())]
         self.forget(0)
 
+    def embedder(self) -> Embedder:
+        """The embedding context, made on first use (it costs its own KV memory)."""
+        if self._embedder is None:
+            self._embedder = Embedder(
+                self.model, self.vocab, self.config.threads, self.info.train_context_length
+            )
+        return self._embedder
+
     def free(self) -> None:
+        if self._embedder is not None:
+            self._embedder.free()
+            self._embedder = None
         if self.batch is not None:
             llama_cpp.llama_batch_free(self.batch)
             self.batch = None

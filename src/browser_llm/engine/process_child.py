@@ -26,14 +26,17 @@ from concurrent.futures import Future
 from dataclasses import asdict
 from typing import Any
 
-from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError
+from browser_llm.core.errors import BrowserLLMError, InternalError, ModelLoadFailedError
+from browser_llm.core.types import Embeddings
 from browser_llm.engine.base import EngineStats, Event, Failed, Finished, GenerationHandle
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.llama_engine import LlamaEngine
 from browser_llm.engine.thread_governor import ThreadGovernor, foreign_cpu_reader
+from browser_llm.engine.vocab_ops import detokenize_work, tokenize_work
 from browser_llm.engine.wire import (
     LOG_PREFIX,
     decode_request,
+    encode_embeddings,
     encode_error,
     encode_event,
     encode_model,
@@ -106,11 +109,24 @@ class _Child:
         error = done.exception()
         if error is None:
             result = done.result()
+            if isinstance(result, Embeddings):
+                embeddings = encode_embeddings(result)
+                self.send({"op": "done", "id": op_id, "ok": True, "embeddings": embeddings})
+                return
             model = encode_model(result) if result is not None else None
             self.send({"op": "done", "id": op_id, "ok": True, "model": model})
             return
         if not isinstance(error, BrowserLLMError):
-            error = ModelLoadFailedError(f"loading the model failed: {error}")
+            error = ModelLoadFailedError(f"loading the model failed: {error}")  # load/unload
+        self.send({"op": "done", "id": op_id, "ok": False, "error": encode_error(error)})
+
+    def _reply_value(self, op_id: int, done: Future[Any]) -> None:
+        error = done.exception()
+        if error is None:
+            self.send({"op": "done", "id": op_id, "ok": True, "value": done.result()})
+            return
+        if not isinstance(error, BrowserLLMError):
+            error = InternalError(f"tokenizing failed: {error}")
         self.send({"op": "done", "id": op_id, "ok": False, "error": encode_error(error)})
 
     def handle(self, message: dict[str, Any]) -> bool:
@@ -135,6 +151,25 @@ class _Child:
                 else engine.unload_future()
             )
             done.add_done_callback(lambda f: self._reply(op_id, f))
+        elif op == "embed":
+            embed_id = int(message["id"])
+            texts = [str(t) for t in message["texts"]]
+            engine.embed_future(texts).add_done_callback(lambda f: self._reply(embed_id, f))
+        elif op in ("tokenize", "detokenize"):
+            op_id = int(message["id"])
+            work = (
+                tokenize_work(
+                    str(message["text"]), bool(message["add_special"]), bool(message["special"])
+                )
+                if op == "tokenize"
+                else detokenize_work(
+                    [int(t) for t in message["tokens"]],
+                    bool(message["remove_special"]),
+                    bool(message["special"]),
+                )
+            )
+            done = engine.vocab_future(work)
+            done.add_done_callback(lambda f: self._reply_value(op_id, f))
         elif op == "stop":
             return False
         return True

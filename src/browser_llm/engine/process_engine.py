@@ -34,7 +34,7 @@ from browser_llm.core.errors import (
     CancelledError,
     ModelLoadFailedError,
 )
-from browser_llm.core.types import GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     EngineState,
     EngineStats,
@@ -50,10 +50,13 @@ from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
 from browser_llm.engine.socket_watch import LoopReader
 from browser_llm.engine.wire import (
+    decode_embeddings,
     decode_error,
     decode_event,
     decode_gpu_devices,
     decode_model,
+    decode_text,
+    decode_tokens,
     encode_request,
     recv_message,
     send_message,
@@ -171,6 +174,12 @@ class ProcessEngine:
     async def unload(self) -> None:
         await asyncio.wrap_future(self._operation({"op": "unload"}))
 
+    async def embed(self, texts: list[str]) -> Embeddings:
+        result: Embeddings = await asyncio.wrap_future(
+            self._operation({"op": "embed", "texts": list(texts)})
+        )
+        return result
+
     def submit(self, request: GenerationRequest) -> GenerationHandle:
         handle = ProcessHandle(request, asyncio.get_running_loop(), self._cancel)
         with self._lock:
@@ -179,6 +188,18 @@ class ProcessEngine:
             message = {"op": "submit", "key": seq, "request": encode_request(request)}
             self._track(Pending(seq, message, handle=handle))
         return handle
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        message = {"op": "tokenize", "text": text, "add_special": add_special}
+        value = await asyncio.wrap_future(self._operation({**message, "special": parse_special}))
+        return decode_tokens(value)
+
+    async def detokenize(
+        self, tokens: list[int], remove_special: bool, unparse_special: bool
+    ) -> str:
+        message = {"op": "detokenize", "tokens": tokens, "remove_special": remove_special}
+        value = await asyncio.wrap_future(self._operation({**message, "special": unparse_special}))
+        return decode_text(value)
 
     def stats(self) -> EngineStats:
         child, dead = self._child_stats, self._carried
@@ -332,7 +353,11 @@ class ProcessEngine:
             if pending.internal:
                 self.info.state = "running"
                 self._send_waiting()
-        if ok:
+        if ok and pending.op == "embed":
+            pending.done.set_result(decode_embeddings(message.get("embeddings")))
+        elif ok and "value" in message:  # tokenize / detokenize: checked by the caller
+            pending.done.set_result(message["value"])
+        elif ok:
             result = decode_model(message["model"]) if message.get("model") else None
             pending.done.set_result(result)
         else:

@@ -163,9 +163,18 @@ class PendingWork:
         (then marked unsent)."""
         if pending.internal:
             return ModelLoadFailedError("the engine process died restoring the model")
+        if pending.op in ("tokenize", "detokenize"):
+            pending.sent = False  # harmless to repeat: the next process answers it
+            return None
         if pending.op == "unload":
             outcome.unloaded = True
             return None
+        if pending.op == "embed":  # it may be what crashed the process: not run again
+            return InferenceError(
+                f"the engine process died ({exit_.description}) while computing embeddings; "
+                "the server is restarting it",
+                exit_.details(),
+            )
         if outcome.died_at_user_load:
             model_id = pending.message["model_id"]
             return ModelLoadFailedError(

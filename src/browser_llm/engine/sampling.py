@@ -20,8 +20,6 @@ from browser_llm.core.types import GenerationParams
 
 __all__ = ["SamplerChain", "grammar_compiles"]
 
-# Penalties look back over this many tokens, as llama.cpp's server does by default.
-_PENALTY_LAST_N = 64
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 
 
@@ -80,21 +78,20 @@ class SamplerChain:
         # Plain greedy (no penalties, no grammar) is an argmax: numpy does it on the
         # logits in place, where llama_sampler_sample first copies the whole vocabulary
         # into a candidate array (about 0.1 ms a token, serial time between decodes).
-        self._argmax_only = (
-            params.temperature <= 0.0
-            and not (params.frequency_penalty or params.presence_penalty)
-            and params.grammar is None
-        )
+        penalties = (
+            params.frequency_penalty or params.presence_penalty or params.repeat_penalty != 1.0
+        ) and params.penalty_last_n != 0
+        self._argmax_only = params.temperature <= 0.0 and not penalties and params.grammar is None
         self._banned = np.array(eog_tokens if params.ignore_eos else (), dtype=np.int64)
         self._banned_ids = frozenset(self._banned.tolist())  # `in` on the array: ~50 us
         if params.ignore_eos and eog_tokens:
             self._add(self._eog_ban(n_vocab, eog_tokens))
-        if params.frequency_penalty or params.presence_penalty:
+        if penalties:
             self._add(
                 llama_cpp.llama_sampler_init_penalties(
                     n_vocab,
-                    _PENALTY_LAST_N,
-                    1.0,
+                    params.penalty_last_n,
+                    params.repeat_penalty,
                     params.frequency_penalty,
                     params.presence_penalty,
                 )

@@ -19,6 +19,7 @@ from browser_llm.core.errors import BrowserLLMError, InternalError
 from browser_llm.core.types import (
     ChatMessage,
     Completion,
+    Embeddings,
     GenerationParams,
     GpuDevice,
     LoadedModel,
@@ -40,11 +41,15 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "FrameReader",
     "WireError",
+    "decode_embeddings",
     "decode_error",
     "decode_event",
     "decode_gpu_devices",
     "decode_model",
     "decode_request",
+    "decode_text",
+    "decode_tokens",
+    "encode_embeddings",
     "encode_error",
     "encode_event",
     "encode_model",
@@ -275,3 +280,28 @@ def decode_gpu_devices(data: Any) -> tuple[GpuDevice, ...]:
         return tuple(devices[:64])
     except (TypeError, ValueError, KeyError) as exc:
         raise WireError("malformed GPU device list") from exc
+
+
+def encode_embeddings(result: Embeddings) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def decode_embeddings(data: Any) -> Embeddings:
+    try:
+        vectors = [[float(v) for v in vector] for vector in data["vectors"]]
+        return Embeddings(str(data["model_id"]), vectors, int(data["prompt_tokens"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError("malformed embeddings") from exc
+
+
+# ---- vocabulary results ------------------------------------------------------------
+def decode_tokens(data: Any) -> list[int]:
+    if not isinstance(data, list) or not all(type(t) is int for t in data):
+        raise WireError("malformed token list")
+    return data
+
+
+def decode_text(data: Any) -> str:
+    if not isinstance(data, str):
+        raise WireError("malformed text")
+    return data

@@ -23,6 +23,7 @@ METRICS = {
     "prefill_tokens_per_second": "prompt tokens computed / prompt processing time",
     "errors": "1 per failed request (tag code)",
     "model_load_ms": "ms to load a model",
+    "embedding_ms": "ms to embed one request's texts",
     "download_bytes_per_second": "model download speed",
 }
 

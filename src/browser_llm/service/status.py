@@ -38,9 +38,14 @@ def browser_block(browser: BrowserEngine, model_file_requests: int) -> dict[str,
         "load_progress": browser.load_progress,
         "last_load": browser.last_load,
         "webgpu_available": readings.webgpu_available if readings else False,
-        "gpu_vram_gb": readings.gpu_vram_gb if readings else 0.0,
+        "webgpu_unavailable_reason": readings.webgpu_unavailable_reason if readings else None,
+        "adapter": readings.adapter if readings else None,
+        "backend": readings.backend if readings else None,
+        "gpu_layers_offloaded": readings.gpu_layers_offloaded if readings else None,
+        "gpu_vram_gb": readings.gpu_vram_gb if readings else None,
         "storage_quota_gb": readings.storage_quota_gb if readings else 0.0,
         "storage_used_gb": readings.storage_used_gb if readings else 0.0,
+        "storage_persisted": readings.storage_persisted if readings else None,
         "webgpu_context_losses": readings.webgpu_context_losses if readings else 0,
         "memory_errors": browser.stats().memory_errors,
         "threads": readings.threads if readings else 0,
@@ -180,7 +185,8 @@ class StatusService:
             "browser": browser,
         }
         if self._browser_in_use and browser["attached"]:
-            # The browser engine is in use: system and health are the tab's own readings.
+            # The browser engine is in use: system and health are the tab's own readings
+            # (gpu_vram_gb is null there: WebGPU has no standard memory figure).
             for name in ("webgpu_available", "gpu_vram_gb", "storage_quota_gb", "storage_used_gb"):
                 body["system"][name] = browser[name]
             body["health"]["webgpu_context_losses"] = browser["webgpu_context_losses"]

@@ -240,7 +240,7 @@ def parse_tool_output(plan: ToolPlan, text: str) -> ToolOutcome:
         value = json.loads(text)
     except json.JSONDecodeError:
         # Cut short (max_tokens): the calls complete so far, or the answer's text so far.
-        calls = _complete_calls(text)
+        calls: list[Any] | None = _complete_calls(text)
         if not calls:
             return ToolOutcome(ResponseText().feed(text) if plan.mode == "auto" else None)
         value = {"tool_calls": calls}

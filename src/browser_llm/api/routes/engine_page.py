@@ -34,8 +34,15 @@ page_router = APIRouter(tags=["browser engine"], include_in_schema=False)
 api_router = APIRouter(tags=["browser engine"])
 
 _WEB = Path(__file__).resolve().parents[2] / "web" / "engine"
-_OWN_FILES = {"engine.js": "text/javascript", "engine.css": "text/css"}
+_OWN_FILES = {
+    "engine.js": "text/javascript",
+    "runtime.js": "text/javascript",
+    "webgpu.js": "text/javascript",
+}
 _VENDOR_TYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
+# wllama's Emscripten worker code, which its bundle embeds as a string: the page puts its
+# WebGPU hook in front of it (web/engine/runtime.js).
+_WORKER_CODE = ("worker/wllama.js", "src/wasm/wllama.js")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ISOLATION = {
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -82,10 +89,19 @@ async def engine_asset(name: str) -> Response:
 @page_router.get("/engine/vendor/{path:path}")
 async def vendor_file(path: str, request: Request) -> Response:
     """wllama's ESM bundle and .wasm, from the installed package only."""
-    root = (wllama_root(services(request).settings) / "esm").resolve()
+    package = wllama_root(services(request).settings)
+    if path == _WORKER_CODE[0]:
+        return _vendor_response(package / _WORKER_CODE[1], path)
+    root = (package / "esm").resolve()
     target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        raise ModelNotFoundError(f"no such engine file: {path}")
+    return _vendor_response(target, path)
+
+
+def _vendor_response(target: Path, path: str) -> Response:
     media = _VENDOR_TYPES.get(target.suffix)
-    if media is None or not target.is_relative_to(root) or not target.is_file():
+    if media is None or not target.is_file():
         raise ModelNotFoundError(f"no such engine file: {path}")
     return FileResponse(target, media_type=media, headers=_ISOLATION)
 
@@ -187,4 +203,7 @@ async def _send_loop(ws: WebSocket, out: asyncio.Queue[dict[str, Any]]) -> None:
             await ws.send_text(json.dumps(message))
             if message.get("type") == "replaced":
                 await ws.close(4001, "replaced by a newer tab")
+                return
+            if message.get("type") == "timed_out":
+                await ws.close(4002, "the tab stopped answering")
                 return

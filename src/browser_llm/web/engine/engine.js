@@ -1,11 +1,14 @@
 // Browser LLM's browser engine: this tab attaches to the server over a WebSocket and
 // runs the generations the server relays, on wllama (llama.cpp in WebAssembly, with
-// WebGPU where the browser has a GPU). Protocol: docs/browser-engine.md.
-import { Wllama, WllamaAbortError } from '/engine/vendor/index.js';
+// WebGPU where the adapter allows it). Protocol: docs/browser-engine.md.
+import { WllamaAbortError } from '/engine/vendor/index.js';
+import { complete, createRuntime, modelBlob } from '/engine/app/runtime.js';
+import { DeviceWatch, probeAdapter } from '/engine/app/webgpu.js';
 
-const WASM_URL = new URL('/engine/vendor/wasm/wllama.wasm', location.href).href;
 const RETRY_MS = 1000;
 const READINGS_EVERY_MS = 5000;
+// After this many losses of wllama's WebGPU device, `auto` keeps this tab on WebAssembly.
+const MAX_DEVICE_LOSSES = 2;
 const GB = 1024 ** 3;
 const apiKey = new URLSearchParams(location.hash.slice(1)).get('key');
 
@@ -13,17 +16,22 @@ const state = {
   ws: null,
   replaced: false,
   modelId: null,
-  current: null, // { id, controller }
+  current: null, // { id, controller, lose }
   abortedEarly: new Set(), // ids aborted before their turn came
   chain: Promise.resolve(), // load and generate run one at a time, in arrival order
   contextLosses: 0,
   memoryErrors: 0,
-  gpu: { available: false, vramGb: 0 },
+  gpu: { usable: false, adapter: null, reason: 'not probed yet' },
+  backend: null, // what the loaded model runs on: 'webgpu' | 'wasm'
+  webgpuOff: null, // why `auto` no longer tries WebGPU in this tab
+  device: null, // wllama's WebGPU device, as its worker reported it
+  offload: null, // {offloaded, total} from llama.cpp's load log
+  persisted: null,
   requests: 0,
   lastOptions: null,
 };
-const wllama = new Wllama({ default: WASM_URL }, { suppressNativeLog: true });
-wllama.setCompat(null); // no CDN fallbacks: everything comes from this server
+const watch = new DeviceWatch(onDeviceEvent);
+const wllama = await createRuntime(watch, (offload) => { state.offload = offload; });
 
 const $ = (id) => document.getElementById(id);
 const show = (id, text) => { $(id).textContent = text; };
@@ -38,30 +46,13 @@ function enqueue(task) {
 }
 
 // ---- readings: GPU, storage, errors ----------------------------------------------
-async function probeGpu() {
-  if (!navigator.gpu) return;
-  try {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return;
-    state.gpu.available = true;
-    // WebGPU does not report VRAM; some builds expose memory heaps on the adapter info.
-    const heaps = adapter.info && adapter.info.memoryHeaps;
-    if (heaps) {
-      const local = [...heaps].filter((h) => h.properties & 1).reduce((s, h) => s + h.size, 0);
-      state.gpu.vramGb = local / GB;
-    }
-    const device = await adapter.requestDevice();
-    device.lost.then((info) => {
-      if (info.reason !== 'destroyed') state.contextLosses += 1;
-      sendReadings();
-    });
-    device.addEventListener('uncapturederror', (event) => {
-      if (event.error && event.error.constructor.name === 'GPUOutOfMemoryError') {
-        state.memoryErrors += 1;
-      }
-    });
-  } catch (err) {
-    console.warn('WebGPU probe failed', err);
+function onDeviceEvent(event) {
+  if (event.type === 'device') {
+    state.device = { vendor: event.vendor, architecture: event.architecture };
+  } else if (event.type === 'lost') {
+    if (event.reason !== 'destroyed' || event.injected) onDeviceLost(event);
+  } else if (event.type === 'gpu_error' && /OutOfMemory/.test(event.kind)) {
+    state.memoryErrors += 1;
   }
 }
 
@@ -86,19 +77,31 @@ async function readings() {
     quota = estimate.quota || 0;
     usage = estimate.usage || 0;
   }
-  show('storage', `${(usage / GB).toFixed(3)} GB used of ${(quota / GB).toFixed(3)} GB`);
+  show('storage', `${(usage / GB).toFixed(3)} GB used of ${(quota / GB).toFixed(3)} GB` +
+    (state.persisted === null ? '' : state.persisted ? ', persistent' : ', may be evicted'));
   const loaded = wllama.isModelLoaded();
   return {
-    webgpu_available: state.gpu.available,
-    gpu_vram_gb: state.gpu.vramGb,
+    webgpu_available: state.gpu.usable && state.webgpuOff === null,
+    webgpu_unavailable_reason: state.gpu.usable ? state.webgpuOff : state.gpu.reason,
+    adapter: state.gpu.adapter,
+    backend: loaded ? state.backend : null,
+    gpu_layers_offloaded: loaded ? offloadedLayers() : null,
+    gpu_vram_gb: null, // WebGPU has no standard memory figure
     storage_quota_gb: quota / GB,
     storage_used_gb: usage / GB,
+    storage_persisted: state.persisted,
     webgpu_context_losses: state.contextLosses,
     memory_errors: state.memoryErrors,
     threads: loaded ? wllama.getNumThreads() : navigator.hardwareConcurrency || 1,
     multi_thread: loaded ? wllama.isMultithread() : self.crossOriginIsolated === true,
     cached_models: await cachedModels(),
   };
+}
+
+// llama.cpp logs "offloaded N/M layers to GPU" only when it has a GPU device.
+function offloadedLayers() {
+  if (state.offload) return state.offload.offloaded;
+  return state.device ? null : 0;
 }
 
 async function sendReadings() {
@@ -111,7 +114,7 @@ function classify(err) {
     state.memoryErrors += 1;
     return { code: 'INFERENCE_ERROR', message: `memory: ${message}` };
   }
-  if (state.gpu.available && /webgpu|gpu|device (was )?lost/i.test(message)) {
+  if (state.backend === 'webgpu' && /webgpu|gpu|device (was )?lost/i.test(message)) {
     return { code: 'WEBGPU_ERROR', message };
   }
   if (/exceed.*context|context size|too long/i.test(message)) {
@@ -121,40 +124,65 @@ function classify(err) {
 }
 
 // ---- model loading ---------------------------------------------------------------
+class TabError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// The backend to ask wllama for, given BROWSER_LLM_BROWSER_BACKEND (auto | webgpu | wasm).
+function chooseBackend(setting) {
+  if (setting === 'wasm') return 'wasm';
+  if (setting === 'webgpu') {
+    if (state.gpu.usable) return 'webgpu';
+    throw new TabError('WEBGPU_ERROR', `WebGPU is required (BROWSER_LLM_BROWSER_BACKEND=webgpu) but this tab cannot use it: ${state.gpu.reason}`);
+  }
+  return state.gpu.usable && state.webgpuOff === null ? 'webgpu' : 'wasm';
+}
+
+// Starts wllama on `backend`; returns the backend llama.cpp actually used.
+async function startModel(blob, nCtx, backend, forced) {
+  if (wllama.isModelLoaded()) await wllama.exit();
+  state.device = null;
+  state.offload = null;
+  await wllama.loadModel([blob], {
+    n_ctx: nCtx,
+    n_threads: navigator.hardwareConcurrency || 1,
+    n_gpu_layers: backend === 'webgpu' ? 999 : 0,
+  });
+  // The load log's offload line is ordered with the load's answer (the hook's is not).
+  const used = state.offload && state.offload.offloaded > 0 ? 'webgpu' : 'wasm';
+  if (backend === 'webgpu' && used !== 'webgpu') {
+    const why = 'llama.cpp offloaded no layer to WebGPU';
+    if (forced) {
+      await wllama.exit();
+      throw new TabError('WEBGPU_ERROR', `${why} (BROWSER_LLM_BROWSER_BACKEND=webgpu)`);
+    }
+    console.warn(`${why}; running on WebAssembly`);
+  }
+  return used;
+}
+
 async function load(message) {
-  const { model_id: modelId, url, size_bytes: size, n_ctx: nCtx } = message.data;
-  const absolute = new URL(url, location.href).href;
-  const cache = wllama.cacheManager;
-  const headers = apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+  const { model_id: modelId, n_ctx: nCtx, backend: setting = 'auto' } = message.data;
   show('model', `${modelId} (loading)`);
   try {
-    const name = await cache.getNameFromURL(absolute);
-    let fromCache = (await cache.getSize(name)) === size;
-    if (!fromCache) {
-      await cache.delete(name).catch(() => {});
-      await cache.download(absolute, {
-        headers,
-        progressCallback: ({ loaded, total }) => {
-          $('progress').value = total ? loaded / total : 0;
-          send({ type: 'load_progress', id: message.id, data: { model_id: modelId, loaded, total: total || size } });
-        },
-      });
-    }
-    $('progress').value = 1;
-    const blob = await cache.open(name);
-    if (!blob) throw new Error('the downloaded model is missing from browser storage');
-    if (wllama.isModelLoaded()) await wllama.exit();
-    const started = performance.now();
-    await wllama.loadModel([blob], {
-      n_ctx: nCtx,
-      n_threads: navigator.hardwareConcurrency || 1,
-      n_gpu_layers: state.gpu.available ? 999 : 0,
+    const wanted = chooseBackend(setting);
+    const { blob, fromCache } = await modelBlob(wllama, message.data, apiKey, ({ loaded, total }) => {
+      $('progress').value = total ? loaded / total : 0;
+      send({ type: 'load_progress', id: message.id, data: { model_id: modelId, loaded, total } });
     });
+    $('progress').value = 1;
+    const started = performance.now();
+    state.backend = await startModel(blob, nCtx, wanted, setting === 'webgpu');
     const info = wllama.getLoadedContextInfo();
     state.modelId = modelId;
-    const backend = state.gpu.available ? 'WebGPU' : 'WebAssembly';
+    const layers = offloadedLayers();
     show('model', modelId);
-    show('backend', `${backend}, ${wllama.getNumThreads()} thread(s)`);
+    show('backend', state.backend === 'webgpu'
+      ? `WebGPU (${layers}/${info.n_layer} layers offloaded), ${wllama.getNumThreads()} thread(s)`
+      : `WebAssembly, ${wllama.getNumThreads()} thread(s)${state.gpu.usable && state.webgpuOff === null ? '' : ` (no WebGPU: ${state.webgpuOff || state.gpu.reason})`}`);
     send({
       type: 'loaded',
       id: message.id,
@@ -165,15 +193,42 @@ async function load(message) {
         context_length: info.n_ctx,
         train_context_length: info.n_ctx_train,
         n_vocab: info.n_vocab,
+        backend: state.backend,
+        gpu_layers_offloaded: layers,
+        n_layer: info.n_layer,
       },
     });
   } catch (err) {
     console.error('model load failed', err);
-    const error = classify(err);
+    const error = err instanceof TabError ? { code: err.code, message: err.message } : classify(err);
     show('model', `${modelId} (failed: ${error.message})`);
     const code = error.code === 'INFERENCE_ERROR' ? 'MODEL_LOAD_FAILED' : error.code;
     send({ type: 'load_failed', id: message.id, data: { model_id: modelId, code, message: error.message } });
   }
+  sendReadings();
+}
+
+// wllama's WebGPU device is gone (the hook saw its `lost` promise settle): the running
+// request ends with WEBGPU_ERROR, wllama's worker is dropped, and the server reloads the
+// model (on a new device, or on WebAssembly once `auto` has seen MAX_DEVICE_LOSSES).
+function onDeviceLost(event) {
+  state.contextLosses += 1;
+  const what = `the WebGPU device running the model was lost (${event.reason}${event.message ? `: ${event.message}` : ''})`;
+  console.warn(what);
+  if (state.contextLosses >= MAX_DEVICE_LOSSES && state.webgpuOff === null) {
+    state.webgpuOff = `WebGPU device lost ${state.contextLosses} times in this tab; reload the page to try WebGPU again`;
+    console.warn(`falling back to WebAssembly: ${state.webgpuOff}`);
+  }
+  const modelId = state.modelId;
+  state.modelId = null;
+  state.backend = null;
+  const running = state.current;
+  // The server hears of the loss before the request's error, so it dispatches nothing
+  // to this tab until the model is back.
+  send({ type: 'device_lost', data: { reason: event.reason, message: what, model_id: modelId, fallback: state.webgpuOff } });
+  if (running) running.lose(new TabError('WEBGPU_ERROR', what));
+  wllama.exit().catch(() => {});
+  show('model', `${modelId || 'none'} (WebGPU device lost; reloading)`);
   sendReadings();
 }
 
@@ -184,37 +239,6 @@ async function unload() {
 }
 
 // ---- generation --------------------------------------------------------------------
-// Runs one completion; `emit` gets {type: admitted|token}; returns {finish_reason, usage}.
-async function complete(options, controller, emit) {
-  let admitted = false;
-  let finish = null;
-  let usage = null;
-  const admit = (n) => {
-    if (!admitted) {
-      admitted = true;
-      emit({ type: 'admitted', prompt_tokens: n });
-    }
-  };
-  await wllama.createCompletion({
-    ...options,
-    stream: true,
-    return_progress: true,
-    abortSignal: controller.signal,
-    onData: (chunk) => {
-      if (chunk.prompt_progress) admit(chunk.prompt_progress.total);
-      const choice = chunk.choices && chunk.choices[0];
-      if (choice && choice.text) {
-        admit(-1);
-        emit({ type: 'token', text: choice.text });
-      }
-      if (choice && choice.finish_reason) finish = choice.finish_reason;
-      if (chunk.usage) usage = chunk.usage;
-      else if (chunk.timings) usage = { prompt_tokens: chunk.timings.prompt_n, completion_tokens: chunk.timings.predicted_n };
-    },
-  });
-  return { finish_reason: finish || 'stop', usage };
-}
-
 async function generate(message) {
   const id = message.id;
   if (state.abortedEarly.delete(id)) {
@@ -222,15 +246,20 @@ async function generate(message) {
     return;
   }
   const controller = new AbortController();
-  state.current = { id, controller };
+  // A lost device may leave wllama's promise pending for ever: the loss settles the request.
+  let lose;
+  const lost = new Promise((_, reject) => { lose = reject; });
+  lost.catch(() => {}); // settled after the race was won: nothing to report
+  state.current = { id, controller, lose };
   state.lastOptions = message.data; // bench/browser_engine.py replays it directly
   state.requests += 1;
   show('requests', String(state.requests));
   try {
-    const result = await complete(message.data, controller, (event) => {
+    const result = await Promise.race([lost, complete(wllama, message.data, controller, (event) => {
+      if (state.current === null || state.current.id !== id) return; // lost meanwhile
       if (event.type === 'token') send({ type: 'token', id, text: event.text });
       else send({ type: 'admitted', id, prompt_tokens: event.prompt_tokens });
-    });
+    })]);
     const usage = result.usage || {};
     send({
       type: 'done',
@@ -242,7 +271,9 @@ async function generate(message) {
       },
     });
   } catch (err) {
-    if (controller.signal.aborted || err instanceof WllamaAbortError || (err && err.name === 'AbortError')) {
+    if (err instanceof TabError) {
+      send({ type: 'error', id, code: err.code, message: err.message });
+    } else if (controller.signal.aborted || err instanceof WllamaAbortError || (err && err.name === 'AbortError')) {
       send({ type: 'error', id, code: 'CANCELLED', message: 'aborted' });
     } else {
       console.error('generation failed', err);
@@ -283,6 +314,12 @@ function onMessage(event) {
     case 'abort':
       abort(message);
       break;
+    case 'ping':
+      send({ type: 'pong' }); // the server's heartbeat: this tab still answers
+      break;
+    case 'timed_out':
+      show('connection', 'the server stopped waiting for this tab; reconnecting');
+      break;
     case 'replaced':
       state.replaced = true;
       show('connection', 'replaced by a newer tab; this one is idle (reload it to take over)');
@@ -320,7 +357,7 @@ window.browserLLM = {
       let last = null;
       let pieces = 0;
       const started = performance.now();
-      const result = await complete(options, controller, (event) => {
+      const result = await complete(wllama, options, controller, (event) => {
         if (event.type !== 'token') return;
         const now = performance.now();
         if (first === null) first = now;
@@ -338,7 +375,16 @@ window.browserLLM = {
   },
 };
 
-await probeGpu();
-show('backend', state.gpu.available ? 'WebGPU available' : 'WebAssembly (no WebGPU adapter)');
+// Tests: a loss of wllama's device without a device (on adapters llama.cpp cannot use,
+// wllama creates none); the same handler as a real loss reported by the hook.
+window.browserLLM.simulateDeviceLoss = () => onDeviceLost({ reason: 'unknown', message: 'simulated by a test', injected: true });
+window.browserLLM.watch = watch;
+
+state.gpu = await probeAdapter();
+if (navigator.storage && navigator.storage.persist) {
+  // Ask that the model cache is not evicted under storage pressure; the browser decides.
+  state.persisted = await navigator.storage.persist().catch(() => false);
+}
+show('backend', state.gpu.usable ? 'WebGPU available' : `WebAssembly (${state.gpu.reason})`);
 connect();
 setInterval(() => { if (state.ws && state.ws.readyState === WebSocket.OPEN) sendReadings(); }, READINGS_EVERY_MS);

@@ -1,0 +1,55 @@
+"""Embeddings for a request: the named model (routed and loaded as for generation),
+inputs bounded, the engine's vectors and token counts, counted in the stats."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from browser_llm.core.errors import BrowserLLMError, ModelNotLoadedError, ValidationError
+from browser_llm.core.types import Embeddings
+from browser_llm.engine.base import Engine
+from browser_llm.service.model_router import ModelRouter
+from browser_llm.service.stats import RequestStats
+
+__all__ = ["MAX_INPUTS", "EmbeddingService"]
+
+logger = logging.getLogger(__name__)
+
+MAX_INPUTS = 256  # texts per request (the body size limit bounds their length)
+
+
+class EmbeddingService:
+    def __init__(self, engine: Engine, router: ModelRouter, stats: RequestStats) -> None:
+        self._engine = engine
+        self._router = router
+        self._stats = stats
+
+    async def embed(self, texts: list[str], model: str | None, request_id: str) -> Embeddings:
+        if not texts:
+            raise ValidationError("input: give at least one text", {"field": "input"})
+        if len(texts) > MAX_INPUTS:
+            raise ValidationError(
+                f"input: at most {MAX_INPUTS} texts per request", {"field": "input"}
+            )
+        if any(not t for t in texts):
+            raise ValidationError("input: an empty text has no embedding", {"field": "input"})
+        started = time.perf_counter()
+        try:
+            wanted = self._router.resolve(model)
+            if wanted is not None:
+                await self._router.ensure_loaded(wanted, request_id)
+            if self._engine.model is None:
+                raise ModelNotLoadedError(
+                    "no model is loaded; load one with POST /api/v1/models/{id}/load"
+                )
+            result = await self._engine.embed(texts)
+        except BrowserLLMError as error:
+            self._stats.profile.record("errors", 1, code=error.code)
+            raise
+        took_ms = (time.perf_counter() - started) * 1000
+        self._stats.profile.record("embedding_ms", took_ms, model=result.model_id)
+        logger.info(
+            "embeddings: %d texts, %d tokens, %.1f ms", len(texts), result.prompt_tokens, took_ms
+        )
+        return result

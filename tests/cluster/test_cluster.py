@@ -50,6 +50,21 @@ def test_generate_rest_and_sse_through_the_ingress(cluster: Cluster) -> None:
     assert chat.status_code == 200, chat.text
 
 
+def test_tokenize_and_embeddings_run_on_a_replica(cluster: Cluster) -> None:
+    text = "Héllo, wörld! 🙂"
+    tokens = cluster.api.post("/api/v1/tokenize", json={"text": text})
+    assert tokens.status_code == 200, tokens.text
+    ids = tokens.json()["data"]["tokens"]
+    back = cluster.api.post("/api/v1/detokenize", json={"tokens": ids})
+    assert back.json()["data"]["text"] == text
+    bad = cluster.api.post("/api/v1/detokenize", json={"tokens": [1, 10_000_000]})
+    assert bad.status_code == 400  # the replica's error crosses as itself, not as a 500
+    embedded = cluster.api.post("/v1/embeddings", json={"input": ["a cat", "a dog"]})
+    assert embedded.status_code == 200, embedded.text
+    vectors = [item["embedding"] for item in embedded.json()["data"]]
+    assert len(vectors) == 2 and len(vectors[0]) == len(vectors[1]) > 0
+
+
 def test_status_aggregates_every_replica(cluster: Cluster) -> None:
     status = cluster.status()
     assert status["status"] == "ready"

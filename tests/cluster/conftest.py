@@ -19,9 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("ray.serve", reason="the [cluster] extra is not installed")
-pytestmark = pytest.mark.cluster
-
 
 def free_port() -> int:
     with socket.socket() as s:

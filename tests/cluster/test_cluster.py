@@ -26,6 +26,7 @@ from tests.cluster.helpers import (
     wait_for,
 )
 
+pytest.importorskip("ray.serve", reason="the [cluster] extra is not installed")
 pytestmark = pytest.mark.cluster
 
 LONG = " ".join(f"word{i}" for i in range(60))  # some 200 tokens of shared prefix

@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import served
 
+pytest.importorskip("redis", reason="the [cluster] extra is not installed")
 pytestmark = pytest.mark.cluster
 
 

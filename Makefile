@@ -24,7 +24,7 @@ LLAMA_BUILD_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_CPP_PYTHON)' '$(LLAMA_CFLA
 LLAMA_WHEEL_CACHE := $(HOME)/.cache/browser-llm/pip-llama-$(LLAMA_BUILD_KEY)
 LLAMA_STAMP := $(VENV)/.llama-build-$(LLAMA_BUILD_KEY)
 
-.PHONY: install install-dev serve test lint typecheck unit bench clean browser
+.PHONY: install install-dev serve test lint typecheck unit bench clean browser cluster-deps install-cluster
 
 # The browser engine page serves wllama from this npm install (never committed).
 WEB_ENGINE := web-engine
@@ -38,6 +38,10 @@ $(WEB_ENGINE_STAMP): $(WEB_ENGINE)/package.json $(WEB_ENGINE)/package-lock.json
 # cannot run here). We run as root on a fresh machine, as CI does.
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+# The cluster tier (tests/cluster) runs a local Redis from Debian's redis-server package.
+cluster-deps:
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
 
 $(LLAMA_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,21 +68,30 @@ install: $(RUNTIME_STAMP)
 
 install-dev: $(DEV_STAMP)
 
+# The optional [cluster] extra (Ray Serve + Redis client; docs/cluster.md).
+CLUSTER_STAMP := $(VENV)/.cluster-installed
+
+$(CLUSTER_STAMP): $(DEV_STAMP)
+	$(BIN)/pip install --disable-pip-version-check -c constraints.txt -e '.[dev,cluster]'
+	touch $@
+
+install-cluster: $(CLUSTER_STAMP)
+
 serve: $(RUNTIME_STAMP)
 	# Without npm the server still runs; only its /engine page reports what is missing.
 	command -v npm >/dev/null && $(MAKE) $(WEB_ENGINE_STAMP) || echo "npm not found: /engine is unavailable"
 	$(BIN)/browser-llm serve
 
-lint: $(DEV_STAMP)
+lint: $(CLUSTER_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: $(DEV_STAMP)
+typecheck: $(CLUSTER_STAMP)
 	$(BIN)/mypy
 
 JS := clients/js
 
-test: lint typecheck browser $(WEB_ENGINE_STAMP)
+test: lint typecheck browser cluster-deps $(CLUSTER_STAMP) $(WEB_ENGINE_STAMP)
 	$(BIN)/pytest
 	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test

@@ -64,3 +64,40 @@ def test_server_side_never_imports_llama_cpp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_only_the_cluster_package_imports_ray_or_redis() -> None:
+    """The single-machine install has no Ray: nothing outside cluster/ may import it."""
+    for folder in PACKAGE.iterdir():
+        if not folder.is_dir() or folder.name == "cluster":
+            continue
+        for file, module in imported_modules(folder):
+            assert module.split(".")[0] not in ("ray", "redis"), (folder.name, file, module)
+    for path in PACKAGE.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.split(".")[0] in ("ray", "redis") for n in names), path.name
+
+
+def test_the_server_never_loads_ray() -> None:
+    """Even with the [cluster] extra installed, serving one machine never imports ray."""
+    code = (
+        "import sys\n"
+        "import browser_llm.cli\n"
+        "from browser_llm.api.app import create_app, default_engine\n"
+        "from browser_llm.config import Settings\n"
+        "create_app()\n"
+        "default_engine(Settings())\n"
+        "print('ray' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False", out.stderr

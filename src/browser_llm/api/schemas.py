@@ -299,6 +299,32 @@ class StatusEngineProcess(BaseModel):
     failure: str | None = Field(description="Why the model was marked failed (crash loop)")
 
 
+class StatusClusterReplica(BaseModel):
+    """Extension: one engine replica of a Ray Serve cluster, as it last reported."""
+
+    replica: str = Field(description="Serve's replica id")
+    pid: int | None = Field(description="The replica's process id (on its node)")
+    engine_pid: int | None = Field(description="Its engine process's id (on its node)")
+    state: str = Field(description="Its engine's state: idle, loading, ready or error")
+    slots: int | None = Field(description="Sequence slots")
+    free_slots: int | None
+    streams: int | None = Field(description="Requests it has accepted and not yet ended")
+    requests: int | None = Field(description="Requests it has accepted since it started")
+    running: int | None
+    tokens_generated_total: int | None
+    restarts: int | None = Field(description="Its engine process's restarts")
+    prefixes: list[str] = Field(description="Digests of the prompt prefixes it served lately")
+    reported_at: float | None = Field(description="Unix time of the report")
+
+
+class StatusCluster(BaseModel):
+    """Extension: the replicas behind a cluster ingress (docs/cluster.md)."""
+
+    replicas: list[StatusClusterReplica]
+    retried_requests: int = Field(description="Run again after a replica died before a token")
+    lost_mid_stream: int = Field(description="Ended by INFERENCE_ERROR: replica died mid-stream")
+
+
 class StatusEngine(BaseModel):
     """Extension: what the engine is doing right now."""
 
@@ -330,6 +356,9 @@ class StatusEngine(BaseModel):
     step_ms: float = Field(0.0, description="Moving average of a decode step's wall time")
     process: StatusEngineProcess | None = Field(
         None, description="The engine process (absent when llama.cpp runs in the server)"
+    )
+    cluster: StatusCluster | None = Field(
+        None, description="The cluster's replicas (only behind a Ray Serve cluster ingress)"
     )
 
 

@@ -56,6 +56,9 @@ class GenerationRequest:
     # resolves and loads it before the engine sees the request (it never crosses the wire).
     model: str | None = None
     submitted_at: float = field(default_factory=time.perf_counter)
+    # The client sees nothing before the end (no streaming): an engine may run it again
+    # from scratch after a failure mid-generation (the cluster's remote engine does).
+    buffered: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,8 @@ class EngineStats:
     step_ms: float = 0.0  # moving average of a decode step's wall time
     # The engine process (pid, state, restarts, last_exit, failure); None in process.
     process: dict[str, object] | None = None
+    # The replicas behind a cluster ingress (cluster/remote_engine.py); None elsewhere.
+    cluster: dict[str, object] | None = None
 
 
 class Engine(Protocol):

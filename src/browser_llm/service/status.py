@@ -153,6 +153,7 @@ class StatusService:
             "degraded": stats.threads < stats.threads_max,
             "step_ms": stats.step_ms,
             "process": stats.process,
+            "cluster": stats.cluster,
         }
 
     def snapshot(self) -> dict[str, Any]:

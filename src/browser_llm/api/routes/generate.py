@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -139,6 +139,7 @@ async def generate(body: GenerateRequestBody, request: Request) -> Response:
     gen = to_generation_request(
         body, request_id_of(request), getattr(request.state, "started_at", None)
     )
+    gen = replace(gen, buffered=not body.stream)
     stream = await service.start(gen)  # errors before the stream are plain JSON errors
     if body.stream:
         return GenerationSSEResponse(stream, _sse_events(stream, body))

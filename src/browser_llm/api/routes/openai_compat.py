@@ -107,6 +107,7 @@ def _request(
         model=body.model or None,
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
+        buffered=not body.stream,
         **prompt,
     )
 

@@ -1,0 +1,102 @@
+"""Prefix-aware routing with a load guard, on Ray Serve's public request-router API.
+
+Serve's request-router API (`ray.serve.request_router`) is alpha: it is written against
+ray[serve]==2.60.0, which the `[cluster]` extra pins. The choice itself is prefix_choice.py.
+
+Ray's own PrefixCacheAffinityRouter reads `.messages` off the request first, which our
+wire-encoded requests do not carry as an attribute, and has no notion of our slots; this
+router reads the encoded request (generate's first argument) instead.
+
+Load: the requests this router sent to each replica and that have not completed
+(on_send_request / on_request_completed), or Serve's probed queue length if larger
+(other ingress replicas send requests too).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ray.serve.request_router import (
+    PendingRequest,
+    ReplicaID,
+    RequestRouter,
+    RunningReplica,
+)
+
+from browser_llm.cluster.prefix_choice import DEFAULT_PREFIX_CHARS, prefix_key, rank_replicas
+
+__all__ = ["PrefixAwareRouter"]
+
+logger = logging.getLogger(__name__)
+
+_RESERVATION_S = 5.0  # a choice not followed by a send within this is forgotten
+
+
+class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
+    """Same prefix -> same replica while it has a free slot; else the next in its order."""
+
+    def initialize_state(
+        self, spill_at: int = 4, prefix_chars: int = DEFAULT_PREFIX_CHARS, **kwargs: Any
+    ) -> None:
+        # spill_at: the replica's sequences (slots); past them a request would only queue.
+        self._spill_at = max(1, int(spill_at))
+        self._prefix_chars = int(prefix_chars)
+        self._in_flight: dict[str, int] = {}  # replica unique id -> requests not completed
+        # Requests chosen for a replica but not sent yet: Serve routes many requests at
+        # once, and without these they would all see the same idle preferred replica.
+        self._reserved: dict[str, tuple[str, float]] = {}  # request id -> (replica, when)
+
+    def _load(self, replica: RunningReplica) -> int:
+        rid = replica.replica_id.unique_id
+        reserved = sum(1 for chosen, _ in self._reserved.values() if chosen == rid)
+        own = self._in_flight.get(rid, 0) + reserved
+        probed = self.replica_queue_len_cache.get(replica.replica_id)
+        return max(own, probed or 0)
+
+    def _expire_reservations(self) -> None:
+        stale = time.monotonic() - _RESERVATION_S
+        for request_id in [k for k, (_, when) in self._reserved.items() if when < stale]:
+            del self._reserved[request_id]
+
+    async def choose_replicas(
+        self,
+        candidate_replicas: list[RunningReplica],
+        pending_request: PendingRequest | None = None,
+    ) -> list[list[RunningReplica]]:
+        if not candidate_replicas:
+            return []
+        by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
+        self._expire_reservations()
+        key, avoid = "", ()
+        request_id = pending_request.metadata.internal_request_id if pending_request else None
+        if request_id is not None:
+            self._reserved.pop(request_id, None)  # chosen again (a retry): count it once
+        if pending_request is not None and pending_request.args:
+            request = pending_request.args[0]
+            if isinstance(request, dict):
+                key = prefix_key(request, self._prefix_chars)
+            avoid = tuple(pending_request.kwargs.get("avoid") or ())
+        load = {rid: self._load(r) for rid, r in by_id.items()}
+        ranked = rank_replicas(key, list(by_id), load, self._spill_at, avoid)
+        if request_id is not None:
+            self._reserved[request_id] = (ranked[0], time.monotonic())
+        # One replica per rank: Serve tries them in this order and skips a full one.
+        return [[by_id[rid]] for rid in ranked]
+
+    def on_send_request(self, replica_id: ReplicaID) -> None:
+        # Serve calls this for every request it sends (with or without its rejection
+        # protocol; on_request_routed only comes with it), then on_request_completed once.
+        super().on_send_request(replica_id)
+        rid = replica_id.unique_id
+        self._in_flight[rid] = self._in_flight.get(rid, 0) + 1
+        # The request id is not passed here: release the oldest reservation for this replica.
+        mine = [(when, k) for k, (chosen, when) in self._reserved.items() if chosen == rid]
+        if mine:
+            del self._reserved[min(mine)[1]]
+
+    def on_request_completed(self, replica_id: ReplicaID, internal_request_id: str) -> None:
+        rid = replica_id.unique_id
+        self._in_flight[rid] = max(0, self._in_flight.get(rid, 0) - 1)
+        self._reserved.pop(internal_request_id, None)

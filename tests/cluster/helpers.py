@@ -1,0 +1,56 @@
+"""Small helpers of the cluster tier: SSE reading, replica lookups, killing by pid."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+
+from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key, rendezvous_order
+
+T = TypeVar("T")
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if line.startswith("data: "):
+            yield json.loads(line[6:])
+
+
+def stream_all(api: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    with api.stream("POST", "/api/v1/generate", json={**body, "stream": True}) as resp:
+        assert resp.status_code == 200, resp.read()
+        return list(sse_events(resp.iter_lines()))
+
+
+def preferred_replica(prompt: str, replica_ids: list[str]) -> str:
+    """The replica the router prefers for this prompt while it has free slots."""
+    return rendezvous_order(prefix_key({"prompt": prompt, "messages": None}), replica_ids)[0]
+
+
+def digest_of(prompt: str) -> str:
+    return prefix_digest(prefix_key({"prompt": prompt, "messages": None}))
+
+
+def wait_for(check: Callable[[], T | None], timeout_s: float = 60, what: str = "") -> T:
+    """Polls `check` until it returns something; never a timing assertion, only a bound."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(0.2)
+
+
+def kill(pid: int | None, sig: int = signal.SIGKILL) -> None:
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)

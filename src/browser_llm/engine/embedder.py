@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import llama_cpp
 from browser_llm.core.errors import InferenceError, ModelNotLoadedError, ValidationError
 from browser_llm.core.types import Embeddings
 
-__all__ = ["MAX_EMBED_TOKENS", "EmbedQueue", "Embedder"]
+__all__ = ["EMBED_SHARE", "MAX_EMBED_TOKENS", "EmbedQueue", "Embedder"]
 
 MAX_EMBED_TOKENS = 2048  # per text; the context (and its one ubatch) holds this many
 
@@ -92,12 +93,20 @@ class _Job:
     tokens: int = 0
 
 
+# While sequences are decoding, embeddings get at most this share of the engine thread's
+# time: a text costs about as much as reading a prompt of its length (several decode
+# steps), so one text per step would slow generation several times over.
+EMBED_SHARE = 0.3
+
+
 class EmbedQueue:
-    """Embedding requests waiting on the engine thread; one text runs per engine loop turn,
-    between decode steps, so generation is held up by one text's decode at most."""
+    """Embedding requests waiting on the engine thread. One text runs per engine loop turn,
+    between decode steps; while sequences decode, texts wait until generation has had
+    (1 - EMBED_SHARE) of the time since the last one."""
 
     def __init__(self) -> None:
         self._jobs: deque[_Job] = deque()
+        self._hold_until = 0.0  # monotonic time before which a busy engine embeds nothing
 
     @property
     def pending(self) -> bool:
@@ -106,11 +115,13 @@ class EmbedQueue:
     def add(self, texts: list[str], done: Future[Embeddings]) -> None:
         self._jobs.append(_Job(texts, done))
 
-    def run_one(self, model: Any) -> None:
-        """Embeds the next text with `model` (a LlamaModel, or None: no model loaded)."""
-        if not self._jobs:
+    def run_one(self, model: Any, busy: bool) -> None:
+        """Embeds the next text with `model` (a LlamaModel, or None: no model loaded);
+        `busy`: sequences are decoding, so the text waits for its share of the time."""
+        if not self._jobs or (busy and time.monotonic() < self._hold_until):
             return
         job = self._jobs[0]
+        started = time.monotonic()
         try:
             if model is None:
                 raise ModelNotLoadedError("no model is loaded")
@@ -118,6 +129,8 @@ class EmbedQueue:
             tokens = model.tokenize(text, add_special=True)
             job.vectors.append(model.embedder().embed(tokens))
             job.tokens += len(tokens)
+            took = time.monotonic() - started
+            self._hold_until = time.monotonic() + took * (1 - EMBED_SHARE) / EMBED_SHARE
         except BaseException as exc:
             self._jobs.popleft()
             job.done.set_exception(exc)

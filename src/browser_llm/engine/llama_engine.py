@@ -198,7 +198,8 @@ class LlamaEngine:
                 break
             try:
                 self._admit()
-                self._embeds.run_one(self._model)  # one text between two decode steps
+                # One text between two decode steps, within its share of the time.
+                self._embeds.run_one(self._model, busy=bool(self._running))
                 # Started goes out before the decode: if the engine process dies in it, the
                 # request is known as running (failed), not queued (run again).
                 self._flush_outbox()

@@ -19,8 +19,8 @@ from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream
 from browser_llm.service.tool_calls import (
+    AnswerText,
     HistoryTurn,
-    ResponseText,
     ToolPlan,
     parse_tool_output,
     plan_tools,
@@ -99,25 +99,19 @@ async def tool_lines(
     stream: GenerationStream, plan: ToolPlan, name: str, load_s: float
 ) -> AsyncIterator[dict[str, Any]]:
     """A plain answer streams as it arrives; calls come in one line once they parse."""
-    text, answer = "", ResponseText()
-    branch: bool | None = None
+    answer = AnswerText()
     try:
         async for piece in stream:
-            text += piece
-            if branch is None:
-                branch = ResponseText.is_response(text)
-            if branch:
-                sent = len(answer.sent)
-                delta = answer.feed(text)[sent:]
-                if delta:
-                    yield text_line(name, delta, True)
+            delta = answer.feed(piece)
+            if delta:
+                yield text_line(name, delta, True)
     except BrowserLLMError as exc:
         yield ollama_error_of(exc)
         return
     completion = stream.completion
     assert completion is not None
     content, calls = _tool_calls(plan, completion)
-    rest = content[len(answer.sent) :] if content.startswith(answer.sent) else ""
+    rest = answer.rest(content)
     if rest or calls:
         line = text_line(name, rest, True)
         if calls:

@@ -15,8 +15,8 @@ from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream
 from browser_llm.service.json_output import json_constraint
 from browser_llm.service.tool_calls import (
+    AnswerText,
     HistoryTurn,
-    ResponseText,
     ToolOutcome,
     ToolPlan,
     parse_tool_output,
@@ -111,19 +111,13 @@ async def stream_tool_answer(
 ) -> AsyncIterator[dict[str, Any] | str]:
     """Chunks (and "[DONE]"): a plain answer streams as content as it arrives; calls
     stream once the answer is complete (a call is only final when it parses)."""
-    text, answer = "", ResponseText()
-    branch: bool | None = None
+    answer = AnswerText()
     yield chunk({"role": "assistant", "content": None}, None)
     try:
         async for piece in stream:
-            text += piece
-            if branch is None:
-                branch = ResponseText.is_response(text)
-            if branch:
-                sent = len(answer.sent)
-                delta = answer.feed(text)[sent:]
-                if delta:
-                    yield chunk({"content": delta}, None)
+            delta = answer.feed(piece)
+            if delta:
+                yield chunk({"content": delta}, None)
     except BrowserLLMError as exc:
         yield openai_error_of(exc)
         yield "[DONE]"
@@ -131,10 +125,9 @@ async def stream_tool_answer(
     completion = stream.completion
     assert completion is not None
     outcome = _outcome(plan, completion, request_id)
-    if outcome.content is not None and outcome.content != answer.sent:
-        rest = outcome.content[len(answer.sent) :]
-        if outcome.content.startswith(answer.sent) and rest:
-            yield chunk({"content": rest}, None)
+    rest = answer.rest(outcome.content)
+    if rest:
+        yield chunk({"content": rest}, None)
     for index, call in enumerate(outcome.calls):
         head = {"index": index, "id": call.id, "type": "function"}
         yield chunk(

@@ -26,6 +26,7 @@ from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import ChatMessage
 
 __all__ = [
+    "AnswerText",
     "HistoryTurn",
     "ResponseText",
     "Tool",
@@ -313,6 +314,36 @@ class ResponseText:
         if decoded.startswith(self.sent):
             self.sent = decoded
         return self.sent
+
+
+class AnswerText:
+    """The plain answer inside a tool-format answer, as the pieces arrive: `feed` returns the
+    new text of {"response": "..."} (nothing while it could still be a call); `sent` is
+    everything returned so far."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._answer = ResponseText()
+        self._branch: bool | None = None
+
+    @property
+    def sent(self) -> str:
+        return self._answer.sent
+
+    def feed(self, piece: str) -> str:
+        self._text += piece
+        if self._branch is None:
+            self._branch = ResponseText.is_response(self._text)
+        if not self._branch:
+            return ""
+        before = len(self._answer.sent)
+        return self._answer.feed(self._text)[before:]
+
+    def rest(self, content: str | None) -> str:
+        """What the final answer's text adds to what was sent."""
+        if content is None or not content.startswith(self.sent):
+            return ""
+        return content[len(self.sent) :]
 
 
 def _string_end(body: str) -> int | None:

@@ -266,8 +266,14 @@ def test_replica_killed_mid_stream_ends_with_inference_error(cluster: Cluster) -
         reader = sse_events(resp.iter_lines())
         events.append(next(reader))
         assert events[0]["type"] == "token"
+        started = time.time()
+        # A report made after the stream began: an older one may still show the previous
+        # test's streams on the other replica (reports live 5 s).
         serving = wait_for(
-            lambda: next((r for r in cluster.replicas() if r["streams"]), None),
+            lambda: next(
+                (r for r in cluster.replicas() if r["streams"] and r["reported_at"] > started),
+                None,
+            ),
             30,
             "the serving replica's report",
         )

@@ -118,9 +118,12 @@ export class BrowserLLMClient {
         const { done, value } = await reader.read();
         if (done) break;
         for (const event of parser.feed(value) as Array<{ type: string; data: any }>) {
+          // Tokens already read with an aborted one are not handed out after the abort.
+          signal?.throwIfAborted();
           if (event.type === "token") yield event.data.token as string;
           else if (event.type === "done") this.lastCompletion = event.data.completion;
-          else if (event.type === "error") throw errorFor(event.data.code ?? "INFERENCE_ERROR", event.data.error);
+          else if (event.type === "error")
+            throw errorFor(event.data.code ?? "INFERENCE_ERROR", event.data.error, { details: event.data.details });
         }
       }
     } finally {

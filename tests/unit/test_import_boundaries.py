@@ -12,9 +12,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "browser_llm"
 
 
-def imported_modules(folder: Path) -> set[tuple[str, str]]:
+def imported_modules(folder: Path, pattern: str = "**/*.py") -> set[tuple[str, str]]:
     found = set()
-    for path in folder.rglob("*.py"):
+    for path in folder.glob(pattern):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found |= {(path.name, alias.name) for alias in node.names}
@@ -48,9 +48,8 @@ def test_sdk_uses_httpx_and_itself_only() -> None:
             assert top in allowed, (file, module)
 
 
-def test_server_side_never_imports_llama_cpp() -> None:
-    """llama.cpp lives in the engine process: building the app, its routes and services
-    must not load it (a native fault there would take the server down with it)."""
+def _loaded_by_the_server(module: str) -> bool:
+    """Whether building the app, its routes and its engine imports `module`."""
     code = (
         "import sys\n"
         "import browser_llm.cli\n"
@@ -58,46 +57,31 @@ def test_server_side_never_imports_llama_cpp() -> None:
         "from browser_llm.config import Settings\n"
         "create_app()\n"
         "default_engine(Settings())\n"
-        "print('llama_cpp' in sys.modules)\n"
+        f"print({module!r} in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() in ("True", "False"), out.stderr
+    return out.stdout.strip() == "True"
+
+
+def test_server_side_never_imports_llama_cpp() -> None:
+    """llama.cpp lives in the engine process: building the app, its routes and services
+    must not load it (a native fault there would take the server down with it)."""
+    assert not _loaded_by_the_server("llama_cpp")
 
 
 def test_only_the_cluster_package_imports_ray_or_redis() -> None:
     """The single-machine install has no Ray: nothing outside cluster/ may import it."""
+    found = imported_modules(PACKAGE, "*.py")
     for folder in PACKAGE.iterdir():
-        if not folder.is_dir() or folder.name == "cluster":
-            continue
-        for file, module in imported_modules(folder):
-            assert module.split(".")[0] not in ("ray", "redis"), (folder.name, file, module)
-    for path in PACKAGE.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else []
-            )
-            assert not any(n.split(".")[0] in ("ray", "redis") for n in names), path.name
+        if folder.is_dir() and folder.name != "cluster":
+            found |= imported_modules(folder)
+    for file, module in found:
+        assert module.split(".")[0] not in ("ray", "redis"), (file, module)
 
 
 def test_the_server_never_loads_ray() -> None:
     """Even with the [cluster] extra installed, serving one machine never imports ray."""
-    code = (
-        "import sys\n"
-        "import browser_llm.cli\n"
-        "from browser_llm.api.app import create_app, default_engine\n"
-        "from browser_llm.config import Settings\n"
-        "create_app()\n"
-        "default_engine(Settings())\n"
-        "print('ray' in sys.modules)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "False", out.stderr
+    assert not _loaded_by_the_server("ray")

@@ -28,7 +28,7 @@ from browser_llm.api.services import services
 from browser_llm.core.errors import BrowserLLMError, ModelNotFoundError
 from browser_llm.models.catalog import CatalogEntry
 from browser_llm.models.gguf_check import check_gguf
-from browser_llm.service.registry import ModelRegistry
+from browser_llm.service.registry import ModelRegistry, ModelView
 
 __all__ = ["OLLAMA_API_VERSION", "ndjson", "router"]
 
@@ -60,12 +60,19 @@ async def tags(request: Request) -> Response:
     return JSONResponse({"models": models})
 
 
+def _on_disk(request: Request, name: str | None) -> ModelView:
+    """The named model, which must be on disk (404 in Ollama's words otherwise)."""
+    svc = services(request)
+    view = resolve(svc.router, svc.registry, name)
+    if not view.downloaded:
+        raise _not_found(name or "")
+    return view
+
+
 @router.post("/show", summary="Ollama: a model's details, metadata and template")
 async def show(body: OllamaModelRequest, request: Request) -> Response:
     registry = services(request).registry
-    view = resolve(services(request).router, registry, body.model or body.name)
-    if not view.downloaded:
-        raise _not_found(body.model or body.name or "")
+    view = _on_disk(request, body.model or body.name)
     path = registry.store.path_for(view.entry)
     info = await file_info(path)
     return JSONResponse(show_body(view, info, path.stat().st_mtime if path else None))
@@ -90,11 +97,8 @@ async def ps(request: Request) -> Response:
 
 @router.delete("/delete", summary="Ollama: delete a model's file")
 async def delete(body: OllamaDeleteRequest, request: Request) -> Response:
-    registry = services(request).registry
-    view = resolve(services(request).router, registry, body.model or body.name)
-    if not view.downloaded:
-        raise _not_found(body.model or body.name or "")
-    await registry.delete(view.entry.id)
+    view = _on_disk(request, body.model or body.name)
+    await services(request).registry.delete(view.entry.id)
     return Response(status_code=200)
 
 

@@ -19,13 +19,13 @@ from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream
 from browser_llm.service.tool_calls import (
-    AnswerText,
     HistoryTurn,
+    ToolFormat,
     ToolPlan,
-    parse_tool_output,
     plan_tools,
     render_conversation,
 )
+from browser_llm.service.tool_format import answer_text, plan_conversation, plan_outcome
 
 __all__ = ["tool_conversation", "tool_grammar", "tool_lines", "tool_message", "tool_plan"]
 
@@ -34,7 +34,7 @@ def _bad(field: str, why: str) -> ValidationError:
     return ValidationError(f"{field}: {why}", {"field": field})
 
 
-def tool_plan(body: OllamaChatRequest) -> ToolPlan | None:
+def tool_plan(body: OllamaChatRequest, fmt: ToolFormat = "generic") -> ToolPlan | None:
     if not body.tools:
         return None
     if body.format not in (None, ""):
@@ -49,7 +49,7 @@ def tool_plan(body: OllamaChatRequest) -> ToolPlan | None:
             raise _bad(f"tools.{i}.function", "needs a name and JSON Schema parameters")
         description = fn.get("description")
         tools.append((name, description if isinstance(description, str) else "", params))
-    return plan_tools(tools, None, None, True)
+    return plan_tools(tools, None, None, True, fmt)
 
 
 def _calls(i: int, raw: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
@@ -76,11 +76,15 @@ def tool_conversation(body: OllamaChatRequest, plan: ToolPlan | None) -> tuple[C
             raise _bad(f"messages.{i}.tool_calls", "only assistant messages carry tool calls")
         call_id = m.tool_call_id or m.tool_name if m.role == "tool" else None
         turns.append(HistoryTurn(m.role, m.content, calls, call_id))
-    return tuple(render_conversation(turns, plan))
+    if plan is None:
+        return tuple(render_conversation(turns, None))
+    return tuple(plan_conversation(turns, plan))
 
 
 def _tool_calls(plan: ToolPlan, completion: Completion) -> tuple[str, list[dict[str, Any]]]:
-    outcome = parse_tool_output(plan, completion.text)
+    outcome = plan_outcome(plan, completion.text)
+    if completion.closed_early and outcome.calls:
+        outcome.calls.pop()  # closed with filler values by the engine: not the model's call
     calls = [
         {"function": {"name": c.name, "arguments": json.loads(c.arguments)}} for c in outcome.calls
     ]
@@ -99,7 +103,7 @@ async def tool_lines(
     stream: GenerationStream, plan: ToolPlan, name: str, load_s: float
 ) -> AsyncIterator[dict[str, Any]]:
     """A plain answer streams as it arrives; calls come in one line once they parse."""
-    answer = AnswerText()
+    answer = answer_text(plan)
     try:
         async for piece in stream:
             delta = answer.feed(piece)

@@ -13,15 +13,19 @@ from browser_llm.api.openai_schemas import ChatCompletionRequest, ToolChoice
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream
-from browser_llm.service.json_output import json_constraint
 from browser_llm.service.tool_calls import (
-    AnswerText,
     HistoryTurn,
+    ToolFormat,
     ToolOutcome,
     ToolPlan,
-    parse_tool_output,
     plan_tools,
     render_conversation,
+)
+from browser_llm.service.tool_format import (
+    answer_text,
+    plan_conversation,
+    plan_grammar,
+    plan_outcome,
 )
 
 __all__ = ["conversation", "stream_tool_answer", "tool_grammar", "tool_message", "tool_plan"]
@@ -31,11 +35,11 @@ logger = logging.getLogger(__name__)
 _ARGUMENT_FRAGMENT = 48  # characters of arguments per streamed delta
 
 
-def tool_plan(body: ChatCompletionRequest) -> ToolPlan | None:
+def tool_plan(body: ChatCompletionRequest, fmt: ToolFormat = "generic") -> ToolPlan | None:
     if not body.tools:
         return None
-    fmt = body.response_format
-    if fmt is not None and fmt.type != "text" and body.tool_choice != "none":
+    wanted = body.response_format
+    if wanted is not None and wanted.type != "text" and body.tool_choice != "none":
         raise ValidationError(
             "response_format: cannot be combined with tools (the tool-call format is "
             "JSON already); send tool_choice 'none' to use it",
@@ -47,14 +51,14 @@ def tool_plan(body: ChatCompletionRequest) -> ToolPlan | None:
     tools = [
         (t.function.name, t.function.description or "", t.function.parameters) for t in body.tools
     ]
-    return plan_tools(tools, mode, named, body.parallel_tool_calls)
+    return plan_tools(tools, mode, named, body.parallel_tool_calls, fmt)
 
 
 def tool_grammar(plan: ToolPlan) -> str | None:
     """The grammar of the tool-call format for these functions; 400 naming `tools` for a
     function schema the grammar cannot enforce."""
     try:
-        return json_constraint(False, plan.output_schema())
+        return plan_grammar(plan)
     except ValidationError as exc:
         message = exc.message.replace("json_schema", "a function's parameters")
         details = {**(exc.details or {}), "field": "tools"}
@@ -70,7 +74,9 @@ def conversation(body: ChatCompletionRequest, plan: ToolPlan | None) -> tuple[Ch
             )
         calls = tuple((c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ())
         turns.append(HistoryTurn(m.role, m.text(), calls, m.tool_call_id))
-    return tuple(render_conversation(turns, plan))
+    if plan is None:
+        return tuple(render_conversation(turns, None))
+    return tuple(plan_conversation(turns, plan))
 
 
 def _finish(outcome: ToolOutcome, completion: Completion) -> str:
@@ -78,7 +84,7 @@ def _finish(outcome: ToolOutcome, completion: Completion) -> str:
 
 
 def _outcome(plan: ToolPlan, completion: Completion, request_id: str) -> ToolOutcome:
-    outcome = parse_tool_output(plan, completion.text)
+    outcome = plan_outcome(plan, completion.text)
     if completion.closed_early and outcome.calls:
         # max_tokens ran out inside the last call and the engine closed its JSON with
         # filler values: that call is not the model's; the complete ones before it are.
@@ -111,7 +117,7 @@ async def stream_tool_answer(
 ) -> AsyncIterator[dict[str, Any] | str]:
     """Chunks (and "[DONE]"): a plain answer streams as content as it arrives; calls
     stream once the answer is complete (a call is only final when it parses)."""
-    answer = AnswerText()
+    answer = answer_text(plan)
     yield chunk({"role": "assistant", "content": None}, None)
     try:
         async for piece in stream:

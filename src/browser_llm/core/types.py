@@ -24,6 +24,10 @@ FinishReason = Literal["stop", "length", "error"]
 class ChatMessage:
     role: str
     content: str
+    # For chat templates that render tool calls themselves (engine/chat_template.py):
+    # an assistant turn's calls as (id, name, arguments JSON) and a tool turn's call id.
+    tool_calls: tuple[tuple[str, str, str], ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class GenerationRequest:
     # The client sees nothing before the end (no streaming): an engine may run it again
     # from scratch after a failure mid-generation (the cluster's remote engine does).
     buffered: bool = False
+    # OpenAI-shaped function list (JSON text) the model's own chat template renders
+    # (service/hermes_tools.py); None: no tools, or tools described in the prompt already.
+    tools: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ sandbox, with no access to Python internals, and a bounded output size.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -19,6 +20,31 @@ from browser_llm.core.types import ChatMessage
 __all__ = ["ChatTemplate"]
 
 _MAX_RENDERED_CHARS = 4_000_000
+
+
+def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False) -> str:
+    # Plain JSON as model templates expect (Jinja's own tojson escapes <, > and & for
+    # HTML, which would change the prompt a model was trained on).
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # the client's own text, kept as it was
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": _arguments(a)}}
+            for i, n, a in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
 
 
 def _raise_exception(message: str) -> NoReturn:
@@ -66,6 +92,8 @@ class ChatTemplate:
             trim_blocks=True, lstrip_blocks=True, autoescape=False, keep_trailing_newline=True
         )
         env.globals["raise_exception"] = _raise_exception
+        env.filters["tojson"] = _tojson
+        self.source = source
         try:
             self._template = env.from_string(source)
         except (TemplateError, ValueError, OverflowError, MemoryError) as exc:
@@ -73,9 +101,15 @@ class ChatTemplate:
         self.bos_token = bos_token
         self.eos_token = eos_token
 
-    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
+    def render(
+        self,
+        messages: Sequence[ChatMessage],
+        add_generation_prompt: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
         context: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_message(m) for m in messages],
+            "tools": tools,
             "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,

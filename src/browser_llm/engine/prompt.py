@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Any, Protocol
 
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import ChatMessage
@@ -39,7 +40,8 @@ def prompt_text(template: ChatTemplate | None, request: GenerationRequest) -> tu
         # No template: a plain transcript the model can continue.
         lines = [f"{m.role}: {m.content}" for m in messages]
         return "\n".join([*lines, "assistant:"]), False
-    text = template.render(messages)
+    tools: list[dict[str, Any]] | None = json.loads(request.tools) if request.tools else None
+    text = template.render(messages, tools=tools)
     # Templates that write the BOS text themselves must not get a second one.
     starts_with_bos = bool(template.bos_token) and text.startswith(template.bos_token)
     return text, starts_with_bos

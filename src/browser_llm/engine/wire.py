@@ -169,11 +169,26 @@ def decode_error(data: Any) -> BrowserLLMError:
 
 
 # ---- requests -------------------------------------------------------------------
+def _encode_message(m: ChatMessage) -> list[Any]:
+    if not m.tool_calls and m.tool_call_id is None:
+        return [m.role, m.content]
+    return [m.role, m.content, [list(c) for c in m.tool_calls], m.tool_call_id]
+
+
+def _decode_message(data: Any) -> ChatMessage:
+    role, content = str(data[0]), str(data[1])
+    if len(data) == 2:
+        return ChatMessage(role, content)
+    calls = tuple((str(i), str(n), str(a)) for i, n, a in data[2])
+    return ChatMessage(role, content, calls, None if data[3] is None else str(data[3]))
+
+
 def encode_request(request: GenerationRequest) -> dict[str, Any]:
     messages = request.messages
     return {
         "prompt": request.prompt,
-        "messages": [[m.role, m.content] for m in messages] if messages is not None else None,
+        "messages": [_encode_message(m) for m in messages] if messages is not None else None,
+        "tools": request.tools,
         "raw": request.raw,
         "params": dataclasses.asdict(request.params),
         "request_id": request.request_id,
@@ -189,9 +204,8 @@ def decode_request(data: Any) -> GenerationRequest:
         messages = data["messages"]
         return GenerationRequest(
             prompt=data["prompt"],
-            messages=tuple(ChatMessage(str(r), str(c)) for r, c in messages)
-            if messages is not None
-            else None,
+            messages=tuple(_decode_message(m) for m in messages) if messages is not None else None,
+            tools=None if data.get("tools") is None else str(data["tools"]),
             raw=bool(data["raw"]),
             params=GenerationParams(**params),
             request_id=str(data["request_id"]),

@@ -31,8 +31,10 @@ __all__ = [
     "ResponseText",
     "Tool",
     "ToolCall",
+    "ToolFormat",
     "ToolOutcome",
     "ToolPlan",
+    "outcome_of_calls",
     "parse_tool_output",
     "plan_tools",
     "render_conversation",
@@ -40,6 +42,9 @@ __all__ = [
 
 MAX_PARALLEL_CALLS = 8
 Mode = Literal["none", "auto", "required"]
+# generic: the format above, for any template; hermes: the model's own template renders
+# the tools and the model answers in <tool_call> blocks (service/hermes_tools.py).
+ToolFormat = Literal["generic", "hermes"]
 
 
 @dataclass(frozen=True)
@@ -62,15 +67,14 @@ class ToolPlan:
     mode: Mode
     allowed: tuple[str, ...]  # the functions the model may call now
     parallel: bool
+    format: ToolFormat = "generic"
 
     @property
     def active(self) -> bool:
         return self.mode != "none"
 
-    def output_schema(self) -> dict[str, Any] | None:
-        """The JSON Schema of the model's answer (None: free text)."""
-        if not self.active:
-            return None
+    def call_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one call: {"name": ..., "arguments": ...}."""
         by_name = {t.name: t for t in self.tools}
         calls = [
             {
@@ -81,12 +85,18 @@ class ToolPlan:
             }
             for name in self.allowed
         ]
+        return calls[0] if len(calls) == 1 else {"anyOf": calls}
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of the model's answer in the generic format (None: free text)."""
+        if not self.active:
+            return None
         call_list = {
             "type": "object",
             "properties": {
                 "tool_calls": {
                     "type": "array",
-                    "items": calls[0] if len(calls) == 1 else {"anyOf": calls},
+                    "items": self.call_schema(),
                     "minItems": 1,
                     "maxItems": MAX_PARALLEL_CALLS if self.parallel else 1,
                 }
@@ -140,6 +150,7 @@ def plan_tools(
     choice: str | None,
     named: str | None,
     parallel: bool | None,
+    fmt: ToolFormat = "generic",
 ) -> ToolPlan:
     """tools: (name, description, parameters); choice: none/auto/required; named: a
     function the model must call (tool_choice {"type": "function", ...})."""
@@ -152,11 +163,11 @@ def plan_tools(
             raise ValidationError(
                 f"tool_choice: no function named '{named}' in tools", {"field": "tool_choice"}
             )
-        return ToolPlan(defined, "required", (named,), bool(parallel))
+        return ToolPlan(defined, "required", (named,), bool(parallel), fmt)
     mode: Mode = "auto" if choice is None else choice  # type: ignore[assignment]
     if mode not in ("none", "auto", "required"):
         raise ValidationError(f"tool_choice: unknown value {choice!r}", {"field": "tool_choice"})
-    return ToolPlan(defined, mode, tuple(names), parallel is not False)
+    return ToolPlan(defined, mode, tuple(names), parallel is not False, fmt)
 
 
 @dataclass(frozen=True)
@@ -248,8 +259,13 @@ def parse_tool_output(plan: ToolPlan, text: str) -> ToolOutcome:
     if isinstance(value, dict) and isinstance(value.get("response"), str):
         return ToolOutcome(value["response"])
     found = value.get("tool_calls") if isinstance(value, dict) else None
+    return outcome_of_calls(plan, found if isinstance(found, list) else [])
+
+
+def outcome_of_calls(plan: ToolPlan, found: list[Any]) -> ToolOutcome:
+    """The calls, each checked against its function's schema (errors listed)."""
     # A small model repeats itself: one call per distinct call.
-    unique = {json.dumps(c, sort_keys=True): c for c in found} if isinstance(found, list) else {}
+    unique = {json.dumps(c, sort_keys=True): c for c in found}
     calls = [c for c in unique.values() if isinstance(c, dict)]
     outcome = ToolOutcome(None)
     schemas = {t.name: t.parameters for t in plan.tools}

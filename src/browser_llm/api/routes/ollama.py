@@ -46,6 +46,7 @@ from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationStream
+from browser_llm.service.tool_format import template_tools, tool_format_for
 
 __all__ = ["router"]
 
@@ -139,7 +140,8 @@ async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
 @router.post("/chat", summary="Ollama: the next chat message (NDJSON stream by default)")
 async def chat(body: OllamaChatRequest, request: Request) -> Response:
     check_chat_fields(body)
-    plan = tool_plan(body)
+    svc = services(request)
+    plan = tool_plan(body, tool_format_for(svc.registry, svc.router, body.model))
     messages = tool_conversation(body, plan)
     keep_alive = keep_alive_seconds(body.keep_alive)
     grammar = tool_grammar(plan) if plan is not None else None
@@ -147,7 +149,8 @@ async def chat(body: OllamaChatRequest, request: Request) -> Response:
     resolve(services(request).router, services(request).registry, body.model)
     if not messages:
         return await _load_or_unload(request, body.model, keep_alive)
-    gen = _request(request, body.model, messages=messages, params=params)
+    tools = template_tools(plan) if plan is not None else None
+    gen = _request(request, body.model, messages=messages, params=params, tools=tools)
     stream, load_s = await _start(request, gen)
     if plan is None:
         return await _answer(request, stream, body.model, True, body.stream is not False, load_s)

@@ -33,6 +33,7 @@ from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationStream
 from browser_llm.service.json_output import json_constraint
 from browser_llm.service.tool_calls import ToolPlan
+from browser_llm.service.tool_format import template_tools, tool_format_for
 
 __all__ = ["router"]
 
@@ -191,13 +192,15 @@ _STREAMS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion", responses=_STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-    plan = tool_plan(body)
+    svc = services(request)
+    plan = tool_plan(body, tool_format_for(svc.registry, svc.router, body.model))
     if plan is not None and plan.active:
         params = _params(body, tool_grammar(plan))
     else:
         params = _params(body, _chat_grammar(body))
     messages = conversation(body, plan)
-    stream = await _start(request, _request(request, body, params, messages=messages))
+    tools = template_tools(plan) if plan is not None else None
+    stream = await _start(request, _request(request, body, params, messages=messages, tools=tools))
     if plan is not None and plan.active:
         return await _answer_with_tools(request, stream, body, plan)
     return await _answer(request, stream, body, chat=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,7 +60,8 @@ SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in (WEATHER,
 def hermes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hermes")
     path = hermes_model(tmp / "files")
-    write_user_models(tmp / "models", [{"id": MODEL, "source": {"type": "file", "file": str(path)}}])
+    source = {"type": "file", "file": str(path)}
+    write_user_models(tmp / "models", [{"id": MODEL, "source": source}])
     with served(
         tmp, BROWSER_LLM_MODEL=MODEL, BROWSER_LLM_CONTEXT_SIZE="2048", BROWSER_LLM_PARALLEL="4"
     ) as srv:

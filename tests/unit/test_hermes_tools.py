@@ -98,7 +98,8 @@ def test_named_function_grammar_admits_only_it() -> None:
     grammar = plan_grammar(plan)
     assert grammar is not None
     assert not _accepts(grammar, ONE)
-    assert _accepts(grammar, '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>')
+    add = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>'
+    assert _accepts(grammar, add)
 
 
 def test_answers_parse_into_calls_and_text() -> None:

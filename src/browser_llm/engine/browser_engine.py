@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from browser_llm.engine.base import (
     GenerationRequest,
 )
 from browser_llm.engine.browser_heartbeat import TabHeartbeat
+from browser_llm.engine.browser_loading import TabLoad
 from browser_llm.engine.browser_model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
@@ -87,16 +87,25 @@ class BrowserEngine:
         self._wanted: WantedModel | None = None
         self._model: LoadedModel | None = None
         self._template: ChatTemplate | None = None
-        self._loading: tuple[str, asyncio.Future[LoadedModel]] | None = None
+        self._load = TabLoad()
         self._state: EngineState = "idle"
         self._backend = backend  # the tab's choice under this setting: docs/browser-engine.md
         self._relay = TabRelay(self._send, self._can_run, self._context_length)
         self._heartbeat = TabHeartbeat(tab_timeout_s, self._safe_send, self._on_silent)
         self.tabs_attached_total = 0
-        self.load_progress: dict[str, Any] | None = None
-        self.last_load: dict[str, Any] | None = None
-        self.load_error: BrowserLLMError | None = None  # the tab's last failed load
         self._tasks: set[asyncio.Task[Any]] = set()  # background sends and loads
+
+    @property
+    def load_progress(self) -> dict[str, Any] | None:
+        return self._load.progress
+
+    @property
+    def last_load(self) -> dict[str, Any] | None:
+        return self._load.last
+
+    @property
+    def load_error(self) -> BrowserLLMError | None:
+        return self._load.error
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Runs `work` in the background, holding a reference until it ends (the loop
@@ -260,7 +269,7 @@ class BrowserEngine:
         if kind == "readings":
             tab.readings.update(data)
         elif kind == "load_progress":
-            self._on_progress(data)
+            self._load.on_progress(data)
         elif kind == "loaded":
             self._on_loaded(tab, data)
         elif kind == "load_failed":
@@ -280,49 +289,23 @@ class BrowserEngine:
             logger.error("browser tab could not load %s: %s", wanted.model_id, exc.message)
 
     async def _send_load(self, tab: Tab, wanted: WantedModel) -> LoadedModel:
-        if self._loading is not None:
-            self._loading[1].cancel()
-        future: asyncio.Future[LoadedModel] = asyncio.get_running_loop().create_future()
-        load_id = uuid.uuid4().hex[:12]
-        self._loading = (load_id, future)
+        url = self._model_url(wanted.model_id)
+        message, future = self._load.begin(wanted, url, self._context_size, self._backend)
         self._model = None
         self._state = "loading"
-        self.load_progress = {"model_id": wanted.model_id, "loaded": 0, "total": wanted.size_bytes}
-        await self._safe_send(
-            tab,
-            {
-                "type": "load",
-                "id": load_id,
-                "data": {
-                    "model_id": wanted.model_id,
-                    "url": self._model_url(wanted.model_id),
-                    "size_bytes": wanted.size_bytes,
-                    "n_ctx": self._context_size,
-                    "backend": self._backend,
-                },
-            },
-        )
+        await self._safe_send(tab, message)
         return await future
 
-    def _on_progress(self, data: dict[str, Any]) -> None:
-        loaded, total = data.get("loaded"), data.get("total")
-        if self.load_progress is not None and isinstance(loaded, int) and isinstance(total, int):
-            self.load_progress = {**self.load_progress, "loaded": loaded, "total": total}
-
     def _on_loaded(self, tab: Tab, data: dict[str, Any]) -> None:
-        wanted, loading = self._wanted, self._loading
-        if wanted is None or loading is None or data.get("model_id") != wanted.model_id:
+        wanted = self._wanted
+        if wanted is None or not self._load.pending or data.get("model_id") != wanted.model_id:
             return
         self._template = chat_template(wanted)
         self._model = loaded_model(wanted, data, self._context_size, self._template is not None)
         self._state = "ready"
-        self.load_progress = None
-        self.last_load = load_record(wanted, data, self._model)
-        backend = self.last_load["backend"]
-        self._loading = None
-        self.load_error = None
-        if not loading[1].done():
-            loading[1].set_result(self._model)
+        record = load_record(wanted, data, self._model)
+        backend = record["backend"]
+        self._load.succeed(self._model, record)
         logger.info(
             "browser tab %s loaded %s on %s",
             tab.id,
@@ -332,16 +315,11 @@ class BrowserEngine:
         self._relay.dispatch()
 
     def _on_load_failed(self, data: dict[str, Any]) -> None:
-        loading = self._loading
-        self._loading = None
         self._state = "error"
-        self.load_progress = None
         error = tab_error(data, ModelLoadFailedError, "the browser tab could not load the model")
         if error.code == "INFERENCE_ERROR":
             error = ModelLoadFailedError(error.message, error.details)
-        self.load_error = error
-        if loading is not None and not loading[1].done():
-            loading[1].set_exception(error)
+        self._load.fail(error)
         self._relay.fail_queued(error)  # they waited for a model that will not come
 
     # ---- generations ---------------------------------------------------------
@@ -415,11 +393,8 @@ class BrowserEngine:
         self._model = None
         self._template = None
         self._state = "idle"
-        self.load_progress = None
         error = InferenceError(f"{why}; the request was stopped", {"reason": "browser_tab_lost"})
-        loading, self._loading = self._loading, None
-        if loading is not None and not loading[1].done():
-            loading[1].set_exception(ModelLoadFailedError(f"{why} while loading the model"))
+        self._load.fail(ModelLoadFailedError(f"{why} while loading the model"), sticky=False)
         run, queued = self._relay.take_all()
         if run is not None:
             if self._fallback is not None and run.pieces == 0:

@@ -17,6 +17,8 @@ def test_prefix_key_takes_the_start_of_prompt_or_messages() -> None:
     long = "You are a helpful assistant. " * 20
     assert prefix_key(_request(long + "Q1"), 64) == prefix_key(_request(long + "Q2"), 64)
     assert prefix_key(_request("abc")) != prefix_key(_request(messages=[["user", "abc"]]))
+    calls = [["assistant", "", [["c1", "f", "{}"]], None], ["tool", "ok", [], "c1"]]
+    assert prefix_key(_request(messages=[["user", "a"], *calls]), 100).startswith("m:user")
     a = prefix_key(_request(messages=[["system", long], ["user", "x"]]), 100)
     b = prefix_key(_request(messages=[["system", long], ["user", "y"]]), 100)
     assert a == b

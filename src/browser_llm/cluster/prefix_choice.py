@@ -32,7 +32,8 @@ def prefix_key(request: Mapping[str, Any], chars: int = DEFAULT_PREFIX_CHARS) ->
     """The routing key of a request in engine/wire.py's encoded form."""
     messages = request.get("messages")
     if messages:
-        text = "\x1e".join(f"{role}\x1f{content}" for role, content in messages)
+        # Each is [role, content] or, with tool calls, [role, content, calls, call id].
+        text = "\x1e".join(f"{m[0]}\x1f{m[1]}" for m in messages)
         return "m:" + text[:chars]
     return "p:" + str(request.get("prompt") or "")[:chars]
 

@@ -59,6 +59,9 @@ class GenerationRequest:
     # The client sees nothing before the end (no streaming): an engine may run it again
     # from scratch after a failure mid-generation (the cluster's remote engine does).
     buffered: bool = False
+    # How long its model stays loaded once idle (Ollama's keep_alive, seconds; negative:
+    # for ever; 0: unload when idle); None: as before. Read by the service, not the engine.
+    keep_alive_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,15 @@ class GenerationHandle:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._cancelled = threading.Event()
         self.tokens_generated = 0  # written by the engine thread only
+        self.finished = False  # its last event (Finished or Failed) reached the event loop
 
     # engine-thread side
     def post(self, event: Event) -> None:
         post_all([(self, event)])
 
     def _put(self, event: Event) -> None:
+        if isinstance(event, Finished | Failed):
+            self.finished = True
         self._queue.put_nowait(event)
 
     @property

@@ -18,6 +18,7 @@ pool only loads, routes, unloads, and checks memory before a load.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -54,12 +55,20 @@ class ResidentModel:
     pid: int | None  # its engine process, when it has one
 
 
+_use_order = itertools.count()  # ties of time.time() must not make LRU order arbitrary
+
+
 @dataclass
 class _Slot:
     engine: Engine
     model: LoadedModel
     last_used: float = field(default_factory=time.time)
+    order: int = field(default_factory=lambda: next(_use_order))
     handles: list[GenerationHandle] = field(default_factory=list)
+
+    def use(self) -> None:
+        self.last_used = time.time()
+        self.order = next(_use_order)
 
     def busy(self) -> bool:
         # A cancelled handle ends at its engine's next step: not worth waiting for.
@@ -110,11 +119,11 @@ class EnginePool:
 
     # ---- reading ----------------------------------------------------------------
     def residents(self) -> list[ResidentModel]:
-        slots = sorted(self._slots.values(), key=lambda s: s.last_used, reverse=True)
+        slots = sorted(self._slots.values(), key=lambda s: s.order, reverse=True)
         return [ResidentModel(s.model, s.busy(), s.last_used, _pid(s.engine)) for s in slots]
 
     def _recent(self) -> _Slot | None:
-        return max(self._slots.values(), key=lambda s: s.last_used, default=None)
+        return max(self._slots.values(), key=lambda s: s.order, default=None)
 
     def _home(self) -> Engine:
         """The engine that answers for the pool when no model is named."""
@@ -153,7 +162,7 @@ class EnginePool:
         """Makes a resident model the most recently used (the next unnamed request's)."""
         slot = self._slots.get(model_id)
         if slot is not None:
-            slot.last_used = time.time()
+            slot.use()
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -169,7 +178,7 @@ class EnginePool:
         """The slot a new model would take over, or None while there is room."""
         if len(self._slots) + len(self._loading) < self.max_models:
             return None
-        candidates = sorted(self._slots.values(), key=lambda s: s.last_used)
+        candidates = sorted(self._slots.values(), key=lambda s: s.order)
         idle = [s for s in candidates if not s.busy()]
         chosen = idle or candidates
         return chosen[0] if chosen else None
@@ -203,7 +212,7 @@ class EnginePool:
     async def load(self, model_id: str, path: str) -> LoadedModel:
         slot = self._slots.get(model_id)
         if slot is not None:
-            slot.last_used = time.time()
+            slot.use()
             return slot.model
         engine, previous = self._engine_for_load()
         self._loading[model_id] = engine
@@ -286,7 +295,7 @@ class EnginePool:
             # most recent one, whose Admitted names the model that will really answer.
             engine = self._loading.get(request.model or "") or self._home()
             return engine.submit(request)
-        slot.last_used = time.time()
+        slot.use()
         handle = slot.engine.submit(request)
         slot.busy()  # drops finished handles before adding this one
         slot.handles.append(handle)

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from browser_llm.core.durations import duration_seconds
+
 __all__ = ["DEFAULT_MODEL_ID", "Settings"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct-q4"
@@ -68,6 +70,25 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description="How long a request naming a model on disk waits for its on-demand load",
+    )
+    max_loaded_models: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Models that may stay loaded at once, each in its own engine process "
+        "(native engine); loading one more unloads the least recently used idle one",
+    )
+    keep_alive: str = Field(
+        "-1",
+        description="How long a model stays loaded after its last request (a duration such "
+        "as 5m, 30s, or seconds; negative: for ever; 0: unload when idle). Requests may "
+        "set their own (Ollama's keep_alive)",
+    )
+    model_memory_gb: float = Field(
+        0.0,
+        ge=0,
+        description="Memory the loaded models' files may take together; 0: checked against "
+        "the RAM available when a model is loaded",
     )
     context_size: int = Field(
         4096, ge=256, le=131072, description="Context (KV cache) tokens of each sequence."
@@ -151,6 +172,17 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_model(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _check_keep_alive(cls, value: str) -> str:
+        duration_seconds(value)  # malformed: a start-up error
+        return value.strip()
+
+    @property
+    def keep_alive_s(self) -> float:
+        """The server's default keep_alive in seconds (FOREVER_S: for ever)."""
+        return duration_seconds(self.keep_alive)
 
     @field_validator("aliases")
     @classmethod

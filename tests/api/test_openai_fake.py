@@ -123,7 +123,9 @@ def test_models_list_shape(client: TestClient) -> None:
     ids = [m["id"] for m in body["data"]]
     assert DEFAULT_MODEL_ID in ids
     for model in body["data"]:
-        assert set(model) == {"id", "object", "created", "owned_by"}
+        # OpenAI's four fields, and the extension `loaded` (in memory now).
+        assert set(model) == {"id", "object", "created", "owned_by", "loaded"}
+        assert model["loaded"] is (model["id"] == DEFAULT_MODEL_ID)
         assert model["object"] == "model"
         assert isinstance(model["created"], int)
         assert isinstance(model["owned_by"], str) and model["owned_by"]

@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
+            svc.keep_alive.close()
             svc.browser.shutdown()
             native.shutdown()
             package_logger.removeHandler(log_buffer)

@@ -9,10 +9,10 @@ unknown option is refused too: it might be a typo of one that matters.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import replace
 from typing import Any
 
+from browser_llm.core.durations import duration_seconds
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import GenerationParams
 from browser_llm.service.json_output import json_constraint
@@ -164,31 +164,12 @@ def json_format(fmt: str | dict[str, Any] | None) -> str | None:
     raise ValidationError('format: "json" or a JSON schema object', {"field": "format"})
 
 
-_DURATION = re.compile(r"^(-?)((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+|\d+(?:\.\d+)?)$")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def keep_alive_seconds(value: str | int | float | None) -> float | None:
     """Ollama's keep_alive in seconds: a number of seconds or a Go duration ("5m", "1h30m");
     negative (forever) is -1.0, 0 means unload now. None when not given."""
     if value is None:
         return None
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValidationError("keep_alive: must be a finite number", {"field": "keep_alive"})
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value.strip())
-        if match is None:
-            raise ValidationError(
-                'keep_alive: a duration such as "5m", "1h", "30s", or a number of seconds',
-                {"field": "keep_alive"},
-            )
-        body = match.group(2)
-        if re.fullmatch(r"\d+(?:\.\d+)?", body):
-            seconds = float(body)
-        else:
-            parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", body)
-            seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
-        seconds = -seconds if match.group(1) else seconds
-    return -1.0 if seconds < 0 else seconds
+    try:
+        return duration_seconds(value)
+    except ValueError as exc:
+        raise ValidationError(f"keep_alive: {exc}", {"field": "keep_alive"}) from exc

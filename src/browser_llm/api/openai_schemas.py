@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 __all__ = [
     "IGNORED_FIELDS",
@@ -144,6 +144,13 @@ class _Sampling(_Strict):
         None,
         description="Extension (OpenAI SDKs: extra_body): run on this engine; "
         "default BROWSER_LLM_ENGINE",
+    )
+    keep_alive: StrictStr | StrictInt | StrictFloat | None = Field(
+        None,
+        description="Extension (OpenAI SDKs: extra_body): how long the model stays loaded "
+        "once idle (Ollama's "
+        'keep_alive: "5m", seconds, negative for ever, 0 unload when idle); default '
+        "BROWSER_LLM_KEEP_ALIVE",
     )
     # Metadata: accepted, ignored (IGNORED_FIELDS).
     user: StrictStr | None = None

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 __all__ = [
     "DeleteModelResponse",
@@ -76,6 +85,12 @@ class GenerateRequestBody(BaseModel):
         max_length=200,
         description="Extension: the model to answer (id or alias); loaded on demand when on "
         "disk; default: the loaded model",
+    )
+    keep_alive: StrictStr | StrictInt | StrictFloat | None = Field(
+        None,
+        description="Extension: how long the model stays loaded once idle (Ollama's "
+        'keep_alive: "5m", seconds, negative for ever, 0 unload when idle); default '
+        "BROWSER_LLM_KEEP_ALIVE",
     )
     history: list[HistoryMessage] | None = Field(
         None,

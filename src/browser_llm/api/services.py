@@ -15,11 +15,13 @@ from browser_llm.api.ratelimit import RateLimiter
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.engine.browser_engine import BrowserEngine
+from browser_llm.engine.context_config import ContextConfig
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
 from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
+from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
@@ -51,6 +53,7 @@ class Services:
     engine: Engine  # the default one: native, or browser with BROWSER_LLM_ENGINE=browser
     registry: ModelRegistry
     router: ModelRouter
+    keep_alive: KeepAlive
     generation: GenerationService
     embeddings: EmbeddingService
     status: StatusService
@@ -72,8 +75,6 @@ def services_of(app: ASGIApp) -> Services | None:
 
 
 def default_engine(settings: Settings) -> Engine:
-    from browser_llm.engine.context_config import ContextConfig
-
     config = ContextConfig(
         context_size=settings.context_size,
         batch_size=settings.batch_size,
@@ -86,6 +87,19 @@ def default_engine(settings: Settings) -> Engine:
     )
     if settings.fault_inject:  # testing only (tests/reliability)
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
+    if settings.max_loaded_models > 1:
+        # One engine (process) per resident model; each gets settings.threads.
+        from browser_llm.engine.engine_pool import EnginePool
+
+        return EnginePool(
+            lambda: _one_engine(settings, config),
+            settings.max_loaded_models,
+            memory_limit_bytes=int(settings.model_memory_gb * 1024**3),
+        )
+    return _one_engine(settings, config)
+
+
+def _one_engine(settings: Settings, config: ContextConfig) -> Engine:
     if settings.engine_process:
         # llama.cpp runs in a child process: a native fault there cannot end this one.
         from browser_llm.engine.process_engine import ProcessEngine
@@ -127,6 +141,7 @@ def build_services(
         stats.profile,
     )
     router = ModelRouter(registry, settings.alias_map, settings.model_load_wait_s)
+    keep_alive = KeepAlive(registry, settings.keep_alive_s)
     generation = GenerationService(
         engine,
         stats,
@@ -137,6 +152,7 @@ def build_services(
         loading=registry.loading_hint,
         engines={"native": native, "browser": browser},
         router=router,
+        keep_alive=keep_alive,
     )
     file_requests: dict[str, int] = {}
     status = StatusService(
@@ -147,6 +163,8 @@ def build_services(
         browser,
         browser_in_use=settings.engine == "browser",
         file_requests=file_requests,
+        keep_alive=keep_alive,
+        max_loaded_models=settings.max_loaded_models if settings.engine == "native" else 1,
     )
     return Services(
         settings=settings,
@@ -157,6 +175,7 @@ def build_services(
         engine=engine,
         registry=registry,
         router=router,
+        keep_alive=keep_alive,
         generation=generation,
         embeddings=EmbeddingService(engine, router, stats),
         status=status,

@@ -15,6 +15,19 @@ class StatusModel(BaseModel):
     loaded: bool
 
 
+class StatusLoadedModel(BaseModel):
+    """Extension: one resident model (BROWSER_LLM_MAX_LOADED_MODELS may allow several)."""
+
+    id: str
+    busy: bool = Field(description="Requests for it are queued or running")
+    last_used: str | None = Field(description="ISO time of its last request or load")
+    keep_alive_s: float = Field(description="Idle time before it unloads; negative: never")
+    expires_at: str | None = Field(description="ISO time it unloads at if idle; null: never")
+    size_bytes: int
+    context_length: int
+    pid: int | None = Field(description="Its engine process (null in process)")
+
+
 class StatusGpuDevice(BaseModel):
     """Extension: a GPU llama.cpp can offload to (ggml's backend device registry)."""
 
@@ -212,3 +225,9 @@ class StatusResponse(BaseModel):
     browser: StatusBrowser | None = Field(
         None, description="Extension: the browser engine's tab and its own readings"
     )
+    models_loaded: list[StatusLoadedModel] = Field(
+        default_factory=list,
+        description="Extension: every loaded model of the native (default) engine, most "
+        "recently used first; `model` is the first of them",
+    )
+    max_loaded_models: int = Field(1, description="Extension: BROWSER_LLM_MAX_LOADED_MODELS")

@@ -62,6 +62,9 @@ class GenerationRequest:
     # OpenAI-shaped function list (JSON text) the model's own chat template renders
     # (service/hermes_tools.py); None: no tools, or tools described in the prompt already.
     tools: str | None = None
+    # How long its model stays loaded once idle (Ollama's keep_alive, seconds; negative:
+    # for ever; 0: unload when idle); None: as before. Read by the service, not the engine.
+    keep_alive_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,12 +113,15 @@ class GenerationHandle:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._cancelled = threading.Event()
         self.tokens_generated = 0  # written by the engine thread only
+        self.finished = False  # its last event (Finished or Failed) reached the event loop
 
     # engine-thread side
     def post(self, event: Event) -> None:
         post_all([(self, event)])
 
     def _put(self, event: Event) -> None:
+        if isinstance(event, Finished | Failed):
+            self.finished = True
         self._queue.put_nowait(event)
 
     @property

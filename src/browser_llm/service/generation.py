@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
+from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.stats import RequestStats
 
@@ -72,6 +74,7 @@ class _QueueTicket:
         self._waiting = self._in_flight = True
         self.handle: GenerationHandle | None = None
         self.shut_down = False  # cancelled because the server is stopping
+        self._model_id: str | None = None  # the model it keeps busy (keep_alive's clock)
         service.waiting += 1
         service.in_flight += 1
         service.tickets.add(self)
@@ -87,9 +90,18 @@ class _QueueTicket:
             self._waiting = False
             self._service.waiting -= 1
 
+    def hold(self, model_id: str, keep_alive_s: float | None) -> None:
+        """The request runs on `model_id`: that model's keep_alive clock waits for it."""
+        keep_alive = self._service.keep_alive
+        if keep_alive is not None and self._model_id is None:
+            self._model_id = model_id
+            keep_alive.begin(model_id, keep_alive_s)
+
     def release(self) -> None:
         self.started()
         if self._in_flight:
+            if self._model_id is not None and self._service.keep_alive is not None:
+                self._service.keep_alive.end(self._model_id)
             self._in_flight = False
             self._service.in_flight -= 1
             self._service.tickets.discard(self)
@@ -180,8 +192,10 @@ class GenerationService:
         loading: Callable[[], tuple[str, float] | None] | None = None,
         engines: dict[str, Engine] | None = None,
         router: ModelRouter | None = None,
+        keep_alive: KeepAlive | None = None,
     ) -> None:
         self._engine = engine
+        self.keep_alive = keep_alive  # the registry engine's models' idle clocks
         self._swapping_to = swapping_to or (lambda: None)
         self._loading = loading or (lambda: None)
         self._engines = engines or {}  # selectable per request by name
@@ -246,6 +260,9 @@ class GenerationService:
         except BrowserLLMError as error:
             self.record_failure(error)
             raise
+        if wanted is not None:
+            # The catalog id, so an engine holding several models picks the right one.
+            request = dataclasses.replace(request, model=wanted)
         for _ in range(_SWAP_ATTEMPTS):
             if wanted is not None:
                 await self._route(engine, wanted, request.request_id)
@@ -319,7 +336,10 @@ class GenerationService:
             ticket.release()
             handle.cancel()
             raise BrowserLLMError(f"engine sent {type(event).__name__} before admission")
-        return GenerationStream(self, handle, event, event.model_id or model_id, ticket)
+        answering = event.model_id or model_id
+        if engine is self._engine:
+            ticket.hold(answering, request.keep_alive_s)
+        return GenerationStream(self, handle, event, answering, ticket)
 
     def _not_loaded(self) -> ModelNotLoadedError:
         loading = self._loading()

@@ -4,7 +4,7 @@ A name is a catalog id, an id with Ollama's `:latest` tag, or an alias
 (BROWSER_LLM_ALIASES). An unknown name is 404. A known model that is not loaded
 is loaded on demand when its file is on disk (the request waits, bounded); one
 that would need a download is refused with the load command to run. No name:
-the loaded model answers.
+the loaded model answers (with several loaded: the most recently used one).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class ModelRouter:
     async def ensure_loaded(self, model_id: str, request_id: str) -> None:
         """Loads `model_id` for a request unless it is loaded (or loading) already."""
         registry = self._registry
-        if registry.loaded_id == model_id and registry.swapping_to() is None:
+        if registry.serves(model_id):
+            registry.touch(model_id)  # with several loaded: unnamed requests follow it
             return
         view = registry.get(model_id)
         if not view.downloaded:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError, ValidationError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import Engine
+from browser_llm.engine.engine_pool import EnginePool, ResidentModel, resident_models
 from browser_llm.engine.probe import ProbeResult, probe_model
 from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.download import DownloadProgress
@@ -99,12 +100,40 @@ class ModelRegistry:
         self._jobs: dict[str, LoadJob] = {}
         self._load_bps = _DEFAULT_LOAD_BPS
         self._last_finished: LoadJob | None = None  # the load that ended last
+        self.on_loaded: Callable[[str], None] | None = None  # keep_alive starts its clock
 
     # ---- reading ---------------------------------------------------------
     @property
     def loaded_id(self) -> str | None:
+        """The loaded model; with several loaded, the most recently used one."""
         model = self._engine.model
         return model.model_id if model is not None else None
+
+    @property
+    def pool(self) -> EnginePool | None:
+        """The engine pool when several models may stay loaded (MAX_LOADED_MODELS > 1)."""
+        return self._engine if isinstance(self._engine, EnginePool) else None
+
+    def residents(self) -> list[ResidentModel]:
+        """The loaded models, most recently used first."""
+        return resident_models(self._engine)
+
+    def is_resident(self, model_id: str) -> bool:
+        if self.pool is not None:
+            return any(r.model.model_id == model_id for r in self.pool.residents())
+        return self.loaded_id == model_id
+
+    def serves(self, model_id: str) -> bool:
+        """Whether a request for the model can go to the engine now, with no load first
+        (a single engine that is swapping to another model will not serve it)."""
+        if self.pool is not None:
+            return self.is_resident(model_id)
+        return self.loaded_id == model_id and self.swapping_to() is None
+
+    def touch(self, model_id: str) -> None:
+        """Marks a model the most recently used (what unnamed requests get)."""
+        if self.pool is not None:
+            self.pool.touch(model_id)
 
     def failed_load(self) -> LoadJob | None:
         """The most recent load, if it failed (and has not been retried since)."""
@@ -132,7 +161,7 @@ class ModelRegistry:
         return ModelView(
             entry=entry,
             downloaded=self.store.is_local(entry),
-            loaded=self.loaded_id == entry.id and not running,
+            loaded=self.is_resident(entry.id) and not running,
             download=self.library.progress(entry),
             load=self._status(job) if job is not None and running else None,
             load_error=job.error if job is not None and job.task.done() else None,
@@ -195,7 +224,7 @@ class ModelRegistry:
             if job.error is not None and not retry:
                 return LoadStatus(model_id, "error", 0.0, 0.0, "failed", error=job.error)
             del self._jobs[model_id]
-        if self.loaded_id == model_id:
+        if self.is_resident(model_id):
             return LoadStatus(model_id, "loaded", 1.0, 0.0, "done")
         self.library.check_can_fetch(entry)
         path = self.store.path_for(entry)
@@ -227,7 +256,8 @@ class ModelRegistry:
             raise status.error
         job = self._jobs.get(model_id)
         if status.status == "loaded" or job is None:
-            current = self._engine.model
+            resident = [r.model for r in self.residents() if r.model.model_id == model_id]
+            current = resident[0] if resident else self._engine.model
             assert current is not None
             return current
         try:
@@ -283,6 +313,8 @@ class ModelRegistry:
             self._load_bps = 0.5 * self._load_bps + 0.5 * measured
         if self._profile is not None:
             self._profile.record("model_load_ms", info.load_time_s * 1000, model=job.entry.id)
+        if self.on_loaded is not None:
+            self.on_loaded(job.entry.id)
         return info
 
     # ---- unloading and deleting ---------------------------------------------
@@ -290,6 +322,21 @@ class ModelRegistry:
         async with self._engine_lock:
             await self._engine.unload()
         self._last_finished = None  # idle by request, whatever the last load did
+
+    async def unload_model(self, model_id: str) -> bool:
+        """Unloads one model (keep_alive ran out, or a client asked); False if not loaded.
+        A single engine unloads only if that model is the one it holds."""
+        if self.pool is None:
+            if self.loaded_id != model_id or self.swapping_to() is not None:
+                return False
+            await self.unload()
+            return True
+        # No engine lock: the pool stops routing to the model at once, and its engine's
+        # unload waits behind the model's own requests, not other models' loads.
+        unloaded = await self.pool.unload_model(model_id)
+        if unloaded and not self.pool.residents():
+            self._last_finished = None
+        return unloaded
 
     async def delete(self, model_id: str) -> int:
         """Unloads the model if loaded, stops its download, deletes its stored file."""
@@ -306,7 +353,9 @@ class ModelRegistry:
             with contextlib.suppress(BaseException):
                 await job.task
         self._jobs.pop(model_id, None)
-        if self.loaded_id == model_id:
+        if self.pool is not None:
+            await self.unload_model(model_id)
+        elif self.loaded_id == model_id:
             await self.unload()
         return await self.library.remove(entry)
 

@@ -6,6 +6,7 @@ docs/api.md names the source of every field. The route only wraps this in the en
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import psutil
@@ -13,6 +14,7 @@ import psutil
 from browser_llm.engine.base import Engine, EngineState
 from browser_llm.engine.browser_engine import BrowserEngine
 from browser_llm.service.generation import GenerationService
+from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 
@@ -23,6 +25,10 @@ _GB = 1024**3
 
 def _gb(n: float) -> float:
     return round(n / _GB, 3)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
 
 
 def browser_block(browser: BrowserEngine, model_file_requests: int) -> dict[str, Any]:
@@ -67,8 +73,12 @@ class StatusService:
         browser: BrowserEngine,
         browser_in_use: bool,
         file_requests: dict[str, int],
+        keep_alive: KeepAlive | None = None,
+        max_loaded_models: int = 1,
     ) -> None:
         self._engine = engine
+        self._keep_alive = keep_alive
+        self._max_loaded = max_loaded_models
         self._registry = registry
         self._stats = stats
         self._generation = generation
@@ -156,6 +166,24 @@ class StatusService:
             "cluster": stats.cluster,
         }
 
+    def _models_loaded(self) -> list[dict[str, Any]]:
+        """Every resident model (the `model` field is the most recently used one)."""
+        if self._keep_alive is None:
+            return []
+        return [
+            {
+                "id": v.model.model_id,
+                "busy": v.busy,
+                "last_used": _iso(v.last_used) if v.last_used else None,
+                "keep_alive_s": v.keep_alive_s,
+                "expires_at": _iso(v.expires_at) if v.expires_at is not None else None,
+                "size_bytes": v.model.size_bytes,
+                "context_length": v.model.context_length,
+                "pid": v.pid,
+            }
+            for v in self._keep_alive.loaded_models()
+        ]
+
     def snapshot(self) -> dict[str, Any]:
         state, loading, load_error = self._state()
         model = self._engine.model
@@ -183,6 +211,8 @@ class StatusService:
             },
             "engine": self._engine_block(),
             "browser": browser,
+            "models_loaded": self._models_loaded(),
+            "max_loaded_models": self._max_loaded,
         }
         if self._browser_in_use and browser["attached"]:
             # The browser engine is in use: system and health are the tab's own readings

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok, request_id_of
 from browser_llm.api.error_shapes import stream_error_of
+from browser_llm.api.ollama_options import keep_alive_seconds
 from browser_llm.api.routes.common import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
 from browser_llm.api.services import services
@@ -66,6 +67,7 @@ def to_generation_request(
         request_id=request_id,
         engine=body.engine,
         model=body.model,
+        keep_alive_s=keep_alive_seconds(body.keep_alive),
         submitted_at=started or time.perf_counter(),
     )
 

@@ -57,13 +57,13 @@ async def _load_or_unload(request: Request, name: str, keep_alive: float | None)
     """An empty prompt (or no messages) loads the model; with keep_alive 0 it unloads it,
     as Ollama does. One JSON object either way."""
     svc = services(request)
-    view = resolve(svc.router, svc.registry, name)
+    model_id = resolve(svc.router, svc.registry, name).entry.id
     if keep_alive == 0:
-        if view.loaded:
-            await svc.registry.unload()
+        await svc.registry.unload_model(model_id)
         reason = "unload"
     else:
-        await svc.router.ensure_loaded(view.entry.id, request_id_of(request))
+        await svc.router.ensure_loaded(model_id, request_id_of(request))
+        svc.keep_alive.loaded(model_id, keep_alive)  # its clock starts now
         reason = "load"
     return JSONResponse(
         {
@@ -87,9 +87,12 @@ async def _start(request: Request, gen: GenerationRequest) -> tuple[GenerationSt
     return stream, (time.perf_counter() - started if loading else 0.0)
 
 
-def _request(request: Request, model: str, **prompt: Any) -> GenerationRequest:
+def _request(
+    request: Request, model: str, keep_alive: float | None, **prompt: Any
+) -> GenerationRequest:
     return GenerationRequest(
         model=model,  # the service resolves it and loads it on demand
+        keep_alive_s=keep_alive,  # None: the server's default
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
         **prompt,
@@ -130,9 +133,11 @@ async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
         return await _load_or_unload(request, body.model, keep_alive)
     if body.system:
         messages = (ChatMessage("system", body.system), ChatMessage("user", body.prompt))
-        gen = _request(request, body.model, messages=messages, params=params)
+        gen = _request(request, body.model, keep_alive, messages=messages, params=params)
     else:
-        gen = _request(request, body.model, prompt=body.prompt, raw=bool(body.raw), params=params)
+        gen = _request(
+            request, body.model, keep_alive, prompt=body.prompt, raw=bool(body.raw), params=params
+        )
     stream, load_s = await _start(request, gen)
     return await _answer(request, stream, body.model, False, body.stream is not False, load_s)
 
@@ -150,7 +155,7 @@ async def chat(body: OllamaChatRequest, request: Request) -> Response:
     if not messages:
         return await _load_or_unload(request, body.model, keep_alive)
     tools = template_tools(plan) if plan is not None else None
-    gen = _request(request, body.model, messages=messages, params=params, tools=tools)
+    gen = _request(request, body.model, keep_alive, messages=messages, params=params, tools=tools)
     stream, load_s = await _start(request, gen)
     if plan is None:
         return await _answer(request, stream, body.model, True, body.stream is not False, load_s)

@@ -23,7 +23,7 @@ from browser_llm.api.ollama_schemas import (
     OllamaModelRequest,
     OllamaPullRequest,
 )
-from browser_llm.api.ollama_views import FOREVER, file_info, model_entry, show_body
+from browser_llm.api.ollama_views import FOREVER, file_info, iso_time, model_entry, show_body
 from browser_llm.api.services import services
 from browser_llm.core.errors import BrowserLLMError, ModelNotFoundError
 from browser_llm.models.catalog import CatalogEntry
@@ -81,16 +81,19 @@ async def show(body: OllamaModelRequest, request: Request) -> Response:
 @router.get("/ps", summary="Ollama: loaded models")
 async def ps(request: Request) -> Response:
     svc = services(request)
-    loaded = svc.engine.model
     models = []
-    if loaded is not None and svc.registry.catalog.get(loaded.model_id) is not None:
-        view = svc.registry.get(loaded.model_id)
+    for loaded in svc.keep_alive.loaded_models():  # most recently used first, as Ollama
+        model_id = loaded.model.model_id
+        if svc.registry.catalog.get(model_id) is None:
+            continue
+        view = svc.registry.get(model_id)
         entry = model_entry(
             svc.registry, view, await file_info(svc.registry.store.path_for(view.entry))
         )
         del entry["modified_at"]
-        # Models stay loaded until unloaded (no keep_alive timer yet); CPU only: no VRAM.
-        entry.update(expires_at=FOREVER, size_vram=0, context_length=loaded.context_length)
+        expires = iso_time(loaded.expires_at) if loaded.expires_at is not None else FOREVER
+        # CPU only: no VRAM.
+        entry.update(expires_at=expires, size_vram=0, context_length=loaded.model.context_length)
         models.append(entry)
     return JSONResponse({"models": models})
 

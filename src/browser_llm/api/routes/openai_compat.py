@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.error_shapes import openai_error_of
+from browser_llm.api.ollama_options import keep_alive_seconds
 from browser_llm.api.openai_fields import refuse_unsupported
 from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
 from browser_llm.api.openai_tools import (
@@ -106,6 +107,7 @@ def _request(
         params=params,
         engine=body.engine,
         model=body.model or None,
+        keep_alive_s=keep_alive_seconds(body.keep_alive),
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
         buffered=not body.stream,
@@ -252,8 +254,16 @@ async def list_models(request: Request) -> Response:
     served = [v.entry.id for v in svc.registry.list() if v.downloaded]
     # Aliases answer too (BROWSER_LLM_ALIASES), when their model can.
     served += [alias for alias, target in svc.router.aliases.items() if target in served]
+    aliases = svc.router.aliases
+    loaded = {r.model.model_id for r in svc.registry.residents()}
     data = [
-        {"id": model_id, "object": "model", "created": created, "owned_by": "browser-llm"}
+        {
+            "id": model_id,
+            "object": "model",
+            "created": created,
+            "owned_by": "browser-llm",
+            "loaded": aliases.get(model_id, model_id) in loaded,  # extension: in memory now
+        }
         for model_id in served
     ]
     return JSONResponse({"object": "list", "data": data})

@@ -138,6 +138,16 @@ class Settings(BaseSettings):
         description="Run llama.cpp in a child process (a crash there cannot end the server); "
         "false runs it inside the server process (benchmarks, debugging)",
     )
+    engine_wedged_s: float = Field(
+        60.0,
+        ge=1,
+        le=86400,
+        description="Engine process owing work but silent this long (and not computing) is "
+        "wedged: killed and restarted (5x as long when it uses a CPU: a long prompt step)",
+    )
+    engine_load_wedged_s: float = Field(
+        600.0, ge=1, le=86400, description="The same bound while it loads a model"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_prompts: bool = Field(False, description="Log prompt text (off: prompts stay private).")
     shutdown_grace_s: float = Field(

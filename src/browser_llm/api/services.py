@@ -89,8 +89,10 @@ def default_engine(settings: Settings) -> Engine:
     if settings.engine_process:
         # llama.cpp runs in a child process: a native fault there cannot end this one.
         from browser_llm.engine.process_engine import ProcessEngine
+        from browser_llm.engine.wedge_watch import WedgeLimits
 
-        return ProcessEngine(config, settings.fault_inject, settings.log_level)
+        wedge = WedgeLimits(settings.engine_wedged_s, settings.engine_load_wedged_s)
+        return ProcessEngine(config, settings.fault_inject, settings.log_level, wedge=wedge)
     from browser_llm.engine.llama_engine import LlamaEngine
 
     if settings.fault_inject:

@@ -235,6 +235,9 @@ class RemoteEngine:
                 "running": (r.get("stats") or {}).get("running"),
                 "tokens_generated_total": (r.get("stats") or {}).get("tokens_generated_total"),
                 "restarts": (r.get("stats") or {}).get("restarts"),
+                "wedged_restarts": ((r.get("stats") or {}).get("process") or {}).get(
+                    "wedged_restarts"
+                ),
                 "prefixes": r.get("prefixes", []),
                 "reported_at": r.get("reported_at"),
             }

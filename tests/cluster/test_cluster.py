@@ -7,6 +7,7 @@ hard-coded: replicas are compared with each other.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -49,6 +50,31 @@ def test_generate_rest_and_sse_through_the_ingress(cluster: Cluster) -> None:
         json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5},
     )
     assert chat.status_code == 200, chat.text
+
+
+def test_websocket_generate_through_the_serve_proxy(cluster: Cluster) -> None:
+    """The /ws API through Serve's proxy: two generations on one socket, tokens then done."""
+    from websockets.sync.client import connect
+
+    prompts = {"a": "Name a colour.", "b": "Name an animal."}
+    out: dict[str, dict[str, Any]] = {k: {"tokens": [], "end": None} for k in prompts}
+    with connect(cluster.base_url.replace("http://", "ws://") + "/api/v1/ws") as ws:
+        for key, prompt in prompts.items():
+            payload = {"prompt": prompt, "max_tokens": 16, "temperature": 0}
+            ws.send(json.dumps({"type": "generate", "id": key, "payload": payload}))
+        while any(v["end"] is None for v in out.values()):
+            msg = json.loads(ws.recv(timeout=120))
+            if msg.get("id") not in out:
+                continue
+            if msg["type"] == "token":
+                out[msg["id"]]["tokens"].append(msg["data"]["token"])
+            elif msg["type"] in ("done", "error"):
+                out[msg["id"]]["end"] = msg
+    for key, result in out.items():
+        end = result["end"]
+        assert end["type"] == "done", end
+        assert result["tokens"], key
+        assert "".join(result["tokens"]) == end["data"]["completion"]["text"]
 
 
 def test_tokenize_and_embeddings_run_on_a_replica(cluster: Cluster) -> None:

@@ -180,6 +180,13 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def shared_redis_url(self) -> str | None:
+        """The Redis URL in rate_limit_storage: processes that share it share their limits,
+        metrics and profile (observability/shared.py); None when limits stay in memory."""
+        storage = self.rate_limit_storage
+        return storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
+
+    @property
     def binds_loopback(self) -> bool:
         if self.host == "localhost":
             return True

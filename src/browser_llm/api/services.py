@@ -18,6 +18,7 @@ from browser_llm.engine.browser_engine import BrowserEngine
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
+from browser_llm.observability.shared import ObservabilityPeers, snapshot
 from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.model_router import ModelRouter
@@ -34,6 +35,7 @@ __all__ = [
     "model_file_path",
     "services",
     "services_of",
+    "shared_peers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class Services:
     tokens: TokenService
     # model id -> GETs of its bytes by browser engine tabs
     file_requests: dict[str, int] = field(default_factory=dict)
+    # the other server processes on the same Redis, for /metrics and /debug/profile
+    peers: ObservabilityPeers | None = None
 
 
 def services(conn: HTTPConnection) -> Services:
@@ -100,6 +104,17 @@ def default_engine(settings: Settings) -> Engine:
 
         return FaultInjectingEngine(config)
     return LlamaEngine(config)
+
+
+def shared_peers(settings: Settings, stats: RequestStats) -> ObservabilityPeers | None:
+    """With limits in Redis, this process's measurements go there too (for the others)."""
+    url = settings.shared_redis_url
+    if url is None:
+        return None
+    # The one Redis client lives in the cluster package (it never imports ray).
+    from browser_llm.cluster.shared_observability import RedisPeers
+
+    return RedisPeers(url, lambda: snapshot(stats.profile, stats.prometheus.registry))
 
 
 def model_file_path(model_id: str) -> str:

@@ -76,3 +76,18 @@ def test_a_wedge_reads_as_such_not_as_out_of_memory() -> None:
     assert details["reason"] == "engine_wedged" and details["signal"] == "SIGKILL"
     assert "BROWSER_LLM_ENGINE_WEDGED_S" in str(details["hint"])
     assert ChildExit(-9).looks_like_memory
+
+
+def test_what_the_engine_process_owes() -> None:
+    from concurrent.futures import Future
+
+    from browser_llm.engine.process_work import Pending, PendingWork
+
+    work = PendingWork()
+    assert work.owed() is None
+    work.add(Pending(1, {"op": "submit"}))  # not sent yet: the process owes nothing
+    assert work.owed() is None
+    work.add(Pending(2, {"op": "tokenize"}, done=Future(), sent=True))
+    assert work.owed() == "work"
+    work.add(Pending(3, {"op": "load"}, done=Future(), sent=True))
+    assert work.owed() == "load"  # a load owed: the load bound applies

@@ -159,6 +159,16 @@ class Settings(BaseSettings):
         description="Run llama.cpp in a child process (a crash there cannot end the server); "
         "false runs it inside the server process (benchmarks, debugging)",
     )
+    engine_wedged_s: float = Field(
+        60.0,
+        ge=1,
+        le=86400,
+        description="Engine process owing work but silent this long (and not computing) is "
+        "wedged: killed and restarted (5x as long when it uses a CPU: a long prompt step)",
+    )
+    engine_load_wedged_s: float = Field(
+        600.0, ge=1, le=86400, description="The same bound while it loads a model"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_prompts: bool = Field(False, description="Log prompt text (off: prompts stay private).")
     shutdown_grace_s: float = Field(
@@ -200,6 +210,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """The Redis URL in rate_limit_storage: processes that share it share their limits,
+        metrics and profile (observability/shared.py); None when limits stay in memory."""
+        storage = self.rate_limit_storage
+        return storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
 
     @property
     def binds_loopback(self) -> bool:

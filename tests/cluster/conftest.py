@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+WEDGED_S = 10.0
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -112,7 +114,12 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
             "max_queue": 8,
             "redis": redis_url,
             "shutdown_grace_s": 30,
-            "settings": {"rate_limit_generate": 10000, "rate_limit_status": 10000},
+            # A wedged engine is found in 10 s, not the default 60 (test_cluster.py).
+            "settings": {
+                "rate_limit_generate": 10000,
+                "rate_limit_status": 10000,
+                "engine_wedged_s": WEDGED_S,
+            },
         }
         serve.run(build_app(args), name="browser-llm", route_prefix="/")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as api:

@@ -7,6 +7,7 @@ hard-coded: replicas are compared with each other.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.conftest import Cluster
+from tests.cluster.conftest import WEDGED_S, Cluster
 from tests.cluster.helpers import (
     digest_of,
     kill,
@@ -49,6 +50,31 @@ def test_generate_rest_and_sse_through_the_ingress(cluster: Cluster) -> None:
         json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5},
     )
     assert chat.status_code == 200, chat.text
+
+
+def test_websocket_generate_through_the_serve_proxy(cluster: Cluster) -> None:
+    """The /ws API through Serve's proxy: two generations on one socket, tokens then done."""
+    from websockets.sync.client import connect
+
+    prompts = {"a": "Name a colour.", "b": "Name an animal."}
+    out: dict[str, dict[str, Any]] = {k: {"tokens": [], "end": None} for k in prompts}
+    with connect(cluster.base_url.replace("http://", "ws://") + "/api/v1/ws") as ws:
+        for key, prompt in prompts.items():
+            payload = {"prompt": prompt, "max_tokens": 16, "temperature": 0}
+            ws.send(json.dumps({"type": "generate", "id": key, "payload": payload}))
+        while any(v["end"] is None for v in out.values()):
+            msg = json.loads(ws.recv(timeout=120))
+            if msg.get("id") not in out:
+                continue
+            if msg["type"] == "token":
+                out[msg["id"]]["tokens"].append(msg["data"]["token"])
+            elif msg["type"] in ("done", "error"):
+                out[msg["id"]]["end"] = msg
+    for key, result in out.items():
+        end = result["end"]
+        assert end["type"] == "done", end
+        assert result["tokens"], key
+        assert "".join(result["tokens"]) == end["data"]["completion"]["text"]
 
 
 def test_tokenize_and_embeddings_run_on_a_replica(cluster: Cluster) -> None:
@@ -176,6 +202,40 @@ def test_hot_prefix_spills_to_the_other_replica(cluster: Cluster) -> None:
 
 def _replica(cluster: Cluster, replica_id: str) -> dict[str, Any]:
     return next(r for r in cluster.replicas() if r["replica"] == replica_id)
+
+
+def test_wedged_engine_fails_the_health_check_and_is_replaced(cluster: Cluster) -> None:
+    """A replica's engine process stops (SIGSTOP) mid-stream: after WEDGED_S the replica's
+    engine kills it, the stream ends with an explicit INFERENCE_ERROR (engine_wedged), the
+    replica's health check fails from then on and Serve replaces it."""
+    replicas = cluster.wait_for_replicas(2)
+    prompt = "Wedge me: count slowly."
+    victim_id = preferred_replica(prompt, [r["replica"] for r in replicas])
+    victim = _replica(cluster, victim_id)
+    body = {"prompt": prompt, "max_tokens": 900, "ignore_eos": True, "temperature": 0}
+    events: list[dict[str, Any]] = []
+    with cluster.api.stream("POST", "/api/v1/generate", json={**body, "stream": True}) as resp:
+        assert resp.status_code == 200
+        reader = sse_events(resp.iter_lines())
+        events.append(next(reader))
+        assert events[0]["type"] == "token"
+        kill(victim["engine_pid"], signal.SIGSTOP)  # alive, owing work, answering nothing
+        stopped = time.monotonic()
+        events.extend(reader)
+    # Detection: WEDGED_S plus a second of polling; the margin is for a busy machine.
+    assert time.monotonic() - stopped < WEDGED_S + 30
+    assert events[-1]["type"] == "error", events[-3:]
+    assert events[-1]["data"]["code"] == "INFERENCE_ERROR"
+    assert events[-1]["data"]["details"]["reason"] == "engine_wedged"
+    kill(victim["engine_pid"])  # normally killed by its replica already
+    # Serve replaces the unhealthy replica: a new id, two replicas ready again.
+    wait_for(
+        lambda: victim_id not in [r["replica"] for r in cluster.wait_for_replicas(2)] or None,
+        120,
+        "Serve to replace the wedged replica",
+    )
+    resp = cluster.api.post("/api/v1/generate", json={"prompt": prompt, "max_tokens": 4})
+    assert resp.status_code == 200, resp.text
 
 
 def test_replica_killed_before_the_first_token_is_retried(cluster: Cluster) -> None:

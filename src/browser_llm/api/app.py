@@ -29,7 +29,12 @@ from browser_llm.api.routes import (
     ws,
 )
 from browser_llm.api.security import SecurityMiddleware
-from browser_llm.api.services import build_services, default_engine, load_startup_model
+from browser_llm.api.services import (
+    build_services,
+    default_engine,
+    load_startup_model,
+    shared_peers,
+)
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.observability.logs import LogBuffer
@@ -59,6 +64,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             package_logger.setLevel(log_buffer.level)
         svc = build_services(settings, native, stats, limiter, log_buffer)
         app.state.services = svc
+        svc.peers = shared_peers(settings, stats)
+        if svc.peers is not None:
+            svc.peers.start()
         if settings.model_to_load:
             try:
                 await load_startup_model(svc)
@@ -68,6 +76,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             svc.keep_alive.close()
+            if svc.peers is not None:
+                await svc.peers.close()
             svc.browser.shutdown()
             native.shutdown()
             package_logger.removeHandler(log_buffer)

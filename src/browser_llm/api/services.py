@@ -19,6 +19,7 @@ from browser_llm.engine.context_config import ContextConfig
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
+from browser_llm.observability.shared import ObservabilityPeers, snapshot
 from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.keep_alive import KeepAlive
@@ -36,6 +37,7 @@ __all__ = [
     "model_file_path",
     "services",
     "services_of",
+    "shared_peers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class Services:
     tokens: TokenService
     # model id -> GETs of its bytes by browser engine tabs
     file_requests: dict[str, int] = field(default_factory=dict)
+    # the other server processes on the same Redis, for /metrics and /debug/profile
+    peers: ObservabilityPeers | None = None
 
 
 def services(conn: HTTPConnection) -> Services:
@@ -103,8 +107,10 @@ def _one_engine(settings: Settings, config: ContextConfig) -> Engine:
     if settings.engine_process:
         # llama.cpp runs in a child process: a native fault there cannot end this one.
         from browser_llm.engine.process_engine import ProcessEngine
+        from browser_llm.engine.wedge_watch import WedgeLimits
 
-        return ProcessEngine(config, settings.fault_inject, settings.log_level)
+        wedge = WedgeLimits(settings.engine_wedged_s, settings.engine_load_wedged_s)
+        return ProcessEngine(config, settings.fault_inject, settings.log_level, wedge=wedge)
     from browser_llm.engine.llama_engine import LlamaEngine
 
     if settings.fault_inject:
@@ -112,6 +118,17 @@ def _one_engine(settings: Settings, config: ContextConfig) -> Engine:
 
         return FaultInjectingEngine(config)
     return LlamaEngine(config)
+
+
+def shared_peers(settings: Settings, stats: RequestStats) -> ObservabilityPeers | None:
+    """With limits in Redis, this process's measurements go there too (for the others)."""
+    url = settings.shared_redis_url
+    if url is None:
+        return None
+    # The one Redis client lives in the cluster package (it never imports ray).
+    from browser_llm.cluster.shared_observability import RedisPeers
+
+    return RedisPeers(url, lambda: snapshot(stats.profile, stats.prometheus.registry))
 
 
 def model_file_path(model_id: str) -> str:

@@ -84,6 +84,9 @@ class StatusEngineProcess(BaseModel):
     pid: int | None = Field(description="Its process id; null while it is (re)started")
     state: Literal["starting", "running", "restarting", "failed", "stopped"]
     restarts: int = Field(description="Times it died and was started again")
+    wedged_restarts: int = Field(
+        0, description="Of those, killed by the server: wedged (work owed, no progress)"
+    )
     last_exit: str | None = Field(description="How the last one ended, e.g. 'SIGSEGV: ...'")
     failure: str | None = Field(description="Why the model was marked failed (crash loop)")
 
@@ -102,6 +105,9 @@ class StatusClusterReplica(BaseModel):
     running: int | None
     tokens_generated_total: int | None
     restarts: int | None = Field(description="Its engine process's restarts")
+    wedged_restarts: int | None = Field(
+        None, description="Of those, wedged engine processes killed (then its health check fails)"
+    )
     prefixes: list[str] = Field(description="Digests of the prompt prefixes it served lately")
     reported_at: float | None = Field(description="Unix time of the report")
 

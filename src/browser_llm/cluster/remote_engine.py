@@ -20,6 +20,8 @@ import dataclasses
 import logging
 from typing import Any
 
+from ray.serve import context as serve_context
+from ray.serve._private.utils import generate_request_id
 from ray.serve.handle import DeploymentHandle
 
 from browser_llm.cluster.reports import ReplicaReports
@@ -235,6 +237,9 @@ class RemoteEngine:
                 "running": (r.get("stats") or {}).get("running"),
                 "tokens_generated_total": (r.get("stats") or {}).get("tokens_generated_total"),
                 "restarts": (r.get("stats") or {}).get("restarts"),
+                "wedged_restarts": ((r.get("stats") or {}).get("process") or {}).get(
+                    "wedged_restarts"
+                ),
                 "prefixes": r.get("prefixes", []),
                 "reported_at": r.get("reported_at"),
             }
@@ -253,6 +258,7 @@ class RemoteEngine:
         avoid: list[str] = []
         for attempt in (1, 2):
             state = _Attempt()
+            _own_serve_request(handle.request.request_id)
             stream = self._handle.options(stream=True).generate.remote(encoded, avoid=avoid)
             try:
                 await self._relay(stream, handle, state, posted, retry_allowed=attempt == 1)
@@ -325,6 +331,19 @@ class RemoteEngine:
         handle.post(
             Failed(InferenceError(message, {"reason": "replica_died", "replica": state.replica}))
         )
+
+
+def _own_serve_request(request_id: str | None) -> None:
+    """Gives this task's next handle call a request id of its own. Calls made while one
+    HTTP request is served inherit its ids from Serve's request context, and Serve's
+    router matches replicas to waiting calls by that id: the generations of one WebSocket
+    (one request for the proxy) overwrote each other there, and only one got a replica.
+    The context is a contextvar of this task (each submit runs in its own task), so the
+    WebSocket session's own context is untouched. Private Serve API: Ray is pinned."""
+    serve_context._set_request_context(
+        request_id=request_id or generate_request_id(),
+        _internal_request_id=generate_request_id(),
+    )
 
 
 @dataclasses.dataclass

@@ -109,8 +109,14 @@ class EngineReplica:
 
     def check_health(self) -> None:
         """Serve restarts a replica whose check raises: its engine process is marked failed
-        (a crash loop) or stopped, or no model is loaded."""
+        (a crash loop) or stopped, or no model is loaded, or it was ever wedged. A wedged
+        engine process is killed at once (engine/wedge_watch.py: its running requests end,
+        queued ones run on the restarted process), and the replica stays unhealthy so
+        Serve replaces it: a step that never returned points at the node (a driver, the
+        hardware, memory), and a fresh replica may land elsewhere."""
         engine = self._engine
+        if engine.info.wedged_restarts:
+            raise RuntimeError(f"engine was wedged: {engine.info.last_exit}")
         if engine.state == "error" or engine.info.state in ("failed", "stopped"):
             raise RuntimeError(f"engine is dead: {engine.not_loaded_reason() or engine.state}")
         if engine.model is None and engine.state != "loading":

@@ -25,12 +25,19 @@ _HINT = {
     "SIGKILL": "the machine may be out of memory: try a smaller model or context size",
 }
 
+_WEDGED_HINT = (
+    "a decode step or model load never returned; BROWSER_LLM_ENGINE_WEDGED_S and "
+    "BROWSER_LLM_ENGINE_LOAD_WEDGED_S set how long the server waits"
+)
+
 
 @dataclass(frozen=True)
 class ChildExit:
-    """A finished engine process: its return code as subprocess reports it."""
+    """A finished engine process: its return code as subprocess reports it, and whether
+    the server killed it for being wedged (wedge_watch.py)."""
 
     returncode: int
+    wedged_s: float | None = None  # seconds without progress when it was killed
 
     @property
     def signal_name(self) -> str | None:
@@ -43,6 +50,8 @@ class ChildExit:
 
     @property
     def description(self) -> str:
+        if self.wedged_s is not None:
+            return f"wedged: no progress for {self.wedged_s:.0f} s with work pending; killed"
         name = self.signal_name
         if name is None:
             return f"exited with code {self.returncode}"
@@ -51,16 +60,21 @@ class ChildExit:
 
     @property
     def hint(self) -> str | None:
+        if self.wedged_s is not None:
+            return _WEDGED_HINT
         name = self.signal_name
         return _HINT.get(name) if name is not None else None
 
     @property
     def looks_like_memory(self) -> bool:
         """SIGKILL is the out-of-memory killer's signal; counted in health.memory_errors."""
-        return self.signal_name == "SIGKILL"
+        return self.signal_name == "SIGKILL" and self.wedged_s is None
 
     def details(self) -> dict[str, object]:
         out: dict[str, object] = {"reason": "engine_died", "exit": self.description}
+        if self.wedged_s is not None:
+            out["reason"] = "engine_wedged"
+            out["wedged_s"] = round(self.wedged_s, 1)
         if self.signal_name is not None:
             out["signal"] = self.signal_name
         else:

@@ -27,6 +27,7 @@ class EngineProcessInfo:
     pid: int | None = None
     state: str = "starting"  # starting | running | restarting | failed | stopped
     restarts: int = 0
+    wedged_restarts: int = 0  # of those, killed by the server for making no progress
     last_exit: str | None = None
     failure: str | None = None
     native_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL))
@@ -41,6 +42,7 @@ class EngineProcessInfo:
             "pid": self.pid,
             "state": self.state,
             "restarts": self.restarts,
+            "wedged_restarts": self.wedged_restarts,
             "last_exit": self.last_exit,
             "failure": self.failure,
         }

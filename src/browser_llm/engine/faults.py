@@ -9,6 +9,8 @@ request has generated N tokens:
   decode failure would: every sequence in that step fails with INFERENCE_ERROR.
 - ``[[fault:raise@N]]``: the decode step raises an unexpected exception (the engine's
   last-resort handler fails the running sequences with INTERNAL_ERROR and carries on).
+- ``[[fault:hang@N]]``: the decode step never returns (the engine thread sleeps forever),
+  a wedged engine (wedge_watch.py): the process lives on and answers nothing.
 - ``[[fault:sigsegv@N]]``, ``sigill``, ``sigkill``, ``abort``: the engine process is
   killed by that signal inside the decode step, as a llama.cpp crash (or the OOM
   killer) would kill it. ``@0`` fires on the step that reads the prompt (prefill).
@@ -33,7 +35,8 @@ from browser_llm.engine.llama_model import LlamaModel
 
 __all__ = ["FaultInjectingEngine", "InjectedFault", "fault_of"]
 
-_MARKER = re.compile(r"\[\[fault:(decode|raise|sigsegv|sigill|sigkill|abort)(?:@(\d{1,6}))?\]\]")
+_KINDS = "decode|raise|hang|sigsegv|sigill|sigkill|abort"
+_MARKER = re.compile(rf"\[\[fault:({_KINDS})(?:@(\d{{1,6}}))?\]\]")
 _SIGNALS = {
     "sigsegv": signal.SIGSEGV,
     "sigill": signal.SIGILL,
@@ -48,7 +51,7 @@ class InjectedFault(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "decode", "raise" or a signal name (see _SIGNALS)
+    kind: str  # "decode", "raise", "hang" or a signal name (see _SIGNALS)
     after_tokens: int
 
 
@@ -72,6 +75,12 @@ def _die(kind: str) -> None:
     time.sleep(30)  # not reached: the default action ends the process
 
 
+def _hang() -> None:
+    """Blocks this thread for good, as a step stuck in a driver or a lock would."""
+    while True:
+        time.sleep(3600)
+
+
 class FaultInjectingEngine(LlamaEngine):
     """LlamaEngine whose decode step fails on request (see the module docstring)."""
 
@@ -81,6 +90,8 @@ class FaultInjectingEngine(LlamaEngine):
             if fault is not None and seq.n_generated >= fault.after_tokens:
                 if fault.kind == "raise":
                     raise InjectedFault("injected engine fault")
+                if fault.kind == "hang":
+                    _hang()
                 if fault.kind in _SIGNALS:
                     _die(fault.kind)
                 return -1

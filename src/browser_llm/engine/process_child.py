@@ -2,7 +2,7 @@
 
 Started by process_engine.py as ``python -m browser_llm.engine.process_child FD``.
 The first message on the socket is the configuration; after that the server sends
-load / unload / submit / cancel / stop and this process answers with the engine's
+load / unload / submit / cancel / ping / stop and this process answers with the engine's
 events, one message per decode step. A llama.cpp crash ends this process only.
 
 Signals: SIGINT and SIGTERM are ignored (a Ctrl+C reaches the whole process group;
@@ -170,6 +170,10 @@ class _Child:
             )
             done = engine.vocab_future(work)
             done.add_done_callback(lambda f: self._reply_value(op_id, f))
+        elif op == "ping":  # answered between two steps: the engine thread moves
+            engine.vocab_future(lambda model: None).add_done_callback(
+                lambda f: self.send({"op": "pong"})
+            )
         elif op == "stop":
             return False
         return True

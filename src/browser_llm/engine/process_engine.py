@@ -9,10 +9,12 @@ running requests end with INFERENCE_ERROR naming how; queued ones run again on t
 restarted process, which loads the same model after a back-off (/status: `loading`);
 three deaths before a first token mark the model failed; a load that kills the process
 fails with MODEL_LOAD_FAILED and the previous model comes back (docs/reliability.md).
+A process alive but making no progress with work owed (wedge_watch.py) is killed and
+then handled as any other death.
 
 The event loop reads its messages (socket_watch.py); threads: a supervisor (starts it,
 waits for its end, restarts it), a writer (the event loop never blocks on the socket)
-and a reader of its output (child_process.py).
+a reader of its output (child_process.py) and the wedge watcher.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from browser_llm.engine.child_process import EngineProcessInfo, spawn
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
 from browser_llm.engine.socket_watch import LoopReader
+from browser_llm.engine.wedge_watch import WedgeLimits, WedgeTarget, WedgeWatcher
 from browser_llm.engine.wire import (
     decode_embeddings,
     decode_error,
@@ -76,6 +79,7 @@ class ProcessEngine:
         fault_inject: bool = False,
         log_level: str = "info",
         policy: RestartPolicy | None = None,
+        wedge: WedgeLimits | None = None,
     ) -> None:
         self._setup = {
             "config": asdict(config),
@@ -103,6 +107,10 @@ class ProcessEngine:
         self._supervisor = threading.Thread(target=self._supervise, name="engine-supervisor")
         self._writer = threading.Thread(target=self._write_loop, name="engine-writer")
         self._supervisor.daemon = self._writer.daemon = True
+        self._wedged: tuple[int, float] | None = None  # (generation, seconds) it was killed
+        self._watcher = WedgeWatcher(
+            wedge or WedgeLimits(), self._wedge_target, self._ping, self._claim_wedged
+        )
 
     # ---- Engine protocol ------------------------------------------------------
     @property
@@ -144,6 +152,7 @@ class ProcessEngine:
         if not self._supervisor.is_alive():
             self._supervisor.start()
             self._writer.start()
+            self._watcher.start(self._stopping)
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -271,6 +280,7 @@ class ProcessEngine:
         """Starts an engine process, serves it until it ends, returns how it ended."""
         proc, parent_sock = spawn(self.info)
         self._proc = proc
+        generation = self._generation
         try:
             send_message(parent_sock, self._setup)
             hello = recv_message(parent_sock)
@@ -289,7 +299,9 @@ class ProcessEngine:
             self._sock = None
             self._generation += 1
         parent_sock.close()
-        return ChildExit(proc.wait())
+        returncode = proc.wait()
+        wedged, self._wedged = self._wedged, None
+        return ChildExit(returncode, wedged[1] if wedged and wedged[0] == generation else None)
 
     def _connect(self, sock: socket.socket) -> None:
         """The process is up: restore the model after a death, then send what waits."""
@@ -315,6 +327,7 @@ class ProcessEngine:
             self._outbox.put((self._generation, pending.message))
 
     def _on_message(self, message: dict[str, Any]) -> None:
+        self._watcher.watch.progressed()  # any message: the engine thread moves (pong too)
         if message.get("op") == "events":
             self._on_events(message)
         elif message.get("op") == "done":
@@ -363,6 +376,25 @@ class ProcessEngine:
         else:
             pending.done.set_exception(decode_error(message["error"]))
 
+    # ---- wedges (wedge_watch.py) -------------------------------------------------------
+    def _wedge_target(self) -> WedgeTarget | None:
+        with self._lock:
+            if not self._connected or self._sock is None or self.info.pid is None:
+                return None
+            owed = self._work.owed()
+            return WedgeTarget(owed, self.info.pid, self._sock, self._generation)
+
+    def _ping(self, generation: int) -> None:
+        self._outbox.put((generation, {"op": "ping"}))
+
+    def _claim_wedged(self, target: WedgeTarget, quiet_s: float) -> bool:
+        """The watcher is about to kill it: remember why, unless it ended meanwhile."""
+        with self._lock:
+            if target.generation != self._generation or self._stopping.is_set():
+                return False
+            self._wedged = (target.generation, quiet_s)
+            return True
+
     # ---- deaths ---------------------------------------------------------------------
     def _on_death(self, exit_: ChildExit) -> None:
         """Ends what the dead process was running, keeps the queue, prepares the restart."""
@@ -389,6 +421,7 @@ class ProcessEngine:
         with self._lock:
             self.info.last_exit = cause
             self.info.restarts += 1
+            self.info.wedged_restarts += exit_.wedged_s is not None
             self.info.state = "restarting"
             self.info.pid = None
             serving = self._model.model_id if self._model is not None else None

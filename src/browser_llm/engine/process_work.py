@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from browser_llm.core.errors import (
     BrowserLLMError,
@@ -99,6 +99,14 @@ class PendingWork:
     @property
     def loading(self) -> bool:
         return any(p.done is not None and p.op == "load" for p in self._items.values())
+
+    def owed(self) -> Literal["work", "load"] | None:
+        """What the process owes an answer for (wedge_watch.py): a load, other work, or
+        nothing (idle, or only work it has not been sent)."""
+        sent = [p for p in self._items.values() if p.sent]
+        if any(p.done is not None and p.op == "load" for p in sent):
+            return "load"
+        return "work" if sent else None
 
     def take_unsent(self) -> list[Pending]:
         """What the process has not seen, in arrival order, now marked sent."""

@@ -13,6 +13,7 @@ from browser_llm.api.schemas import Envelope
 from browser_llm.api.services import services
 from browser_llm.core.errors import ValidationError
 from browser_llm.observability.profile import METRICS
+from browser_llm.observability.shared import merged_exposition, merged_names, merged_points
 
 __all__ = ["metrics_router", "router"]
 
@@ -104,15 +105,18 @@ async def debug_profile(
     since: Annotated[float | None, Query(ge=0, description=_SINCE)] = None,
     metric: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    profile = services(request).stats.profile
+    svc = services(request)
+    profile = svc.stats.profile
     if metric is not None and metric not in METRICS:
         raise ValidationError(
             f"metric: unknown metric '{metric}'", {"field": "metric", "known": sorted(METRICS)}
         )
-    names = [metric] if metric else profile.names()
+    # With a shared Redis: every server process's points (observability/shared.py).
+    peers = await svc.peers.read() if svc.peers is not None else []
+    names = [metric] if metric else merged_names(profile, peers)
     series = []
     for name in names:
-        points = profile.points(name, since_seconds(since))
+        points = merged_points(profile, peers, name, since_seconds(since))
         agg = profile.aggregate(points)
         series.append(
             MetricSeries(
@@ -150,4 +154,6 @@ async def prometheus_metrics(request: Request) -> Response:
             "step_ms": engine_stats.step_ms,
         },
     )
+    if svc.peers is not None:  # request counts summed over every server process
+        body = merged_exposition(stats.prometheus.registry, await svc.peers.read())
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

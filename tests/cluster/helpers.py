@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -13,6 +14,11 @@ from typing import Any, TypeVar
 import httpx
 
 from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key, rendezvous_order
+from browser_llm.engine.base import GenerationRequest
+from browser_llm.engine.chat_template import ChatTemplate
+from browser_llm.engine.gguf_meta import read_gguf_header
+from browser_llm.engine.prompt import prompt_text
+from tests.modelfiles import smollm2_path
 
 T = TypeVar("T")
 
@@ -29,13 +35,27 @@ def stream_all(api: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
         return list(sse_events(resp.iter_lines()))
 
 
+@functools.cache
+def _template() -> ChatTemplate:
+    header = read_gguf_header(smollm2_path())
+    assert header.chat_template
+    return ChatTemplate(header.chat_template, header.bos_text, header.eos_text)
+
+
+def routing_key(prompt: str) -> str:
+    """The router's key for a plain prompt: its start as the model's template renders it
+    (the ingress renders it the same way)."""
+    rendered = prompt_text(_template(), GenerationRequest(prompt=prompt))[0]
+    return prefix_key({"prompt": prompt, "messages": None}, rendered=rendered)
+
+
 def preferred_replica(prompt: str, replica_ids: list[str]) -> str:
     """The replica the router prefers for this prompt while it has free slots."""
-    return rendezvous_order(prefix_key({"prompt": prompt, "messages": None}), replica_ids)[0]
+    return rendezvous_order(routing_key(prompt), replica_ids)[0]
 
 
 def digest_of(prompt: str) -> str:
-    return prefix_digest(prefix_key({"prompt": prompt, "messages": None}))
+    return prefix_digest(routing_key(prompt))
 
 
 def wait_for(check: Callable[[], T | None], timeout_s: float = 60, what: str = "") -> T:

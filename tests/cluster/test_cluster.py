@@ -158,6 +158,29 @@ def test_same_prefix_requests_land_on_one_replica_and_reuse_its_cache(cluster: C
     assert len({r[0] for r in where.values()}) == 2  # the prefixes spread over both
 
 
+def test_a_prompt_and_the_same_text_as_a_message_share_a_replica(cluster: Cluster) -> None:
+    """The router keys on the prompt as the template renders it: a plain prompt on the seed
+    API and the same text as the one user message of a /v1 chat are the same tokens, so
+    the chat finds the prompt's KV cells, as a repeat of the prompt itself does (keyed on
+    the raw text they would meet by chance, 1 in 2 each: 1 in 64 for all six)."""
+    chat_url = str(cluster.api.base_url.copy_with(path="/v1/chat/completions"))
+    for n in range(6):
+        text = f"Note {n}: {LONG}"
+        body = {"prompt": text, "max_tokens": 1, "temperature": 0}
+        first = cluster.api.post("/api/v1/generate", json=body)
+        assert first.status_code == 200, first.text
+        messages = [{"role": "user", "content": text}]
+        chat = cluster.api.post(
+            chat_url, json={"messages": messages, "max_tokens": 1, "temperature": 0}
+        )
+        assert chat.status_code == 200, chat.text
+        again = cluster.api.post("/api/v1/generate", json=body)
+        assert again.status_code == 200, again.text
+        repeat_cached = again.json()["data"]["usage"]["cached_prompt_tokens"]
+        assert repeat_cached > 0
+        assert chat.json()["usage"]["prompt_tokens_details"]["cached_tokens"] == repeat_cached
+
+
 def _requests_by_replica(cluster: Cluster) -> Counter[str]:
     """Requests each replica accepted, from reports written after every earlier one ended."""
     since = time.time()

@@ -24,6 +24,13 @@ def test_prefix_key_takes_the_start_of_prompt_or_messages() -> None:
     assert a == b
 
 
+def test_the_rendered_prompt_keys_a_request_when_the_ingress_has_it() -> None:
+    rendered = "<|im_start|>user\nabc<|im_end|>\n<|im_start|>assistant\n"
+    as_prompt = prefix_key(_request("abc"), 64, rendered)
+    as_message = prefix_key(_request(messages=[["user", "abc"]]), 64, rendered)
+    assert as_prompt == as_message == "r:" + rendered[:64]
+
+
 def test_rendezvous_order_is_stable_and_ignores_list_order() -> None:
     order = rendezvous_order("p:key", REPLICAS)
     assert sorted(order) == sorted(REPLICAS)

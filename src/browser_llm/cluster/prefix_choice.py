@@ -22,14 +22,20 @@ __all__ = [
     "rendezvous_order",
 ]
 
-# The first characters of the prompt as sent: system prompts and few-shot headers that
-# repeat across requests sit there. The ingress does not render the chat template (the
-# replica does), so this is the raw text, not tokens.
+# The first characters of the prompt: system prompts and few-shot headers that repeat
+# across requests sit there.
 DEFAULT_PREFIX_CHARS = 256
 
 
-def prefix_key(request: Mapping[str, Any], chars: int = DEFAULT_PREFIX_CHARS) -> str:
-    """The routing key of a request in engine/wire.py's encoded form."""
+def prefix_key(
+    request: Mapping[str, Any], chars: int = DEFAULT_PREFIX_CHARS, rendered: str | None = None
+) -> str:
+    """The routing key of a request in engine/wire.py's encoded form. `rendered`: the prompt
+    as the model's chat template writes it (what the replica's KV cells will hold), when the
+    ingress could render it; then a plain prompt and the same text sent as one user message
+    share a key. Without it, the raw text as sent."""
+    if rendered is not None:
+        return "r:" + rendered[:chars]
     messages = request.get("messages")
     if messages:
         # Each is [role, content] or, with tool calls, [role, content, calls, call id].

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 from ray.serve import context as serve_context
@@ -44,6 +45,9 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
+from browser_llm.engine.chat_template import ChatTemplate
+from browser_llm.engine.gguf_meta import read_gguf_header
+from browser_llm.engine.prompt import prompt_text
 from browser_llm.engine.wire import decode_error, decode_event, decode_model, encode_request
 
 __all__ = ["RemoteEngine", "RemoteHandle"]
@@ -52,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 _REFRESH_S = 1.0
 _ASK_TIMEOUT_S = 10.0
+_RENDERED_CHARS = 4096  # of the rendered prompt sent for routing (the router keys on fewer)
 
 
 class ReplicaLostError(Exception):
@@ -83,6 +88,9 @@ class RemoteEngine:
         self._reports = reports
         self._replicas: list[dict[str, Any]] = []
         self._model: LoadedModel | None = None
+        # The served model's chat template, read from its file on this node (every node
+        # has the model files): the router keys on the prompt as the replica will render it.
+        self._template: tuple[str, ChatTemplate | None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.retried = 0  # requests run again after their replica died before a token
         self.lost_mid_stream = 0  # requests ended by a replica's death after a token
@@ -99,6 +107,20 @@ class RemoteEngine:
             if report.get("state") == "ready" and report.get("model"):
                 self._model = decode_model(report["model"])
                 break
+        model = self._model
+        if model is not None and (self._template is None or self._template[0] != model.path):
+            self._template = (model.path, await asyncio.to_thread(_template_of, model.path))
+
+    def _rendered(self, request: GenerationRequest) -> str | None:
+        """The start of the prompt as the model's template renders it; None when this
+        node cannot read the template (the router then keys on the raw text)."""
+        template = self._template[1] if self._template is not None else None
+        if template is None:
+            return None
+        try:
+            return prompt_text(template, request)[0][:_RENDERED_CHARS]
+        except BrowserLLMError:
+            return None  # the replica will refuse it with the same error
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -254,12 +276,15 @@ class RemoteEngine:
     # ---- forwarding ---------------------------------------------------------------
     async def _forward(self, handle: RemoteHandle) -> None:
         encoded = encode_request(handle.request)
+        rendered = self._rendered(handle.request)
         posted: set[type] = set()  # Admitted/Started already passed on (not twice on a retry)
         avoid: list[str] = []
         for attempt in (1, 2):
             state = _Attempt()
             _own_serve_request(handle.request.request_id)
-            stream = self._handle.options(stream=True).generate.remote(encoded, avoid=avoid)
+            stream = self._handle.options(stream=True).generate.remote(
+                encoded, avoid=avoid, rendered=rendered
+            )
             try:
                 await self._relay(stream, handle, state, posted, retry_allowed=attempt == 1)
                 return
@@ -356,3 +381,14 @@ class _Attempt:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _template_of(path: str) -> ChatTemplate | None:
+    try:
+        header = read_gguf_header(Path(path))
+        if not header.chat_template:
+            return None
+        return ChatTemplate(header.chat_template, header.bos_text, header.eos_text)
+    except (OSError, ValueError) as exc:
+        logger.info("routing on raw prompt text: cannot read the template of %s (%s)", path, exc)
+        return None

@@ -70,16 +70,17 @@ class EngineReplica:
 
     # ---- Serve calls ------------------------------------------------------------
     async def generate(
-        self, request: dict[str, Any], avoid: list[str] | None = None
+        self, request: dict[str, Any], avoid: list[str] | None = None, rendered: str | None = None
     ) -> AsyncIterator[list[Any]]:
-        # `avoid` is read by the router (router.py), not here.
+        # `avoid` and `rendered` (the prompt's start as the ingress rendered it) are read by
+        # the router (router.py); `rendered` also keys the prefixes this replica reports.
         self._streams += 1
         self._requests += 1
         handle = None
         finished = False
         try:
             yield ["R", self._id]
-            self._remember(prefix_key(request))
+            self._remember(prefix_key(request, rendered=rendered))
             # The ingress's perf_counter means nothing on another machine: timings start here.
             decoded = dataclasses.replace(decode_request(request), submitted_at=time.perf_counter())
             handle = self._engine.submit(decoded)

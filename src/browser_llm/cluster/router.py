@@ -76,7 +76,8 @@ class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
         if pending_request is not None and pending_request.args:
             request = pending_request.args[0]
             if isinstance(request, dict):
-                key = prefix_key(request, self._prefix_chars)
+                rendered = pending_request.kwargs.get("rendered")
+                key = prefix_key(request, self._prefix_chars, rendered)
             avoid = tuple(pending_request.kwargs.get("avoid") or ())
         load = {rid: self._load(r) for rid, r in by_id.items()}
         ranked = rank_replicas(key, list(by_id), load, self._spill_at, avoid)

@@ -22,6 +22,7 @@ from browser_llm.core.types import (
     GenerationParams,
     GpuDevice,
     LoadedModel,
+    TokenLogprob,
 )
 
 __all__ = [
@@ -59,6 +60,9 @@ class GenerationRequest:
     # The client sees nothing before the end (no streaming): an engine may run it again
     # from scratch after a failure mid-generation (the cluster's remote engine does).
     buffered: bool = False
+    # Log-probabilities of each generated token with this many most likely alternatives
+    # (0-20); None: not asked for, and nothing is computed (engine/logprobs.py).
+    logprobs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class Started:
 @dataclass(frozen=True)
 class TokenText:
     text: str
+    # Requests with logprobs: the entries of the tokens whose text begins in `text`
+    # (may come with empty text at the end); always empty otherwise.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)

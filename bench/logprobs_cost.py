@@ -42,7 +42,9 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def measure(client: httpx.Client, url: str, tokens: int, extra: dict[str, Any]) -> tuple[float, int]:
+def measure(
+    client: httpx.Client, url: str, tokens: int, extra: dict[str, Any]
+) -> tuple[float, int]:
     """One streamed greedy chat request: (decode tok/s, completion tokens)."""
     body = {
         "messages": MESSAGES,
@@ -89,7 +91,7 @@ def main() -> int:
             "this": f"http://127.0.0.1:{this.port}/v1/chat/completions",
             "repo": f"http://127.0.0.1:{repo.port}/v1/chat/completions",
         }
-        for label, server, extra in VARIANTS:  # warm-up (prompt cache, first-use costs)
+        for _label, server, extra in VARIANTS:  # warm-up (prompt cache, first-use costs)
             measure(client, urls[server], args.tokens, extra)
         for run in range(args.runs):
             shift = run % len(VARIANTS)

@@ -101,11 +101,13 @@ def main() -> int:
                 counts[label].add(completion)
     base = statistics.median(speeds["no logprobs"])
     print(f"Greedy chat, {args.tokens} tokens max, {args.threads} threads, {args.runs} runs")
-    print(f"{'variant':<24} {'decode tok/s':>12} {'ratio':>7}  tokens")
+    print(f"{'variant':<24} {'decode tok/s':>12} {'p25-p75':>13} {'ratio':>7}  tokens")
     for label, _, _ in VARIANTS:
         median = statistics.median(speeds[label])
+        q1, _, q3 = statistics.quantiles(speeds[label], n=4)
         tokens = ",".join(str(c) for c in sorted(counts[label]))
-        print(f"{label:<24} {median:>12.1f} {median / base:>6.3f}x  {tokens}")
+        spread = f"{q1:.1f}-{q3:.1f}"
+        print(f"{label:<24} {median:>12.1f} {spread:>13} {median / base:>6.3f}x  {tokens}")
     print("ratio: to 'no logprobs' on this checkout; the --repo row is the A/B for")
     print("'free when not asked' (its inverse: this checkout / --repo)")
     return 0

@@ -477,7 +477,7 @@ class LlamaEngine:
             self._emit(seq.handle, Failed(error))
             return
         tail = seq.text.flush()  # tokens inside a stop string get no logprobs entry
-        held = seq.trail.release_all() if seq.trail and not seq.text.stopped else ()
+        held = seq.trail.release_all() if seq.trail is not None and not seq.text.stopped else ()
         if tail or held:
             self._emit(seq.handle, TokenText(tail, held))
         self._emit(seq.handle, Finished(seq.completion(finish_reason)))

@@ -8,7 +8,7 @@ llama.cpp call. Requests without logprobs never reach this module.
 
 Entries are held until the text of their token is given out (TextStream holds back
 cut characters and possible stop strings), so each text event carries the entries of
-the tokens whose text it begins, and tokens inside a dropped stop string get none.
+the tokens whose text it begins, and tokens wholly inside a dropped stop string get none.
 """
 
 from __future__ import annotations

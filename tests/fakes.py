@@ -12,6 +12,8 @@ from browser_llm.core.types import (
     GpuDevice,
     LoadedModel,
     Timings,
+    TokenChoice,
+    TokenLogprob,
     Usage,
 )
 from browser_llm.engine.base import (
@@ -28,6 +30,15 @@ from browser_llm.engine.base import (
 FAKE_PIECES = ("Hello", ",", " wor", "ld", " 🙂")
 FAKE_BOS = 256  # the fake vocabulary: bytes 0-255, then BOS
 FAKE_VOCAB = 257
+FAKE_LOGPROB = -0.5  # every fake token's logprob; alternatives: -1, -2, ...
+
+
+def fake_logprob(index: int, piece: str, top_n: int, offset: int) -> TokenLogprob:
+    """A made-up entry for FAKE_PIECES[index]: the chosen token first, then `top_n - 1`
+    alternatives spelled "alt1", "alt2", ... (shape tests only)."""
+    chosen = TokenChoice(index, piece.encode(), FAKE_LOGPROB)
+    alts = [TokenChoice(1000 + k, f"alt{k}".encode(), -float(k)) for k in range(1, top_n)]
+    return TokenLogprob(chosen, (chosen, *alts)[:top_n], offset)
 
 
 class FakeEngine:
@@ -110,12 +121,15 @@ class FakeEngine:
         max_tokens = handle.request.params.max_tokens
         handle.post(Admitted(prompt_tokens, max_tokens, False, self._model.model_id))
         pieces = FAKE_PIECES[:max_tokens]
-        for piece in pieces:
+        top_n, offset = handle.request.logprobs, 0
+        for i, piece in enumerate(pieces):
             await asyncio.sleep(0)
             if handle.cancelled:
                 return
             handle.tokens_generated += 1
-            handle.post(TokenText(piece))
+            entries = (fake_logprob(i, piece, top_n, offset),) if top_n is not None else ()
+            offset += len(piece)
+            handle.post(TokenText(piece, entries))
         reason = "length" if len(pieces) == max_tokens else "stop"
         now = time.perf_counter() - handle.request.submitted_at
         handle.post(

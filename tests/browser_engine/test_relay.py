@@ -206,3 +206,13 @@ def test_attach_needs_a_hello_and_a_local_origin(relay_server: Server) -> None:
             ws.recv(timeout=10)
     with pytest.raises(Exception):  # noqa: B017 - the handshake is refused
         connect(attach_url(relay_server), origin="http://evil.example")  # type: ignore[arg-type]
+
+
+def test_logprobs_are_a_400_on_the_browser_engine(tab: FakeTab, relay_server: Server) -> None:
+    """wllama sends the tab's text only, no logits: asking for logprobs there is refused."""
+    url = relay_server.base_url.replace("/api/v1", "/v1/chat/completions")
+    body = {"messages": [{"role": "user", "content": "hi"}], "logprobs": True}
+    resp = httpx.post(url, json=body, timeout=60)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "logprobs"
+    assert all(m["type"] != "generate" for m in tab.log)  # never sent to the tab

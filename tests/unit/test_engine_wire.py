@@ -22,6 +22,8 @@ from browser_llm.core.types import (
     GenerationParams,
     LoadedModel,
     Timings,
+    TokenChoice,
+    TokenLogprob,
     Usage,
 )
 from browser_llm.engine.base import (
@@ -50,6 +52,15 @@ from browser_llm.engine.wire import (
     send_message,
 )
 
+LOGPROBS = (
+    TokenLogprob(
+        TokenChoice(1234, b" caf\xc3", -0.25),
+        (TokenChoice(1234, b" caf\xc3", -0.25), TokenChoice(7, b"", -3.5)),
+        text_offset=0,
+    ),
+    TokenLogprob(TokenChoice(99, b"\xa9", None), (), text_offset=4),  # an unscored closing
+)
+
 COMPLETION = Completion(
     "héllo 🦙",
     "length",
@@ -65,6 +76,8 @@ COMPLETION = Completion(
         Admitted(12, 64, True, "smol"),
         Started(0.25),
         TokenText("a\nb \u2028 \U0001f999"),
+        TokenText(" caf\u00e9", LOGPROBS),  # logprobs cross with their token bytes
+        TokenText("", LOGPROBS[:1]),  # the end's entries may come without text
         Finished(COMPLETION),
         Finished(replace(COMPLETION, closed_early=True)),  # forced JSON closing (issue 25)
         Failed(InferenceError("boom", {"signal": "SIGSEGV"})),
@@ -92,6 +105,16 @@ def test_request_round_trip() -> None:
     assert decode_request(encode_request(request)) == request
     plain = GenerationRequest(prompt="Hello", raw=True)
     assert decode_request(encode_request(plain)) == plain
+    for top in (0, 20):
+        scored = GenerationRequest(prompt="Hello", logprobs=top)
+        assert decode_request(encode_request(scored)) == scored
+
+
+@pytest.mark.parametrize("value", [-1, 21, "5", 2.0, True])
+def test_request_with_bad_logprobs_is_refused(value: object) -> None:
+    data = {**encode_request(GenerationRequest(prompt="Hello")), "logprobs": value}
+    with pytest.raises(WireError):
+        decode_request(data)
 
 
 def test_model_round_trip() -> None:
@@ -106,7 +129,18 @@ def test_unknown_error_code_becomes_internal_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [["Z", 1], ["A", "not a number", 1, True, "m"], ["F", {"text": "x"}], [], "T"]
+    "data",
+    [
+        ["Z", 1],
+        ["A", "not a number", 1, True, "m"],
+        ["F", {"text": "x"}],
+        [],
+        "T",
+        ["T", "x", [[1, "zz", -1.0, 0, []]]],  # a piece that is not hex
+        ["T", "x", [[1, "41", "-1", 0, []]]],  # a logprob that is not a number
+        ["T", "x", [[1, "41", -1.0, 0, [[2, "42", -2.0]] * 21]]],  # more than 20 alternatives
+        ["T", "x", [[1, "41", -1.0]]],  # an entry cut short
+    ],
 )
 def test_malformed_events_are_refused(data: object) -> None:
     with pytest.raises(WireError):

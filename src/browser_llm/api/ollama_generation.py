@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from browser_llm.api.logprob_views import logprobs_option
 from browser_llm.api.ollama_options import generation_params, json_format
 from browser_llm.api.ollama_schemas import OllamaChatRequest, OllamaGenerateRequest
 from browser_llm.api.ollama_views import iso_time
@@ -19,6 +20,7 @@ __all__ = [
     "check_chat_fields",
     "check_generate_fields",
     "final_fields",
+    "logprobs_of",
     "params_of",
     "text_line",
 ]
@@ -33,12 +35,14 @@ def _refuse(field: str, why: str) -> ValidationError:
 def _check_common(body: OllamaGenerateRequest | OllamaChatRequest) -> None:
     if body.think not in (None, False, "", "false"):
         raise _refuse("think", "this server's models do not think; leave it unset or false")
-    if body.logprobs:
-        raise _refuse("logprobs", "log-probabilities are not served yet")
-    if body.top_logprobs:
-        raise _refuse("top_logprobs", "log-probabilities are not served yet")
+    logprobs_of(body)  # 400 for a bad top_logprobs before anything runs
     if body.debug_render_only:
         raise _refuse("_debug_render_only", "not supported")
+
+
+def logprobs_of(body: OllamaGenerateRequest | OllamaChatRequest) -> int | None:
+    """Alternatives per token the engine reports (None: logprobs off)."""
+    return logprobs_option(body.logprobs, body.top_logprobs)
 
 
 def check_generate_fields(body: OllamaGenerateRequest) -> None:

@@ -25,16 +25,11 @@ def refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
     if isinstance(body, CompletionRequest):
         if body.best_of not in (None, 1):
             raise _refuse("best_of", "only best_of=1 is supported")
-        if body.logprobs:
-            raise _refuse("logprobs", "not supported by this server yet")
         if body.echo:
             raise _refuse("echo", "not supported by this server")
         if body.suffix:
             raise _refuse("suffix", "not supported by this server")
         return
-    if body.logprobs or body.top_logprobs:
-        field = "logprobs" if body.logprobs else "top_logprobs"
-        raise _refuse(field, "not supported by this server yet")
     if body.functions is not None or body.function_call is not None:
         field = "functions" if body.functions is not None else "function_call"
         raise _refuse(field, "deprecated by OpenAI; send `tools` and `tool_choice` instead")

@@ -14,6 +14,8 @@ __all__ = [
     "GpuDevice",
     "LoadedModel",
     "Timings",
+    "TokenChoice",
+    "TokenLogprob",
     "Usage",
 ]
 
@@ -46,6 +48,26 @@ class GenerationParams:
     seed: int | None = None
     ignore_eos: bool = False
     grammar: str | None = None  # GBNF the output must match (JSON mode / schema)
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """One token and its log-probability under the model's raw distribution (log-softmax
+    of the logits, before temperature, top-k/top-p, penalties or a grammar)."""
+
+    token: int
+    piece: bytes
+    # None: the model never scored this token (a forced JSON closing after its first token).
+    logprob: float | None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability and the most likely tokens at its position."""
+
+    chosen: TokenChoice
+    top: tuple[TokenChoice, ...]
+    text_offset: int  # characters into the completion text where this token begins
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from browser_llm.core.types import (
     GenerationParams,
     GpuDevice,
     LoadedModel,
+    TokenLogprob,
 )
 
 __all__ = [
@@ -65,6 +66,9 @@ class GenerationRequest:
     # How long its model stays loaded once idle (Ollama's keep_alive, seconds; negative:
     # for ever; 0: unload when idle); None: as before. Read by the service, not the engine.
     keep_alive_s: float | None = None
+    # Log-probabilities of each generated token with this many most likely alternatives
+    # (0-20); None: not asked for, and nothing is computed (engine/logprobs.py).
+    logprobs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class Started:
 @dataclass(frozen=True)
 class TokenText:
     text: str
+    # Requests with logprobs: the entries of the tokens whose text begins in `text`
+    # (may come with empty text at the end); always empty otherwise.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)

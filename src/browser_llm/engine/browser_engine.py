@@ -209,6 +209,13 @@ class BrowserEngine:
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
             return handle
+        if request.logprobs is not None:  # the tab's wllama sends text only, no logits
+            error = ValidationError(
+                "logprobs: not available on the browser engine; use engine 'native'",
+                {"field": "logprobs"},
+            )
+            handle.post(Failed(error))
+            return handle
         try:
             handle.prompt = self._render(request)
         except BrowserLLMError as exc:

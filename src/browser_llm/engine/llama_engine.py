@@ -52,6 +52,7 @@ from browser_llm.engine.gpu_devices import gpu_devices
 from browser_llm.engine.json_closing import ClosingCatalog
 from browser_llm.engine.kv_placement import KVPlacement
 from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
+from browser_llm.engine.logprobs import LogprobTrail
 from browser_llm.engine.prompt import prepare_prompt
 from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
@@ -326,6 +327,8 @@ class LlamaEngine:
         seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop), reused=reused)
         if params.grammar is not None and self._closings is not None:
             seq.budget = self._closings.budget(params.grammar)
+        if handle.request.logprobs is not None:
+            seq.trail = LogprobTrail(handle.request.logprobs, self._model)
         # Sorted by seq id: llama.cpp packs only runs of consecutive ids into one
         # micro-batch, so order and compact ids decide how many graphs a step runs.
         bisect.insort(self._running, seq, key=lambda s: s.seq_id)
@@ -405,16 +408,16 @@ class LlamaEngine:
             return False
         for seq, index in outputs:
             if seq.budget is None:
-                self._on_token(model, seq, seq.sampler.sample(model.ctx, index))
+                self._on_token(model, seq, seq.sampler.sample(model.ctx, index), index)
             else:  # the token is recorded once the closing after it is known to fit
-                self._on_token(model, seq, seq.sampler.choose(model.ctx, index))
+                self._on_token(model, seq, seq.sampler.choose(model.ctx, index), index)
         return True
 
     def _llama_decode(self, ctx: Any, batch: Any) -> int:
         """The one llama_decode call site; engine/faults.py overrides it in tests only."""
         return int(llama_cpp.llama_decode(ctx, batch))
 
-    def _on_token(self, model: LlamaModel, seq: Sequence, token: int) -> None:
+    def _on_token(self, model: LlamaModel, seq: Sequence, token: int, index: int) -> None:
         now = time.perf_counter()
         if seq.first_token_at is None:
             seq.first_token_at = now
@@ -424,11 +427,11 @@ class LlamaEngine:
         piece = model.piece(token)
         if seq.budget is not None:
             if not seq.budget.allows(piece, seq.prompt.max_tokens - seq.n_generated - 1):
-                self._close_early(model, seq)
+                self._close_early(model, seq, index)
                 return
             seq.sampler.accept(token)
         seq.last_token_at = now
-        self._take(seq, piece)
+        self._take(seq, token, piece, index)
         if seq.text.stopped:
             self._end(seq, "stop")
         elif seq.n_generated >= seq.prompt.max_tokens:
@@ -436,20 +439,26 @@ class LlamaEngine:
         else:
             seq.pending_token = token
 
-    def _take(self, seq: Sequence, piece: bytes) -> None:
+    def _take(self, seq: Sequence, token: int, piece: bytes, index: int | None) -> None:
+        """Gives out a token's text; `index`: its position's logits row (None: never decoded)."""
         seq.n_generated += 1
         seq.handle.tokens_generated += 1
         self._tokens_total += 1
+        trail = seq.trail
+        if trail is not None:
+            trail.record(index, token, seq.text.length)
         text = seq.text.push(piece)
         if text:
-            self._emit(seq.handle, TokenText(text))
+            held = trail.release(seq.text.emitted) if trail is not None else ()
+            self._emit(seq.handle, TokenText(text, held))
 
-    def _close_early(self, model: LlamaModel, seq: Sequence) -> None:
-        """Emits the shortest completion of the output in place of the sampled token."""
+    def _close_early(self, model: LlamaModel, seq: Sequence, index: int) -> None:
+        """Emits the shortest completion of the output in place of the sampled token (the
+        first closing token takes the sampled one's position and logits row)."""
         assert seq.budget is not None
         tokens, whole = seq.budget.force_closing(seq.sampler)
-        for token in tokens:
-            self._take(seq, model.piece(token))
+        for i, token in enumerate(tokens):
+            self._take(seq, token, model.piece(token), index if i == 0 else None)
         seq.closed_early = whole and bool(tokens)
         self._end(seq, "stop" if seq.text.stopped else "length")
 
@@ -467,9 +476,10 @@ class LlamaEngine:
         if error is not None:
             self._emit(seq.handle, Failed(error))
             return
-        tail = seq.text.flush()
-        if tail:
-            self._emit(seq.handle, TokenText(tail))
+        tail = seq.text.flush()  # tokens inside a stop string get no logprobs entry
+        held = seq.trail.release_all() if seq.trail is not None and not seq.text.stopped else ()
+        if tail or held:
+            self._emit(seq.handle, TokenText(tail, held))
         self._emit(seq.handle, Finished(seq.completion(finish_reason)))
 
     def _fail_running(self, error: BrowserLLMError) -> None:

@@ -12,6 +12,7 @@ from browser_llm.engine.text_stream import TextStream
 
 if TYPE_CHECKING:  # sampling imports llama.cpp, which the server process never loads
     from browser_llm.engine.json_closing import JsonBudget
+    from browser_llm.engine.logprobs import LogprobTrail
     from browser_llm.engine.sampling import SamplerChain
 
 __all__ = ["PreparedPrompt", "Sequence"]
@@ -34,6 +35,7 @@ class Sequence:
     reused: int = 0  # prompt tokens whose KV cells an earlier request left in this slot
     budget: JsonBudget | None = None  # grammar output: closes before max_tokens runs out
     closed_early: bool = False
+    trail: LogprobTrail | None = None  # only for requests that asked for logprobs
     n_fed: int = 0  # prompt tokens already in the KV cache
     n_past: int = 0  # next position
     pending_token: int | None = None  # sampled, to be decoded next step

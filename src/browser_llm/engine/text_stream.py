@@ -27,6 +27,16 @@ class TextStream:
         """The text given out so far (never includes a stop string)."""
         return self._text[: self._emitted]
 
+    @property
+    def length(self) -> int:
+        """Characters decoded so far (where the next token's text begins)."""
+        return len(self._text)
+
+    @property
+    def emitted(self) -> int:
+        """Characters given out so far."""
+        return self._emitted
+
     def push(self, piece: bytes) -> str:
         """Adds one token's bytes; returns the text that is now safe to emit."""
         if self.stopped:

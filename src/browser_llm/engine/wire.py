@@ -24,6 +24,8 @@ from browser_llm.core.types import (
     GpuDevice,
     LoadedModel,
     Timings,
+    TokenChoice,
+    TokenLogprob,
     Usage,
 )
 from browser_llm.engine.base import (
@@ -194,6 +196,7 @@ def encode_request(request: GenerationRequest) -> dict[str, Any]:
         "request_id": request.request_id,
         "engine": request.engine,
         "submitted_at": request.submitted_at,
+        "logprobs": request.logprobs,
     }
 
 
@@ -211,14 +214,56 @@ def decode_request(data: Any) -> GenerationRequest:
             request_id=str(data["request_id"]),
             engine=data["engine"],
             submitted_at=float(data["submitted_at"]),
+            logprobs=_top_count(data.get("logprobs")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError("malformed request") from exc
 
 
+def _top_count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= _MAX_TOP:
+        raise ValueError("logprobs must be an int 0-20 or null")
+    return value
+
+
+# ---- log-probabilities ----------------------------------------------------------
+# [token, piece as hex, logprob or null, text_offset, [[token, piece hex, logprob], ...]]
+_MAX_TOP = 20
+_MAX_PIECE_BYTES = 4096
+
+
+def _encode_logprob(entry: TokenLogprob) -> list[Any]:
+    c = entry.chosen
+    top = [[t.token, t.piece.hex(), t.logprob] for t in entry.top]
+    return [c.token, c.piece.hex(), c.logprob, entry.text_offset, top]
+
+
+def _choice(token: Any, piece: Any, logprob: Any) -> TokenChoice:
+    if type(token) is not int or not isinstance(piece, str) or len(piece) > 2 * _MAX_PIECE_BYTES:
+        raise ValueError("malformed token")
+    if logprob is not None and not isinstance(logprob, int | float):
+        raise ValueError("malformed logprob")
+    return TokenChoice(token, bytes.fromhex(piece), None if logprob is None else float(logprob))
+
+
+def _decode_logprob(data: Any) -> TokenLogprob:
+    token, piece, logprob, offset, top = data
+    if type(offset) is not int or not isinstance(top, list) or len(top) > _MAX_TOP:
+        raise ValueError("malformed logprob entry")
+    return TokenLogprob(
+        chosen=_choice(token, piece, logprob),
+        top=tuple(_choice(*item) for item in top),
+        text_offset=offset,
+    )
+
+
 # ---- events -------------------------------------------------------------------
 def encode_event(event: Event) -> list[Any]:
     if isinstance(event, TokenText):
+        if event.logprobs:
+            return ["T", event.text, [_encode_logprob(e) for e in event.logprobs]]
         return ["T", event.text]
     if isinstance(event, Started):
         return ["S", event.queue_s]
@@ -244,6 +289,8 @@ def decode_event(data: Any) -> Event:
     try:
         kind = data[0]
         if kind == "T":
+            if len(data) > 2:
+                return TokenText(str(data[1]), tuple(_decode_logprob(e) for e in data[2]))
             return TokenText(str(data[1]))
         if kind == "S":
             return Started(float(data[1]))

@@ -15,7 +15,7 @@ from browser_llm.core.errors import (
     OverloadedError,
     ValidationError,
 )
-from browser_llm.core.types import Completion
+from browser_llm.core.types import Completion, TokenLogprob
 from browser_llm.engine.base import (
     Admitted,
     Engine,
@@ -110,7 +110,8 @@ class _QueueTicket:
 
 
 class GenerationStream:
-    """An admitted generation: iterate for text pieces, then read `completion`.
+    """An admitted generation: iterate for text pieces (or `pieces()` for text with its
+    tokens' log-probabilities), then read `completion` (and `logprobs`, every entry).
 
     Whoever starts a stream must `close()` it when done with it (a finally block): a
     stream that is never iterated (the client left before the response began) would
@@ -131,13 +132,26 @@ class GenerationStream:
         self.admitted = admitted
         self.model_id = model
         self.completion: Completion | None = None
+        self.logprobs: list[TokenLogprob] = []  # filled for requests that asked for them
+        self.asked_logprobs = handle.request.logprobs is not None
         self._failed = False
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
+            async for piece in self.pieces():
+                if piece.text:
+                    yield piece.text
+        finally:
+            self.close()
+
+    async def pieces(self) -> AsyncIterator[TokenText]:
+        """Text events as the engine sent them (with logprobs, the text may be empty)."""
+        try:
             async for event in self._handle.events():
                 if isinstance(event, TokenText):
-                    yield event.text
+                    if event.logprobs:
+                        self.logprobs.extend(event.logprobs)
+                    yield event
                 elif isinstance(event, Started):
                     self._ticket.started()
                     self._service.stats.queue_wait(event.queue_s)
@@ -174,7 +188,7 @@ class GenerationStream:
         self._ticket.release()
 
     async def collect(self) -> Completion:
-        async for _ in self:
+        async for _ in self.pieces():
             pass
         assert self.completion is not None
         return self.completion

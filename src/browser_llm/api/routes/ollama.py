@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,10 +18,12 @@ from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.error_shapes import ollama_error_of
+from browser_llm.api.logprob_views import ollama_logprobs
 from browser_llm.api.ollama_generation import (
     check_chat_fields,
     check_generate_fields,
     final_fields,
+    logprobs_of,
     params_of,
     text_line,
 )
@@ -102,9 +105,13 @@ def _request(
 async def _lines(
     stream: GenerationStream, name: str, chat: bool, load_s: float
 ) -> AsyncIterator[bytes]:
+    asked = stream.asked_logprobs
     try:
-        async for text in stream:
-            yield ndjson(text_line(name, text, chat))
+        async for piece in stream.pieces():
+            line = text_line(name, piece.text, chat)
+            if asked:  # each line carries its own tokens' entries, as Ollama's do
+                line["logprobs"] = ollama_logprobs(piece.logprobs)
+            yield ndjson(line)
     except BrowserLLMError as exc:
         yield ndjson(ollama_error_of(exc))
         return
@@ -120,6 +127,8 @@ async def _answer(
         return GenerationSSEResponse(stream, lines, media_type="application/x-ndjson")
     completion = await collect_unless_disconnected(request, stream)
     body = {**text_line(name, completion.text, chat), **final_fields(completion, load_s)}
+    if stream.asked_logprobs:
+        body["logprobs"] = ollama_logprobs(stream.logprobs)
     return JSONResponse(body)
 
 
@@ -138,6 +147,7 @@ async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
         gen = _request(
             request, body.model, keep_alive, prompt=body.prompt, raw=bool(body.raw), params=params
         )
+    gen = replace(gen, logprobs=logprobs_of(body))
     stream, load_s = await _start(request, gen)
     return await _answer(request, stream, body.model, False, body.stream is not False, load_s)
 
@@ -156,6 +166,8 @@ async def chat(body: OllamaChatRequest, request: Request) -> Response:
         return await _load_or_unload(request, body.model, keep_alive)
     tools = template_tools(plan) if plan is not None else None
     gen = _request(request, body.model, keep_alive, messages=messages, params=params, tools=tools)
+    if plan is None:  # tool answers: no logprobs (docs/api.md)
+        gen = replace(gen, logprobs=logprobs_of(body))
     stream, load_s = await _start(request, gen)
     if plan is None:
         return await _answer(request, stream, body.model, True, body.stream is not False, load_s)

@@ -15,6 +15,12 @@ from fastapi.responses import JSONResponse
 
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.error_shapes import openai_error_of
+from browser_llm.api.logprob_views import (
+    chat_logprobs,
+    completion_logprobs,
+    legacy_option,
+    logprobs_option,
+)
 from browser_llm.api.ollama_options import keep_alive_seconds
 from browser_llm.api.openai_fields import refuse_unsupported
 from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
@@ -29,7 +35,7 @@ from browser_llm.api.routes.common import SSE_EVENT_SCHEMA
 from browser_llm.api.services import services
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
 from browser_llm.core.errors import BrowserLLMError, ValidationError
-from browser_llm.core.types import Completion, GenerationParams
+from browser_llm.core.types import Completion, GenerationParams, TokenLogprob
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationStream
 from browser_llm.service.json_output import json_constraint
@@ -62,6 +68,17 @@ def _params(
         seed=None if body.seed is None else body.seed & 0xFFFFFFFF,
         grammar=grammar,
     )
+
+
+def _logprobs(body: ChatCompletionRequest | CompletionRequest) -> int | None:
+    """Alternatives per token the engine reports (None: no logprobs, nothing computed)."""
+    if isinstance(body, CompletionRequest):
+        return legacy_option(body.logprobs)
+    return logprobs_option(body.logprobs, body.top_logprobs)
+
+
+def _logprobs_view(entries: list[TokenLogprob], chat: bool, base_offset: int) -> dict[str, Any]:
+    return chat_logprobs(entries) if chat else completion_logprobs(entries, base_offset)
 
 
 def _chat_grammar(body: ChatCompletionRequest) -> str | None:
@@ -111,14 +128,26 @@ def _request(
         request_id=request_id_of(request),
         submitted_at=getattr(request.state, "started_at", None) or time.perf_counter(),
         buffered=not body.stream,
+        logprobs=_logprobs(body),
         **prompt,
     )
 
 
 async def _stream(
-    stream: GenerationStream, base: dict[str, Any], chat: bool, include_usage: bool
+    stream: GenerationStream,
+    base: dict[str, Any],
+    chat: bool,
+    include_usage: bool,
+    offset: int,
 ) -> AsyncIterator[bytes]:
-    def chunk(content: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+    asked = stream.asked_logprobs
+
+    def chunk(
+        content: str | None,
+        finish: str | None,
+        first: bool = False,
+        entries: tuple[TokenLogprob, ...] = (),
+    ) -> dict[str, Any]:
         if chat:
             delta: dict[str, Any] = (
                 {"role": "assistant", "content": ""}
@@ -128,14 +157,16 @@ async def _stream(
             choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
         else:
             choice = {"index": 0, "text": content or "", "finish_reason": finish}
-        choice["logprobs"] = None
+        # Asked for: each text chunk carries its own tokens' entries.
+        logprobs = asked and content is not None
+        choice["logprobs"] = _logprobs_view(list(entries), chat, offset) if logprobs else None
         return {**base, "choices": [choice]}
 
     try:
         if chat:
             yield _sse(chunk(None, None, first=True))
-        async for text in stream:
-            yield _sse(chunk(text, None))
+        async for piece in stream.pieces():
+            yield _sse(chunk(piece.text, None, entries=piece.logprobs))
     except BrowserLLMError as exc:
         yield _sse(openai_error_of(exc))
         yield _sse("[DONE]")
@@ -164,6 +195,7 @@ async def _answer(
     stream: GenerationStream,
     body: ChatCompletionRequest | CompletionRequest,
     chat: bool,
+    offset: int = 0,
 ) -> Response:
     """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints."""
     kind = "chat.completion" if chat else "text_completion"
@@ -172,14 +204,15 @@ async def _answer(
         if chat:
             base["object"] = "chat.completion.chunk"
         include = bool(body.stream_options and body.stream_options.include_usage)
-        return GenerationSSEResponse(stream, _stream(stream, base, chat, include))
+        return GenerationSSEResponse(stream, _stream(stream, base, chat, include, offset))
     completion = await collect_unless_disconnected(request, stream)
     choice: dict[str, Any] = {"index": 0, "finish_reason": completion.finish_reason}
     if chat:
         choice["message"] = {"role": "assistant", "content": completion.text}
     else:
         choice["text"] = completion.text
-    choice["logprobs"] = None
+    asked = stream.asked_logprobs
+    choice["logprobs"] = _logprobs_view(stream.logprobs, chat, offset) if asked else None
     return JSONResponse({**base, "choices": [choice], "usage": _usage(completion)})
 
 
@@ -202,7 +235,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         params = _params(body, _chat_grammar(body))
     messages = conversation(body, plan)
     tools = template_tools(plan) if plan is not None else None
-    stream = await _start(request, _request(request, body, params, messages=messages, tools=tools))
+    gen = _request(request, body, params, messages=messages, tools=tools)
+    if plan is not None and plan.active:  # tool answers: no logprobs (docs/api.md)
+        gen = replace(gen, logprobs=None)
+    stream = await _start(request, gen)
     if plan is not None and plan.active:
         return await _answer_with_tools(request, stream, body, plan)
     return await _answer(request, stream, body, chat=True)
@@ -244,7 +280,8 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     if not prompt:
         raise ValidationError("prompt: must not be empty", {"field": "prompt"})
     stream = await _start(request, _request(request, body, params, prompt=prompt, raw=True))
-    return await _answer(request, stream, body, chat=False)
+    # Legacy text_offset counts from the prompt's start, as OpenAI's (no echo here).
+    return await _answer(request, stream, body, chat=False, offset=len(prompt))
 
 
 @router.get("/models", summary="OpenAI-compatible model list (models that can answer)")

@@ -74,3 +74,12 @@ def kill(pid: int | None, sig: int = signal.SIGKILL) -> None:
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def record_figure(test: str, **values: Any) -> None:
+    """Appends what a test measured to $BROWSER_LLM_CLUSTER_FIGURES (JSON lines), when set:
+    the issue's A-F figures come from the same runs that check them (bench/README.md)."""
+    path = os.environ.get("BROWSER_LLM_CLUSTER_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"test": test, "at": time.time(), **values}) + "\n")

@@ -22,6 +22,7 @@ from tests.cluster.helpers import (
     digest_of,
     kill,
     preferred_replica,
+    record_figure,
     sse_events,
     stream_all,
     wait_for,
@@ -128,6 +129,7 @@ def test_greedy_output_is_the_same_on_either_replica(cluster: Cluster) -> None:
         assert served_by is not None and served_by != avoided and text is not None
         texts[served_by] = text
     assert len(texts) == 2
+    record_figure("E", replicas=len(texts), distinct_texts=len(set(texts.values())))
     assert len(set(texts.values())) == 1, texts
 
 
@@ -143,7 +145,9 @@ def test_same_prefix_requests_land_on_one_replica_and_reuse_its_cache(cluster: C
             if round_ > 0:
                 cached.append(resp.json()["data"]["usage"]["cached_prompt_tokens"])
     # At least 29 of the 30 follow-ups reused KV cells of their prefix.
-    assert sum(1 for c in cached if c > 0) >= 29, cached
+    reused = sum(1 for c in cached if c > 0)
+    record_figure("B", follow_ups=len(cached), reused_cache=reused, cached_tokens=cached)
+    assert reused >= 29, cached
 
     def placements() -> dict[str, list[str]] | None:
         where = {digest_of(p): [] for p in prefixes}  # type: dict[str, list[str]]
@@ -154,6 +158,7 @@ def test_same_prefix_requests_land_on_one_replica_and_reuse_its_cache(cluster: C
         return where if all(where.values()) else None
 
     where = wait_for(placements, 15, "every prefix in a replica report")
+    record_figure("B", replicas_per_prefix=[len(r) for r in where.values()])
     assert all(len(replicas) == 1 for replicas in where.values()), where
     assert len({r[0] for r in where.values()}) == 2  # the prefixes spread over both
 
@@ -218,6 +223,9 @@ def test_hot_prefix_spills_to_the_other_replica(cluster: Cluster) -> None:
 
     served = _requests_by_replica(cluster)
     served.subtract(before)
+    record_figure(
+        "C", requests=len(codes), ok=codes.count(200), per_replica=sorted(served.values())
+    )
     assert sum(served.values()) == 12, served
     assert max(served.values()) <= 8, served
     assert min(served.values()) >= 1, served
@@ -320,18 +328,31 @@ def test_replica_killed_under_load_cuts_no_stream_silently(cluster: Cluster) -> 
         lambda: [r for r in cluster.replicas() if r["streams"]] or None, 60, "busy replicas"
     )
     kill(busy[0]["pid"])
+    killed_at = time.monotonic()
     for t in threads:
         t.join(timeout=300)
     kill(busy[0]["engine_pid"])
+    kinds = [kind for kind, _ in endings]
+    figure = {"streams_done": kinds.count("done"), "streams_error": kinds.count("error")}
+    figure["non_streaming_200"] = plain.count(200)
+    record_figure("A", **figure)
     assert len(endings) == 8 and len(plain) == 4
     assert all(
         kind == "done" or (kind == "error" and code == "INFERENCE_ERROR") for kind, code in endings
     ), endings
     assert plain == [200] * 4
     cluster.wait_for_replicas(2)
-    for i in range(20):
-        resp = cluster.api.post("/api/v1/generate", json={"prompt": f"Next {i}", "max_tokens": 4})
-        assert resp.status_code == 200, resp.text
+    back_s = time.monotonic() - killed_at
+    codes = [
+        cluster.api.post("/api/v1/generate", json={"prompt": f"Next {i}", "max_tokens": 4})
+        for i in range(20)
+    ]
+    record_figure(
+        "A",
+        two_replicas_after_s=round(back_s, 1),
+        next_20_ok=sum(1 for r in codes if r.status_code == 200),
+    )
+    assert all(r.status_code == 200 for r in codes), [r.text for r in codes]
 
 
 def test_replica_killed_mid_stream_ends_with_inference_error(cluster: Cluster) -> None:
@@ -400,6 +421,7 @@ def test_scale_down_while_streams_run_cuts_none(cluster: Cluster) -> None:
     serve.run(build_app({**cluster.args, "replicas": 1}), name="browser-llm", route_prefix="/")
     for t in threads:
         t.join(timeout=300)
+    record_figure("F", streams=len(prompts), endings=endings)
     assert endings == ["done"] * 4
     cluster.wait_for_replicas(1)
     resp = cluster.api.post("/api/v1/generate", json={"prompt": "Still here?", "max_tokens": 4})

@@ -47,6 +47,34 @@ def test_a_new_prompt_leaves_cached_prompts_alone_when_it_can() -> None:
     assert slots.claim([5, 6]) == (1, 0, None)
 
 
+def test_chats_sharing_only_a_system_prompt_keep_their_own_slots() -> None:
+    """Three conversations with one 26-token system prompt, asked in turn: each keeps its
+    own slot; taking another's slot would save 26 tokens and throw away ~200."""
+    system = list(range(26))
+    chats = [[*system, *range(100 * (n + 1), 100 * (n + 1) + 180)] for n in range(3)]
+    slots = SlotTable(4)
+    first = []
+    for chat in chats:
+        claim = slots.claim(chat)
+        first.append(claim.seq_id)
+        slots.release(claim.seq_id, chat)
+    assert len(set(first)) == 3
+    for n, chat in enumerate(chats):  # each chat's next turn: its prompt plus more
+        claim = slots.claim([*chat, 7, 8, 9])
+        assert claim.seq_id == first[n]
+        assert claim.reused == len(chat) + 3 - TILE_ROWS
+        slots.release(claim.seq_id, [*chat, 7, 8, 9])
+
+
+def test_when_every_slot_holds_a_prompt_the_least_valuable_goes() -> None:
+    slots = SlotTable(2)
+    for _ in range(2):
+        slots.claim([1])
+    slots.release(0, LONG)
+    slots.release(1, [5, 6, 7])
+    assert slots.claim([9, 9, 9]).seq_id == 1  # throws away 3 cached tokens, not 192
+
+
 def test_a_short_reusable_prefix_in_a_far_slot_is_not_worth_a_copy() -> None:
     slots = SlotTable(4)
     for _ in range(4):

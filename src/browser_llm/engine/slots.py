@@ -22,17 +22,22 @@ TILE_ROWS = 64
 COPY_MIN_TOKENS = TILE_ROWS
 
 
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
 def reusable(cached: list[int], tokens: list[int]) -> int:
     """How many of `tokens` can come from cells holding `cached` (an earlier prompt)
     with the output unchanged: the cells must have been computed the way a fresh
     read would compute them, and the rest must still be read as a full tile."""
     if (len(cached) >= TILE_ROWS) != (len(tokens) >= TILE_ROWS):
         return 0
-    shared = 0
-    for x, y in zip(cached, tokens, strict=False):
-        if x != y:
-            break
-        shared += 1
+    shared = _shared_prefix(cached, tokens)
     # At least the last prompt token is read again: its logits give the first token.
     floor = TILE_ROWS if len(tokens) >= TILE_ROWS else 1
     return max(0, min(shared, len(tokens) - floor))
@@ -77,12 +82,21 @@ class SlotTable:
         cached = self._cached.get(seq_id)
         return reusable(cached, tokens) if cached is not None else 0
 
+    def _worth(self, seq_id: int, tokens: list[int]) -> int:
+        """Prompt tokens taking this slot saves now, minus the cached tokens it throws
+        away (those after where `tokens` leaves the cached prompt). Two chats that share
+        only a system prompt must not evict each other's cells for those few tokens."""
+        cached = self._cached.get(seq_id)
+        if cached is None:
+            return 0
+        return reusable(cached, tokens) - (len(cached) - _shared_prefix(cached, tokens))
+
     def claim(self, tokens: list[int]) -> Claim:
-        """Takes the candidate slot that can reuse the most of `tokens` (ties: one
-        holding no cached prompt, so caches last; then the lowest id). If another
-        free slot can give at least COPY_MIN_TOKENS more, its cells are copied in."""
+        """Takes the candidate slot worth the most for `tokens` (ties: one holding no
+        cached prompt, so caches last; then the lowest id). If another free slot can give
+        at least COPY_MIN_TOKENS more, its cells are copied in."""
         candidates = self._candidates()
-        target = min(candidates, key=lambda f: (-self._usable(f, tokens), f in self._cached, f))
+        target = min(candidates, key=lambda f: (-self._worth(f, tokens), f in self._cached, f))
         own = self._usable(target, tokens)
         best_id, best = target, own
         for seq_id in sorted(self._free):

@@ -94,6 +94,9 @@ def test_hang_in_decode_with_two_streams(srv: Server, api: httpx.Client) -> None
     process = after["engine"]["process"]
     assert process["wedged_restarts"] == before["engine"]["process"]["wedged_restarts"] + 1
     assert process["last_exit"].startswith("wedged")
+    metrics = httpx.get(srv.base_url.removesuffix("/api/v1") + "/metrics", timeout=30).text
+    wedged = float(process["wedged_restarts"])
+    assert f"browser_llm_engine_wedged_restarts_total {wedged}" in metrics
     # Killed by the server for a wedge: not counted as the OOM killer's SIGKILL.
     assert after["health"]["memory_errors"] == before["health"]["memory_errors"]
     resp = api.post("/generate", json=PROBE)

@@ -98,3 +98,23 @@ def test_a_short_keep_alive_expires_and_a_new_request_restarts_the_clock(
         keep.close()
 
     asyncio.run(run())
+
+
+def test_an_embedding_holds_the_model_without_changing_its_keep_alive(tmp_path: Path) -> None:
+    async def run() -> None:
+        registry = registry_in(tmp_path)
+        keep = KeepAlive(registry, default_s=-1)
+        await registry.load(COPY)
+        keep.begin(COPY, 600)  # a generation asked for 10 minutes
+        keep.end(COPY)
+        keep.begin(COPY, None, keep_duration=True)  # an embedding
+        assert keep.busy(COPY) and keep.duration_s(COPY) == 600
+        keep.end(COPY)
+        expires = keep.expires_at(COPY)
+        assert expires is not None and 590 < expires - time.time() <= 600
+        keep.begin(COPY, None)  # a generation with no keep_alive: the server's default
+        assert keep.duration_s(COPY) == -1
+        keep.end(COPY)
+        keep.close()
+
+    asyncio.run(run())

@@ -194,7 +194,7 @@ def build_services(
         router=router,
         keep_alive=keep_alive,
         generation=generation,
-        embeddings=EmbeddingService(engine, router, stats),
+        embeddings=EmbeddingService(engine, router, stats, keep_alive),
         status=status,
         logs=logs,
         tokens=TokenService(engine, {"native": native, "browser": browser}),

@@ -48,6 +48,13 @@ class PrometheusMetrics:
             registry=r,
         )
         self._restarts_seen = 0
+        self.engine_wedged_restarts = Counter(
+            "browser_llm_engine_wedged_restarts",
+            "Of those, engine processes the server killed for making no progress with work "
+            "owed (BROWSER_LLM_ENGINE_WEDGED_S)",
+            registry=r,
+        )
+        self._wedged_seen = 0
         self.engine_threads = Gauge(
             "browser_llm_engine_threads", "llama.cpp threads in use now", registry=r
         )
@@ -74,9 +81,13 @@ class PrometheusMetrics:
         engine: dict[str, float] | None = None,
     ) -> bytes:
         """The exposition text, with the gauges read at scrape time. `engine`: restarts,
-        threads, foreign_load and step_ms of the engine's stats."""
+        wedged_restarts, threads, foreign_load and step_ms of the engine's stats."""
         engine = engine or {}
         restarts = int(engine.get("restarts", 0))
+        wedged = int(engine.get("wedged_restarts", 0))
+        if wedged > self._wedged_seen:
+            self.engine_wedged_restarts.inc(wedged - self._wedged_seen)
+            self._wedged_seen = wedged
         self.engine_threads.set(engine.get("threads", 0))
         self.engine_foreign_load.set(engine.get("foreign_load", 0.0))
         self.engine_step.set(engine.get("step_ms", 0.0) / 1000)

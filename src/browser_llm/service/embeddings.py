@@ -9,6 +9,7 @@ import time
 from browser_llm.core.errors import BrowserLLMError, ModelNotLoadedError, ValidationError
 from browser_llm.core.types import Embeddings
 from browser_llm.engine.base import Engine
+from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.stats import RequestStats
 
@@ -20,10 +21,17 @@ MAX_INPUTS = 256  # texts per request (the body size limit bounds their length)
 
 
 class EmbeddingService:
-    def __init__(self, engine: Engine, router: ModelRouter, stats: RequestStats) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        router: ModelRouter,
+        stats: RequestStats,
+        keep_alive: KeepAlive | None = None,
+    ) -> None:
         self._engine = engine
         self._router = router
         self._stats = stats
+        self._keep_alive = keep_alive  # an embedding keeps its model busy, as a generation
 
     async def embed(self, texts: list[str], model: str | None, request_id: str) -> Embeddings:
         if not texts:
@@ -39,11 +47,19 @@ class EmbeddingService:
             wanted = self._router.resolve(model)
             if wanted is not None:
                 await self._router.ensure_loaded(wanted, request_id)
-            if self._engine.model is None:
+            loaded = self._engine.model
+            if loaded is None:
                 raise ModelNotLoadedError(
                     "no model is loaded; load one with POST /api/v1/models/{id}/load"
                 )
-            result = await self._engine.embed(texts)
+            held = wanted or loaded.model_id
+            if self._keep_alive is not None:
+                self._keep_alive.begin(held, None, keep_duration=True)
+            try:
+                result = await self._engine.embed(texts)
+            finally:
+                if self._keep_alive is not None:
+                    self._keep_alive.end(held)
         except BrowserLLMError as error:
             self._stats.profile.record("errors", 1, code=error.code)
             raise

@@ -86,9 +86,13 @@ class KeepAlive:
         if not self.busy(model_id):
             self._arm(model_id)
 
-    def begin(self, model_id: str, keep_alive_s: float | None) -> None:
-        """A request for the model was admitted."""
-        self._duration[model_id] = self.default_s if keep_alive_s is None else keep_alive_s
+    def begin(self, model_id: str, keep_alive_s: float | None, keep_duration: bool = False) -> None:
+        """A request for the model was admitted. `keep_duration`: it leaves the model's
+        keep_alive as the last request set it (embeddings), instead of the default."""
+        if keep_alive_s is not None:
+            self._duration[model_id] = keep_alive_s
+        elif not keep_duration:
+            self._duration[model_id] = self.default_s
         self._last_used[model_id] = time.time()
         self._active[model_id] += 1
         self._disarm(model_id)

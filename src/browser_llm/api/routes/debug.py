@@ -149,6 +149,7 @@ async def prometheus_metrics(request: Request) -> Response:
         state=engine.state,
         engine={
             "restarts": engine_stats.restarts,
+            "wedged_restarts": _wedged_restarts(engine_stats.process),
             "threads": engine_stats.threads,
             "foreign_load": engine_stats.foreign_load,
             "step_ms": engine_stats.step_ms,
@@ -157,3 +158,8 @@ async def prometheus_metrics(request: Request) -> Response:
     if svc.peers is not None:  # request counts summed over every server process
         body = merged_exposition(stats.prometheus.registry, await svc.peers.read())
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _wedged_restarts(process: dict[str, object] | None) -> float:
+    value = (process or {}).get("wedged_restarts", 0)
+    return float(value) if isinstance(value, int | float) else 0.0

@@ -58,6 +58,7 @@ from browser_llm.engine.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.sequence import PreparedPrompt, Sequence
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.engine.thread_governor import ThreadGovernor
+from browser_llm.engine.token_output import TokenOutput
 from browser_llm.engine.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
 
 __all__ = ["LlamaEngine"]
@@ -94,7 +95,7 @@ class LlamaEngine:
         self._model: LlamaModel | None = None
         self._closings: ClosingCatalog | None = None  # the model's grammar walkers
         self._state: EngineState = "idle"
-        self._tokens_total = 0
+        self._output = TokenOutput(self._emit, self._end)  # sampled tokens -> events
         self._memory_errors = 0
         self._gpu_devices: tuple[GpuDevice, ...] | None = None
 
@@ -184,7 +185,7 @@ class LlamaEngine:
     def stats(self) -> EngineStats:
         return EngineStats(
             running=len(self._running),
-            tokens_generated_total=self._tokens_total,
+            tokens_generated_total=self._output.tokens_total,
             memory_errors=self._memory_errors,
             slot_moves=self._kv.moves,
             **self._pacer.readings(),  # type: ignore[arg-type]
@@ -408,59 +409,14 @@ class LlamaEngine:
             return False
         for seq, index in outputs:
             if seq.budget is None:
-                self._on_token(model, seq, seq.sampler.sample(model.ctx, index), index)
+                self._output.on_token(model, seq, seq.sampler.sample(model.ctx, index), index)
             else:  # the token is recorded once the closing after it is known to fit
-                self._on_token(model, seq, seq.sampler.choose(model.ctx, index), index)
+                self._output.on_token(model, seq, seq.sampler.choose(model.ctx, index), index)
         return True
 
     def _llama_decode(self, ctx: Any, batch: Any) -> int:
         """The one llama_decode call site; engine/faults.py overrides it in tests only."""
         return int(llama_cpp.llama_decode(ctx, batch))
-
-    def _on_token(self, model: LlamaModel, seq: Sequence, token: int, index: int) -> None:
-        now = time.perf_counter()
-        if seq.first_token_at is None:
-            seq.first_token_at = now
-        if model.is_eog(token) and not seq.handle.request.params.ignore_eos:
-            self._end(seq, "stop")
-            return
-        piece = model.piece(token)
-        if seq.budget is not None:
-            if not seq.budget.allows(piece, seq.prompt.max_tokens - seq.n_generated - 1):
-                self._close_early(model, seq, index)
-                return
-            seq.sampler.accept(token)
-        seq.last_token_at = now
-        self._take(seq, token, piece, index)
-        if seq.text.stopped:
-            self._end(seq, "stop")
-        elif seq.n_generated >= seq.prompt.max_tokens:
-            self._end(seq, "length")
-        else:
-            seq.pending_token = token
-
-    def _take(self, seq: Sequence, token: int, piece: bytes, index: int | None) -> None:
-        """Gives out a token's text; `index`: its position's logits row (None: never decoded)."""
-        seq.n_generated += 1
-        seq.handle.tokens_generated += 1
-        self._tokens_total += 1
-        trail = seq.trail
-        if trail is not None:
-            trail.record(index, token, seq.text.length)
-        text = seq.text.push(piece)
-        if text:
-            held = trail.release(seq.text.emitted) if trail is not None else ()
-            self._emit(seq.handle, TokenText(text, held))
-
-    def _close_early(self, model: LlamaModel, seq: Sequence, index: int) -> None:
-        """Emits the shortest completion of the output in place of the sampled token (the
-        first closing token takes the sampled one's position and logits row)."""
-        assert seq.budget is not None
-        tokens, whole = seq.budget.force_closing(seq.sampler)
-        for i, token in enumerate(tokens):
-            self._take(seq, token, model.piece(token), index if i == 0 else None)
-        seq.closed_early = whole and bool(tokens)
-        self._end(seq, "stop" if seq.text.stopped else "length")
 
     def _end(
         self,

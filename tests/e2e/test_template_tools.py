@@ -22,6 +22,7 @@ from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
 from tests.e2e.conftest import Server, served
 from tests.e2e.test_models_real import write_user_models
+from tests.e2e.test_openai_tools import ADD
 from tests.hermes_template import HERMES_TEMPLATE, hermes_model
 
 MODEL = "smollm2-hermes"
@@ -38,18 +39,6 @@ WEATHER: dict[str, Any] = {
             },
             "required": ["city", "unit"],
             "additionalProperties": False,
-        },
-    },
-}
-ADD: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "add",
-        "description": "Add two integers",
-        "parameters": {
-            "type": "object",
-            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"],
         },
     },
 }

@@ -135,8 +135,16 @@ def test_greedy_output_is_the_same_on_either_replica(cluster: Cluster) -> None:
 
 
 def test_same_prefix_requests_land_on_one_replica_and_reuse_its_cache(cluster: Cluster) -> None:
-    """B: 6 prefixes x 6 requests, interleaved; each prefix stays on one replica."""
-    prefixes = [f"Context {p}: {LONG}" for p in range(6)]
+    """B: 6 prefixes x 6 requests, interleaved; each prefix stays on one replica.
+
+    Three prefixes that the router's hash prefers on each replica: a replica has 4 slots,
+    so 5 prefixes hashed onto one (1 run in 5 with random replica ids) could not all keep
+    their cells whatever the routing."""
+    ids = [r["replica"] for r in cluster.wait_for_replicas(2)]
+    candidates = [f"Context {p}: {LONG}" for p in range(200)]
+    prefixes = [
+        p for rid in ids for p in [c for c in candidates if preferred_replica(c, ids) == rid][:3]
+    ]
     cached: list[int] = []
     for round_ in range(6):
         for prefix in prefixes:
@@ -160,6 +168,8 @@ def test_same_prefix_requests_land_on_one_replica_and_reuse_its_cache(cluster: C
         return where if all(where.values()) else None
 
     where = wait_for(placements, 15, "every prefix in a replica report")
+    for prefix in prefixes:  # each on the replica the hash prefers
+        assert where[digest_of(prefix)] == [preferred_replica(prefix, ids)], where
     record_figure("B", replicas_per_prefix=[len(r) for r in where.values()])
     assert all(len(replicas) == 1 for replicas in where.values()), where
     assert len({r[0] for r in where.values()}) == 2  # the prefixes spread over both

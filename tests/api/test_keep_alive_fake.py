@@ -55,6 +55,21 @@ def test_keep_alive_0_unloads_the_model_after_the_request(client: TestClient) ->
     assert len(client.get("/api/ps").json()["models"]) == 1
 
 
+def test_a_request_naming_no_model_reloads_what_keep_alive_unloaded(client: TestClient) -> None:
+    body = {"prompt": "hi", "max_tokens": 2, "keep_alive": 0}
+    assert client.post(f"{API}/generate", json=body).status_code == 200
+    until_unloaded(client)
+    # Not a 503 for every later client: the model the clock unloaded loads again.
+    again = client.post(f"{API}/generate", json={"prompt": "hi", "max_tokens": 2})
+    assert again.status_code == 200, again.text
+    (loaded,) = client.get(f"{API}/status").json()["data"]["models_loaded"]
+    assert loaded["id"] == MODEL and loaded["keep_alive_s"] == -1
+    # An explicit unload stays: the next request is told to load a model.
+    assert client.post(f"{API}/models/{MODEL}/unload").status_code == 200
+    after = client.post(f"{API}/generate", json={"prompt": "hi", "max_tokens": 2})
+    assert after.status_code == 503 and after.json()["error"]["code"] == "MODEL_NOT_LOADED"
+
+
 def test_server_default_keep_alive(tmp_path: Path) -> None:
     settings = Settings(models_dir=tmp_path / "models", keep_alive="0.3s")
     with TestClient(create_app(settings, engine=FakeEngine()), base_url=LOCAL) as client:

@@ -38,11 +38,6 @@ def test_no_server_error_and_responses_match_their_schema(case: schemathesis.Cas
         # No tab is attached here: the browser engine answers a (documented) 503
         # MODEL_NOT_LOADED; tests/browser_engine covers it.
         case.body["engine"] = "native"
-    if isinstance(case.body, dict):
-        # keep_alive 0 unloads the model after the request, leaving later generations the
-        # same documented 503 as /unload above; tests/api/test_keep_alive_fake.py and
-        # tests/e2e/test_resident_models.py cover keep_alive.
-        case.body.pop("keep_alive", None)
     case.call_and_validate(
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
     )

@@ -274,6 +274,11 @@ class GenerationService:
         except BrowserLLMError as error:
             self.record_failure(error)
             raise
+        # keep_alive unloaded the model: a request naming none loads it again (native only:
+        # the clock runs the registry's models).
+        native = engine is not self._engines.get("browser")
+        if wanted is None and native and self._router is not None and self.keep_alive is not None:
+            wanted = self.keep_alive.to_reload()
         if wanted is not None:
             # The catalog id, so an engine holding several models picks the right one.
             request = dataclasses.replace(request, model=wanted)

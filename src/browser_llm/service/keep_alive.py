@@ -45,6 +45,10 @@ class KeepAlive:
         self._last_used: dict[str, float] = {}  # model id -> time.time() of its last event
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._unloads: set[asyncio.Task[None]] = set()  # kept until done (no lost tasks)
+        # The model its clock unloaded last: a request naming no model loads it again
+        # (as Ollama's next request would), instead of 503 for everyone after one
+        # client's keep_alive 0. An explicit unload is not undone.
+        self._expired: str | None = None
         registry.on_loaded = self.loaded
 
     # ---- reading ----------------------------------------------------------------
@@ -60,6 +64,13 @@ class KeepAlive:
         if self._active[model_id] > 0:
             return time.time() + duration
         return self._expires.get(model_id, time.time() + duration)
+
+    def to_reload(self) -> str | None:
+        """The model a request naming none should load: the one the clock unloaded, when
+        nothing is loaded (or loading) since."""
+        if self._registry.loaded_id is not None or self._registry.swapping_to() is not None:
+            return None
+        return self._expired
 
     def busy(self, model_id: str) -> bool:
         return self._active[model_id] > 0
@@ -81,6 +92,7 @@ class KeepAlive:
     # ---- events -------------------------------------------------------------------
     def loaded(self, model_id: str, keep_alive_s: float | None = None) -> None:
         """A model was loaded (or a request asked only to load it): its clock starts."""
+        self._expired = None
         self._duration[model_id] = self.default_s if keep_alive_s is None else keep_alive_s
         self._last_used[model_id] = time.time()
         if not self.busy(model_id):
@@ -134,9 +146,16 @@ class KeepAlive:
         self._unloads.add(task)
         task.add_done_callback(self._unloads.discard)
 
+    async def unload_now(self, model_id: str) -> bool:
+        """keep_alive 0 with nothing to generate (Ollama's way to unload a model)."""
+        unloaded = await self._registry.unload_model(model_id)
+        if unloaded:
+            self._expired = model_id
+        return unloaded
+
     async def _unload(self, model_id: str) -> None:
         try:
-            if await self._registry.unload_model(model_id):
+            if await self.unload_now(model_id):
                 logger.info(
                     "model %s unloaded: idle for its keep_alive (%.1f s)",
                     model_id,

@@ -62,7 +62,7 @@ async def _load_or_unload(request: Request, name: str, keep_alive: float | None)
     svc = services(request)
     model_id = resolve(svc.router, svc.registry, name).entry.id
     if keep_alive == 0:
-        await svc.registry.unload_model(model_id)
+        await svc.keep_alive.unload_now(model_id)
         reason = "unload"
     else:
         await svc.router.ensure_loaded(model_id, request_id_of(request))

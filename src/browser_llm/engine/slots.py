@@ -35,12 +35,15 @@ def reusable(cached: list[int], tokens: list[int]) -> int:
     """How many of `tokens` can come from cells holding `cached` (an earlier prompt)
     with the output unchanged: the cells must have been computed the way a fresh
     read would compute them, and the rest must still be read as a full tile."""
-    if (len(cached) >= TILE_ROWS) != (len(tokens) >= TILE_ROWS):
+    return _reusable(len(cached), len(tokens), _shared_prefix(cached, tokens))
+
+
+def _reusable(n_cached: int, n_tokens: int, shared: int) -> int:
+    if (n_cached >= TILE_ROWS) != (n_tokens >= TILE_ROWS):
         return 0
-    shared = _shared_prefix(cached, tokens)
     # At least the last prompt token is read again: its logits give the first token.
-    floor = TILE_ROWS if len(tokens) >= TILE_ROWS else 1
-    return max(0, min(shared, len(tokens) - floor))
+    floor = TILE_ROWS if n_tokens >= TILE_ROWS else 1
+    return max(0, min(shared, n_tokens - floor))
 
 
 class Claim(NamedTuple):
@@ -89,7 +92,8 @@ class SlotTable:
         cached = self._cached.get(seq_id)
         if cached is None:
             return 0
-        return reusable(cached, tokens) - (len(cached) - _shared_prefix(cached, tokens))
+        shared = _shared_prefix(cached, tokens)  # one scan for both terms
+        return _reusable(len(cached), len(tokens), shared) - (len(cached) - shared)
 
     def claim(self, tokens: list[int]) -> Claim:
         """Takes the candidate slot worth the most for `tokens` (ties: one holding no

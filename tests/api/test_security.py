@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from browser_llm.api.app import create_app
 from browser_llm.config import Settings
+from tests import processes
 from tests.api.conftest import LOCAL
 from tests.fakes import FakeEngine
 
@@ -135,7 +135,7 @@ def test_oversized_body_is_413(client: TestClient) -> None:
 def test_non_loopback_bind_without_key_refuses_to_start() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROWSER_LLM_")}
     env["BROWSER_LLM_MODEL"] = "none"
-    proc = subprocess.run(
+    proc = processes.run(
         [sys.executable, "-m", "browser_llm.cli", "serve", "--host", "0.0.0.0"],
         env=env,
         capture_output=True,

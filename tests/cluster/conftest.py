@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import processes
+
 WEDGED_S = 10.0
 
 
@@ -34,7 +36,7 @@ def redis_url() -> Iterator[str]:
     if binary is None:
         pytest.fail("redis-server is missing: apt-get install redis-server (make cluster-deps)")
     port = free_port()
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -54,8 +56,7 @@ def redis_url() -> Iterator[str]:
             time.sleep(0.1)
         yield f"redis://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        processes.stop(proc, timeout=10)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests import processes
 
 pytestmark = pytest.mark.e2e
 
@@ -53,12 +54,13 @@ def start_server(tmp: Path, **env: str) -> Server:
         **env,
     }
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        # Its own process group (the engine process joins it), stopped by id below and
+        # killed by the watchdog if the test runner dies first (tests/processes.py).
+        process = processes.spawn(
             [sys.executable, "-m", "browser_llm.cli", "serve"],
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped by id below
         )
     server = Server(
         f"http://127.0.0.1:{port}/api/v1", process, log, env.get("BROWSER_LLM_API_KEY", "")
@@ -81,13 +83,8 @@ def start_server(tmp: Path, **env: str) -> Server:
 
 
 def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()
+    """SIGTERM to the server's process group, SIGKILL after 30 s."""
+    processes.stop(server.process, timeout=30)
 
 
 @contextlib.contextmanager

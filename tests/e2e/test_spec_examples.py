@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.e2e.conftest import Server
 from tests.e2e.spec_example_client import BrowserLLMClient
 
@@ -72,7 +72,7 @@ def _build_js() -> None:
         if JS_TEST.exists():
             return  # built before; nothing to rebuild with
         pytest.skip("clients/js is not installed: cd clients/js && npm ci && npm run build")
-    subprocess.run(
+    processes.run(
         ["node", str(tsc), "-p", "tsconfig.json"], cwd=JS, check=True, capture_output=True
     )
 
@@ -83,7 +83,7 @@ def test_typescript_example_runs_unchanged(server: Server) -> None:
     _build_js()
     assert JS_TEST.exists()
     env = {**os.environ, "BROWSER_LLM_URL": server.base_url}
-    done = subprocess.run(
+    done = processes.run(
         ["node", "--test", "--test-reporter=tap", str(JS_TEST)],
         cwd=JS,
         env=env,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from browser_llm.engine.base import Failed, GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.llama_engine import LlamaEngine
 from browser_llm.engine.llama_model import ContextConfig
+from tests import processes
 from tests.e2e.conftest import Server
 from tests.reliability.gguf_files import crafted_files, with_chat_template
 
@@ -109,7 +109,7 @@ def test_crafted_gguf_files_fail_to_load_without_crashing(tmp_path: Path) -> Non
     files = crafted_files(_default_gguf(), tmp_path)
     child = Path(__file__).with_name("load_model_child.py")
     paths = [str(p) for p in files.values()] + [str(_default_gguf())]
-    result = subprocess.run(
+    result = processes.run(
         [sys.executable, str(child), *paths], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "browser_llm"
 
@@ -59,7 +60,7 @@ def _loaded_by_the_server(module: str) -> bool:
         "default_engine(Settings())\n"
         f"print({module!r} in sys.modules)\n"
     )
-    out = subprocess.run(
+    out = processes.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() in ("True", "False"), out.stderr

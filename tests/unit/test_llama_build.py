@@ -11,10 +11,11 @@ import importlib.util
 import platform
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 AMX = re.compile(r"\b(tilezero|tileloadd|tileloaddt1|tilestored|ldtilecfg|sttilecfg|tdpb\w+)\b")
 
@@ -33,7 +34,7 @@ def test_installed_ggml_cpu_has_no_amx_instructions() -> None:
     libraries = _cpu_libraries()
     assert libraries, "no libggml-cpu in the installed llama_cpp package"
     for library in libraries:
-        text = subprocess.run(
+        text = processes.run(
             [objdump, "-d", "--no-show-raw-insn", str(library)],
             capture_output=True,
             text=True,

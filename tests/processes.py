@@ -1,0 +1,173 @@
+"""Every process a test starts goes through here, and dies with the test runner.
+
+`spawn()` starts a command in a process group of its own (so a test stops it, and all it
+started, by group id) and registers that group with a watchdog: one small process per test
+runner, in a session of its own, that ignores SIGINT/SIGTERM/SIGHUP and SIGKILLs every
+group still registered as soon as the runner is gone, however it went (normal exit,
+SIGTERM, SIGKILL, a crash). It learns of the runner's death two ways: the runner's end of
+its stdin pipe closes, and a pidfd on the runner's pid becomes readable.
+
+A server's engine process sits in the server's group, so it goes with it even when it is
+stopped (SIGSTOP) and could not read its socket's end of file.
+
+`stop()` ends a group (SIGTERM, then SIGKILL after a bound) and deregisters it; `run()` is
+`subprocess.run` for a command that should also not outlive the runner.
+
+Run as a script, this file is the watchdog itself (`python tests/processes.py RUNNER_PID`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from typing import IO, Any
+
+_lock = threading.Lock()
+_watchdog: subprocess.Popen[bytes] | None = None
+_watchdog_owner = 0  # the pid that started it (a forked runner needs one of its own)
+
+
+def _watchdog_pipe() -> IO[bytes]:
+    global _watchdog, _watchdog_owner
+    if _watchdog is None or _watchdog_owner != os.getpid() or _watchdog.poll() is not None:
+        _watchdog = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a signal to the runner's process group misses it
+        )
+        _watchdog_owner = os.getpid()
+    assert _watchdog.stdin is not None
+    return _watchdog.stdin
+
+
+def _tell(word: str, pgid: int) -> None:
+    with _lock:
+        pipe = _watchdog_pipe()
+        pipe.write(f"{word} {pgid}\n".encode())
+        pipe.flush()
+
+
+@atexit.register
+def _close_watchdog() -> None:
+    """A normal exit: every group was stopped already; the watchdog sees the end of file."""
+    if _watchdog is not None and _watchdog_owner == os.getpid():
+        with contextlib.suppress(OSError):
+            _watchdog.stdin.close()  # type: ignore[union-attr]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _watchdog.wait(timeout=10)
+
+
+def watchdog_pid() -> int | None:
+    return _watchdog.pid if _watchdog is not None and _watchdog_owner == os.getpid() else None
+
+
+def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """`subprocess.Popen(argv, **kwargs)` in a new process group, killed if the runner dies."""
+    kwargs.pop("start_new_session", None)
+    with _lock:
+        _watchdog_pipe()  # running before the child exists, so no window without it
+    process: subprocess.Popen[Any] = subprocess.Popen(argv, start_new_session=True, **kwargs)
+    _tell("add", process.pid)
+    return process
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """SIGTERM to the process's group, SIGKILL to it after `timeout` s; deregisters it."""
+    try:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    finally:
+        forget(process)
+
+
+def forget(process: subprocess.Popen[Any]) -> None:
+    """Deregisters a group whose leader has been waited for (it may not be reused)."""
+    _tell("del", process.pid)
+
+
+def run(
+    argv: Sequence[str], *, timeout: float | None = None, check: bool = False, **kwargs: Any
+) -> subprocess.CompletedProcess[Any]:
+    """`subprocess.run` through spawn(): on a timeout the whole group is killed."""
+    if kwargs.pop("capture_output", False):
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    process = spawn(argv, **kwargs)
+    try:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    finally:
+        forget(process)
+    result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    if check:
+        result.check_returncode()
+    return result
+
+
+def _watch(runner: int) -> None:
+    """The watchdog: keeps the registered groups until the runner is gone, then kills them."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    groups: set[int] = set()
+    stdin = sys.stdin.buffer.fileno()
+    buffer = b""
+
+    def take(chunk: bytes) -> None:
+        nonlocal buffer
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            word, _, pgid = line.decode().partition(" ")
+            (groups.add if word == "add" else groups.discard)(int(pgid))
+
+    try:
+        pidfd: int | None = os.pidfd_open(runner)
+    except (ProcessLookupError, OSError):
+        pidfd = None
+    watched = [stdin] + ([pidfd] if pidfd is not None else [])
+    runner_alive = pidfd is not None or os.getppid() == runner
+    while runner_alive:
+        ready, _, _ = select.select(watched, [], [], 1.0)
+        if stdin in ready:
+            chunk = os.read(stdin, 65536)
+            if not chunk:
+                break  # the runner's end closed: it exited, however it went
+            take(chunk)
+        if pidfd in ready or (pidfd is None and os.getppid() != runner):
+            # Gone, but something may hold its pipe: read what it sent before dying.
+            os.set_blocking(stdin, False)
+            with contextlib.suppress(BlockingIOError):
+                while chunk := os.read(stdin, 65536):
+                    take(chunk)
+            break
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    _watch(int(sys.argv[1]))

@@ -11,7 +11,8 @@ A server's engine process sits in the server's group, so it goes with it even wh
 stopped (SIGSTOP) and could not read its socket's end of file.
 
 `stop()` ends a group (SIGTERM, then SIGKILL after a bound) and deregisters it; `run()` is
-`subprocess.run` for a command that should also not outlive the runner.
+`subprocess.run` for a command that should also not outlive the runner. `adopt()` registers
+processes a library started in the runner's own group (Ray's), one by one.
 
 Run as a script, this file is the watchdog itself (`python tests/processes.py RUNNER_PID`).
 """
@@ -26,7 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 _lock = threading.Lock()
@@ -48,11 +49,17 @@ def _watchdog_pipe() -> IO[bytes]:
     return _watchdog.stdin
 
 
-def _tell(word: str, pgid: int) -> None:
+def _tell(line: str) -> None:
     with _lock:
         pipe = _watchdog_pipe()
-        pipe.write(f"{word} {pgid}\n".encode())
+        pipe.write(f"{line}\n".encode())
         pipe.flush()
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (with its pid, one process)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[19]
 
 
 @atexit.register
@@ -75,7 +82,7 @@ def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
     with _lock:
         _watchdog_pipe()  # running before the child exists, so no window without it
     process: subprocess.Popen[Any] = subprocess.Popen(argv, start_new_session=True, **kwargs)
-    _tell("add", process.pid)
+    _tell(f"+group {process.pid}")
     return process
 
 
@@ -97,7 +104,35 @@ def stop(process: subprocess.Popen[Any], timeout: float = 30) -> None:
 
 def forget(process: subprocess.Popen[Any]) -> None:
     """Deregisters a group whose leader has been waited for (it may not be reused)."""
-    _tell("del", process.pid)
+    _tell(f"-group {process.pid}")
+
+
+def adopt(pids: Iterable[int]) -> None:
+    """Processes a library started outside spawn() (Ray's), killed one by one if the runner
+    dies; each is known by its pid and start time, so a reused pid is never taken for it."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            _tell(f"+process {pid} {_start_time(pid)}")
+
+
+def release(pids: Iterable[int]) -> None:
+    for pid in pids:
+        _tell(f"-process {pid}")
+
+
+def descendants() -> set[int]:
+    """The pids of every process below this one (for adopt())."""
+    found: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                    children = {int(c) for c in f.read().split()} - found
+                found |= children
+                todo.extend(children)
+    return found
 
 
 def run(
@@ -129,10 +164,11 @@ def run(
 
 
 def _watch(runner: int) -> None:
-    """The watchdog: keeps the registered groups until the runner is gone, then kills them."""
+    """The watchdog: keeps what is registered until the runner is gone, then kills it."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     groups: set[int] = set()
+    singles: dict[int, str] = {}  # pid -> start time
     stdin = sys.stdin.buffer.fileno()
     buffer = b""
 
@@ -141,23 +177,28 @@ def _watch(runner: int) -> None:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            word, _, pgid = line.decode().partition(" ")
-            (groups.add if word == "add" else groups.discard)(int(pgid))
+            word, pid, *start = line.decode().split()
+            if word == "+group":
+                groups.add(int(pid))
+            elif word == "-group":
+                groups.discard(int(pid))
+            elif word == "+process":
+                singles[int(pid)] = start[0]
+            elif word == "-process":
+                singles.pop(int(pid), None)
 
     try:
-        pidfd: int | None = os.pidfd_open(runner)
-    except (ProcessLookupError, OSError):
-        pidfd = None
-    watched = [stdin] + ([pidfd] if pidfd is not None else [])
-    runner_alive = pidfd is not None or os.getppid() == runner
-    while runner_alive:
-        ready, _, _ = select.select(watched, [], [], 1.0)
+        pidfd = os.pidfd_open(runner)
+    except OSError:  # already gone (or no pidfd): the pipe's end of file still tells
+        pidfd = -1
+    while True:
+        ready, _, _ = select.select([stdin] + ([pidfd] if pidfd >= 0 else []), [], [], 1.0)
         if stdin in ready:
             chunk = os.read(stdin, 65536)
             if not chunk:
                 break  # the runner's end closed: it exited, however it went
             take(chunk)
-        if pidfd in ready or (pidfd is None and os.getppid() != runner):
+        if (pidfd in ready) if pidfd >= 0 else os.getppid() != runner:
             # Gone, but something may hold its pipe: read what it sent before dying.
             os.set_blocking(stdin, False)
             with contextlib.suppress(BlockingIOError):
@@ -167,6 +208,10 @@ def _watch(runner: int) -> None:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+    for pid, start in singles.items():
+        with contextlib.suppress(OSError):
+            if _start_time(pid) == start:
+                os.kill(pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

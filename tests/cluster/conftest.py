@@ -103,8 +103,13 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
     from browser_llm.cluster.app import build_app
 
     port = free_port()
+    before = processes.descendants()
     # Logical CPUs: 2 replicas x 1 thread, the ingress and Serve's own actors take none.
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    # Ray's processes share this runner's process group, and a few of them (its dashboard
+    # and runtime-env agents) outlive a killed runner by a minute: the watchdog takes them.
+    ray_pids = processes.descendants() - before
+    processes.adopt(ray_pids)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = {
@@ -130,3 +135,4 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
     finally:
         serve.shutdown()
         ray.shutdown()
+        processes.release(ray_pids)

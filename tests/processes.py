@@ -14,7 +14,7 @@ stopped (SIGSTOP) and could not read its socket's end of file.
 `subprocess.run` for a command that should also not outlive the runner. `adopt()` registers
 processes a library started in the runner's own group (Ray's), one by one.
 
-Run as a script, this file is the watchdog itself (`python tests/processes.py RUNNER_PID`).
+Run as a script, this file is the watchdog itself (`python tests/processes.py RUNNER_PID...`).
 """
 
 from __future__ import annotations
@@ -38,13 +38,22 @@ _watchdog_owner = 0  # the pid that started it (a forked runner needs one of its
 def _watchdog_pipe() -> IO[bytes]:
     global _watchdog, _watchdog_owner
     if _watchdog is None or _watchdog_owner != os.getpid() or _watchdog.poll() is not None:
+        runners = [os.getpid()]
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            # A pytest-xdist worker outlives a killed controller until its test ends: the
+            # watchdog watches the controller too, and then kills this worker as well.
+            runners.append(os.getppid())
         _watchdog = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), str(os.getpid())],
+            [sys.executable, os.path.abspath(__file__), *map(str, runners)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a signal to the runner's process group misses it
         )
         _watchdog_owner = os.getpid()
+        assert _watchdog.stdin is not None
+        if len(runners) > 1:
+            line = f"+process {os.getpid()} {_start_time(os.getpid())}\n"
+            _watchdog.stdin.write(line.encode())
     assert _watchdog.stdin is not None
     return _watchdog.stdin
 
@@ -163,8 +172,8 @@ def run(
     return result
 
 
-def _watch(runner: int) -> None:
-    """The watchdog: keeps what is registered until the runner is gone, then kills it."""
+def _watch(runners: list[int]) -> None:
+    """The watchdog: keeps what is registered until a runner is gone, then kills it."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     groups: set[int] = set()
@@ -187,18 +196,20 @@ def _watch(runner: int) -> None:
             elif word == "-process":
                 singles.pop(int(pid), None)
 
-    try:
-        pidfd = os.pidfd_open(runner)
-    except OSError:  # already gone (or no pidfd): the pipe's end of file still tells
-        pidfd = -1
+    pidfds = []
+    for runner in runners:
+        try:
+            pidfds.append(os.pidfd_open(runner))
+        except ProcessLookupError:
+            pidfds.append(os.open("/dev/null", os.O_RDONLY))  # gone already: always ready
     while True:
-        ready, _, _ = select.select([stdin] + ([pidfd] if pidfd >= 0 else []), [], [], 1.0)
+        ready, _, _ = select.select([stdin, *pidfds], [], [], 1.0)
         if stdin in ready:
             chunk = os.read(stdin, 65536)
             if not chunk:
                 break  # the runner's end closed: it exited, however it went
             take(chunk)
-        if (pidfd in ready) if pidfd >= 0 else os.getppid() != runner:
+        if any(fd in ready for fd in pidfds):
             # Gone, but something may hold its pipe: read what it sent before dying.
             os.set_blocking(stdin, False)
             with contextlib.suppress(BlockingIOError):
@@ -215,4 +226,4 @@ def _watch(runner: int) -> None:
 
 
 if __name__ == "__main__":
-    _watch(int(sys.argv[1]))
+    _watch([int(pid) for pid in sys.argv[1:]])

@@ -91,8 +91,13 @@ typecheck: $(CLUSTER_STAMP)
 
 JS := clients/js
 
+# Two workers share the two cores (tests/conftest.py groups the tests); the slowest tests
+# are listed at the end, so a suite that grows slow is seen.
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
+
 test: lint typecheck browser cluster-deps $(CLUSTER_STAMP) $(WEB_ENGINE_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests import processes
+from tests.conftest import RUNNER_ONLY_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,8 @@ def start_server(tmp: Path, **env: str) -> Server:
     port = _free_port()
     log = tmp / f"server-{port}.log"
     full_env = {
-        **os.environ,
+        # Not what the test process set for itself (tests/conftest.py).
+        **{k: v for k, v in os.environ.items() if k not in RUNNER_ONLY_ENV},
         "BROWSER_LLM_HOST": "127.0.0.1",
         "BROWSER_LLM_PORT": str(port),
         "BROWSER_LLM_MODELS_DIR": str(tmp / "models"),

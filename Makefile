@@ -91,10 +91,10 @@ typecheck: $(CLUSTER_STAMP)
 
 JS := clients/js
 
-# Two workers share the two cores (tests/conftest.py groups the tests); the slowest tests
+# Two workers share the two cores (tests/conftest.py orders the modules); the slowest tests
 # are listed at the end, so a suite that grows slow is seen.
 TEST_WORKERS ?= 2
-PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
+PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test: lint typecheck browser cluster-deps $(CLUSTER_STAMP) $(WEB_ENGINE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

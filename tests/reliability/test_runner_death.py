@@ -59,7 +59,8 @@ def test_servers_die_with_the_test_runner(tmp_path: Path, how: str) -> None:
     test_file = tmp_path / "test_inner.py"
     test_file.write_text(INNER_TEST)
     pids_file = tmp_path / "pids.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PIDS_FILE": str(pids_file)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env |= {"PYTHONPATH": str(REPO), "PIDS_FILE": str(pids_file)}
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts="]
     with (tmp_path / "runner.log").open("wb") as log:
         # The runner itself through the helper too: if this test dies, it goes as well.

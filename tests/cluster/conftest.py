@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests import processes
+from tests.conftest import RUNNER_ONLY_ENV
 
 WEDGED_S = 10.0
 
@@ -105,7 +106,12 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
     port = free_port()
     before = processes.descendants()
     # Logical CPUs: 2 replicas x 1 thread, the ingress and Serve's own actors take none.
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    # Ray's processes (and so the replicas' engines) get the environment of a server's.
+    runner_only = {k: os.environ.pop(k) for k in RUNNER_ONLY_ENV if k in os.environ}
+    try:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    finally:
+        os.environ.update(runner_only)
     # Ray's processes share this runner's process group, and a few of them (its dashboard
     # and runtime-env agents) outlive a killed runner by a minute: the watchdog takes them.
     ray_pids = processes.descendants() - before

@@ -57,7 +57,17 @@ FIRST = [
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        # schemathesis names each endpoint's test `test_x[POST /path]` but leaves the
+        # bracket out of its node id, so all share one; xdist schedules by node id and
+        # would run only the first of them. The bracket goes into the id.
+        if item._id.params is None and item.name.endswith("]") and "[" in item.name:
+            item._id = item._id.with_params(item.name.split("[", 1)[1][:-1])
     if hasattr(config, "workerinput"):  # an xdist worker: the work queue takes this order
+        seen: set[str] = set()
+        twice = {item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)}
+        if twice:
+            raise pytest.UsageError(f"xdist would run only one test of each id: {sorted(twice)}")
         rank = {module: i for i, module in enumerate(FIRST)}
         order = {
             item: rank.get(item.path.relative_to(TESTS).as_posix(), len(FIRST)) for item in items

@@ -35,8 +35,8 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
-from browser_llm.engine.child_exit import ChildExit, RestartPolicy
-from browser_llm.engine.wire import (
+from browser_llm.engine.process.exits import ChildExit, RestartPolicy
+from browser_llm.engine.process.wire import (
     MAX_MESSAGE_BYTES,
     FrameReader,
     WireError,
@@ -229,7 +229,7 @@ def test_frame_reader_takes_bytes_as_they_arrive() -> None:
 
 def test_gpu_devices_cross_the_hello_checked() -> None:
     from browser_llm.core.types import GpuDevice
-    from browser_llm.engine.wire import decode_gpu_devices
+    from browser_llm.engine.process.wire import decode_gpu_devices
 
     device = GpuDevice("CUDA0", "A GPU", "gpu", 8 << 30, 6 << 30)
     assert decode_gpu_devices([dataclasses.asdict(device)]) == (device,)

@@ -106,8 +106,8 @@ def default_engine(settings: Settings) -> Engine:
 def _one_engine(settings: Settings, config: ContextConfig) -> Engine:
     if settings.engine_process:
         # llama.cpp runs in a child process: a native fault there cannot end this one.
-        from browser_llm.engine.process_engine import ProcessEngine
-        from browser_llm.engine.wedge_watch import WedgeLimits
+        from browser_llm.engine.process.engine import ProcessEngine
+        from browser_llm.engine.process.wedge import WedgeLimits
 
         wedge = WedgeLimits(settings.engine_wedged_s, settings.engine_load_wedged_s)
         return ProcessEngine(config, settings.fault_inject, settings.log_level, wedge=wedge)

@@ -30,7 +30,7 @@ DEFAULT_PREFIX_CHARS = 256
 def prefix_key(
     request: Mapping[str, Any], chars: int = DEFAULT_PREFIX_CHARS, rendered: str | None = None
 ) -> str:
-    """The routing key of a request in engine/wire.py's encoded form. `rendered`: the prompt
+    """The routing key of a request in engine/process/wire.py's encoded form. `rendered`: the prompt
     as the model's chat template writes it (what the replica's KV cells will hold), when the
     ingress could render it; then a plain prompt and the same text sent as one user message
     share a key. Without it, the raw text as sent."""

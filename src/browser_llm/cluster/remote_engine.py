@@ -48,7 +48,7 @@ from browser_llm.engine.base import (
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.gguf_meta import read_gguf_header
 from browser_llm.engine.prompt import prompt_text
-from browser_llm.engine.wire import decode_error, decode_event, decode_model, encode_request
+from browser_llm.engine.process.wire import decode_error, decode_event, decode_model, encode_request
 
 __all__ = ["RemoteEngine", "RemoteHandle"]
 

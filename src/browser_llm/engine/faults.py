@@ -10,7 +10,7 @@ request has generated N tokens:
 - ``[[fault:raise@N]]``: the decode step raises an unexpected exception (the engine's
   last-resort handler fails the running sequences with INTERNAL_ERROR and carries on).
 - ``[[fault:hang@N]]``: the decode step never returns (the engine thread sleeps forever),
-  a wedged engine (wedge_watch.py): the process lives on and answers nothing.
+  a wedged engine (engine/process/wedge.py): the process lives on and answers nothing.
 - ``[[fault:sigsegv@N]]``, ``sigill``, ``sigkill``, ``abort``: the engine process is
   killed by that signal inside the decode step, as a llama.cpp crash (or the OOM
   killer) would kill it. ``@0`` fires on the step that reads the prompt (prefill).

@@ -23,7 +23,7 @@ from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError, Valid
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import Engine
 from browser_llm.engine.engine_pool import EnginePool, ResidentModel, resident_models
-from browser_llm.engine.probe import ProbeResult, probe_model
+from browser_llm.engine.process.probe import ProbeResult, probe_model
 from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.download import DownloadProgress
 from browser_llm.models.gguf_check import check_gguf

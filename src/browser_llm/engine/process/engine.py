@@ -1,6 +1,6 @@
 """The Engine protocol, served by a child process that owns llama.cpp.
 
-The server process never loads llama.cpp. One engine process (process_child.py) holds
+The server process never loads llama.cpp. One engine process (engine/process/child.py) holds
 the model, the context, the KV cache and the scheduler, exactly as LlamaEngine does in
 process; this class forwards commands to it over a socket pair and hands its events to
 the event loop. When the process dies (a signal, an abort, the OOM killer):
@@ -9,12 +9,12 @@ running requests end with INFERENCE_ERROR naming how; queued ones run again on t
 restarted process, which loads the same model after a back-off (/status: `loading`);
 three deaths before a first token mark the model failed; a load that kills the process
 fails with MODEL_LOAD_FAILED and the previous model comes back (docs/reliability.md).
-A process alive but making no progress with work owed (wedge_watch.py) is killed and
+A process alive but making no progress with work owed (engine/process/wedge.py) is killed and
 then handled as any other death.
 
-The event loop reads its messages (socket_watch.py); threads: a supervisor (starts it,
+The event loop reads its messages (engine/process/reader.py); threads: a supervisor (starts it,
 waits for its end, restarts it), a writer (the event loop never blocks on the socket)
-a reader of its output (child_process.py) and the wedge watcher.
+a reader of its output (engine/process/spawn.py) and the wedge watcher.
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ from browser_llm.engine.base import (
     GenerationRequest,
     post_all,
 )
-from browser_llm.engine.child_exit import ChildExit, RestartPolicy
-from browser_llm.engine.child_process import EngineProcessInfo, spawn
+from browser_llm.engine.process.exits import ChildExit, RestartPolicy
+from browser_llm.engine.process.spawn import EngineProcessInfo, spawn
 from browser_llm.engine.context_config import ContextConfig
-from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
-from browser_llm.engine.socket_watch import LoopReader
-from browser_llm.engine.wedge_watch import WedgeLimits, WedgeTarget, WedgeWatcher
-from browser_llm.engine.wire import (
+from browser_llm.engine.process.pending import Pending, PendingWork, ProcessHandle
+from browser_llm.engine.process.reader import LoopReader
+from browser_llm.engine.process.wedge import WedgeLimits, WedgeTarget, WedgeWatcher
+from browser_llm.engine.process.wire import (
     decode_embeddings,
     decode_error,
     decode_event,
@@ -376,7 +376,7 @@ class ProcessEngine:
         else:
             pending.done.set_exception(decode_error(message["error"]))
 
-    # ---- wedges (wedge_watch.py) -------------------------------------------------------
+    # ---- wedges (engine/process/wedge.py) -------------------------------------------------------
     def _wedge_target(self) -> WedgeTarget | None:
         with self._lock:
             if not self._connected or self._sock is None or self.info.pid is None:

@@ -14,11 +14,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import IO
 
-from browser_llm.engine.wire import LOG_PREFIX
+from browser_llm.engine.process.wire import LOG_PREFIX
 
 __all__ = ["EngineProcessInfo", "spawn"]
 
-_child_logger = logging.getLogger("browser_llm.engine.child")
+_child_logger = logging.getLogger("browser_llm.engine.process.child")
 _TAIL = 40  # native lines kept for the death report
 
 
@@ -49,13 +49,13 @@ class EngineProcessInfo:
 
 
 def spawn(info: EngineProcessInfo) -> tuple[subprocess.Popen[bytes], socket.socket]:
-    """Starts `python -m browser_llm.engine.process_child FD`; returns it and our end of
+    """Starts `python -m browser_llm.engine.process.child FD`; returns it and our end of
     its socket. It stays in the server's process group (process_child ignores SIGINT and
     SIGTERM) and its output is read by a thread of its own."""
     ours, theirs = socket.socketpair()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "browser_llm.engine.process_child", str(theirs.fileno())],
+            [sys.executable, "-m", "browser_llm.engine.process.child", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 A crafted GGUF can pass the header check and still make llama.cpp abort or
 segfault while it reads the weights. The first load of a file that did not
-come from a pinned package runs `python -m browser_llm.engine.probe PATH` in a
+come from a pinned package runs `python -m browser_llm.engine.process.probe PATH` in a
 child: it loads the weights (mmap, CPU only, no context) and exits. A signal,
 a non-zero exit or a timeout means the server never loads that file.
 """
@@ -37,7 +37,7 @@ async def probe_model(
 
     `command` replaces the child command line (tests use it to simulate a crash).
     """
-    argv = command or [sys.executable, "-m", "browser_llm.engine.probe", path]
+    argv = command or [sys.executable, "-m", "browser_llm.engine.process.probe", path]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = await asyncio.create_subprocess_exec(
         *argv,

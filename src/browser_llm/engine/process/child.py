@@ -1,6 +1,6 @@
 """The engine process: runs LlamaEngine for the server, which talks to it over a socket.
 
-Started by process_engine.py as ``python -m browser_llm.engine.process_child FD``.
+Started by engine/process/engine.py as ``python -m browser_llm.engine.process.child FD``.
 The first message on the socket is the configuration; after that the server sends
 load / unload / submit / cancel / ping / stop and this process answers with the engine's
 events, one message per decode step. A llama.cpp crash ends this process only.
@@ -33,7 +33,7 @@ from browser_llm.engine.context_config import ContextConfig
 from browser_llm.engine.llama_engine import LlamaEngine
 from browser_llm.engine.thread_governor import ThreadGovernor, foreign_cpu_reader
 from browser_llm.engine.vocab_ops import detokenize_work, tokenize_work
-from browser_llm.engine.wire import (
+from browser_llm.engine.process.wire import (
     LOG_PREFIX,
     decode_request,
     encode_embeddings,

@@ -27,7 +27,7 @@ from browser_llm.engine.base import (
     GenerationRequest,
     Started,
 )
-from browser_llm.engine.child_exit import ChildExit
+from browser_llm.engine.process.exits import ChildExit
 
 __all__ = ["DeathOutcome", "Pending", "PendingWork", "ProcessHandle"]
 
@@ -101,7 +101,7 @@ class PendingWork:
         return any(p.done is not None and p.op == "load" for p in self._items.values())
 
     def owed(self) -> Literal["work", "load"] | None:
-        """What the process owes an answer for (wedge_watch.py): a load, other work, or
+        """What the process owes an answer for (engine/process/wedge.py): a load, other work, or
         nothing (idle, or only work it has not been sent)."""
         sent = [p for p in self._items.values() if p.sent]
         if any(p.done is not None and p.op == "load" for p in sent):

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from browser_llm.engine.wire import FrameReader
+from browser_llm.engine.process.wire import FrameReader
 
 __all__ = ["LoopReader"]
 

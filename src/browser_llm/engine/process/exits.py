@@ -34,7 +34,7 @@ _WEDGED_HINT = (
 @dataclass(frozen=True)
 class ChildExit:
     """A finished engine process: its return code as subprocess reports it, and whether
-    the server killed it for being wedged (wedge_watch.py)."""
+    the server killed it for being wedged (engine/process/wedge.py)."""
 
     returncode: int
     wedged_s: float | None = None  # seconds without progress when it was killed

@@ -14,7 +14,7 @@ from browser_llm.api.middleware import API_PREFIX
 from browser_llm.api.ratelimit import RateLimiter
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
-from browser_llm.engine.browser_engine import BrowserEngine
+from browser_llm.engine.browser.engine import BrowserEngine
 from browser_llm.engine.context_config import ContextConfig
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from browser_llm.engine.base import Engine, EngineState
-from browser_llm.engine.browser_engine import BrowserEngine
+from browser_llm.engine.browser.engine import BrowserEngine
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.registry import ModelRegistry

@@ -2,7 +2,7 @@
 
 A tab opened at /engine attaches over a WebSocket. This class handles the
 tab (attach, model load, loss) behind the same Engine protocol as the native
-engine; browser_relay.py sends the generations to it, one at a time. The
+engine; engine/browser/relay.py sends the generations to it, one at a time. The
 server keeps what makes behaviour identical: it renders the chat template
 (read from the GGUF header), applies stop strings to the relayed text and
 builds the Completion from its own clocks.
@@ -40,9 +40,9 @@ from browser_llm.engine.base import (
     GenerationHandle,
     GenerationRequest,
 )
-from browser_llm.engine.browser_heartbeat import TabHeartbeat
-from browser_llm.engine.browser_loading import TabLoad
-from browser_llm.engine.browser_model import (
+from browser_llm.engine.browser.heartbeat import TabHeartbeat
+from browser_llm.engine.browser.loading import TabLoad
+from browser_llm.engine.browser.model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
     chat_template,
@@ -52,8 +52,8 @@ from browser_llm.engine.browser_model import (
     load_record,
     loaded_model,
 )
-from browser_llm.engine.browser_relay import GENERATION_MESSAGES, TabRelay, forward
-from browser_llm.engine.browser_tab import BrowserHandle, Tab, TabReadings, tab_error
+from browser_llm.engine.browser.relay import GENERATION_MESSAGES, TabRelay, forward
+from browser_llm.engine.browser.tab import BrowserHandle, Tab, TabReadings, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
 

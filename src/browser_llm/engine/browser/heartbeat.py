@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from browser_llm.engine.browser_tab import Tab
+from browser_llm.engine.browser.tab import Tab
 
 __all__ = ["TabHeartbeat"]
 

@@ -22,7 +22,7 @@ from browser_llm.core.errors import (
 )
 from browser_llm.core.types import FinishReason
 from browser_llm.engine.base import Admitted, Engine, Failed, Finished, Started, TokenText
-from browser_llm.engine.browser_tab import BrowserHandle, Run, request_id, tab_error, wllama_options
+from browser_llm.engine.browser.tab import BrowserHandle, Run, request_id, tab_error, wllama_options
 from browser_llm.engine.text_stream import TextStream
 
 __all__ = ["GENERATION_MESSAGES", "TabRelay", "forward"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import LoadedModel
-from browser_llm.engine.browser_model import WantedModel
+from browser_llm.engine.browser.model import WantedModel
 
 __all__ = ["TabLoad"]
 

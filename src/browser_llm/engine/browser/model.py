@@ -9,7 +9,7 @@ from typing import Any
 
 from browser_llm.core.errors import ModelLoadFailedError, StorageError
 from browser_llm.core.types import LoadedModel
-from browser_llm.engine.browser_tab import TabReadings
+from browser_llm.engine.browser.tab import TabReadings
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.gguf_meta import GgufHeader, read_gguf_header
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from browser_llm.config import DEFAULT_MODEL_ID
-from browser_llm.engine.engine_pool import EnginePool
+from browser_llm.engine.pool import EnginePool
 from browser_llm.engine.process.probe import ProbeResult
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore

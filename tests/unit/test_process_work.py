@@ -84,7 +84,7 @@ def test_a_load_queued_behind_running_requests_is_sent_again() -> None:
 def test_the_engine_process_leaves_the_not_loaded_answer_to_the_service() -> None:
     # It used to answer "no model is loaded" itself, which hid the service's better answer
     # while a model loads (details.loading, estimated_time_ms, Retry-After).
-    from browser_llm.engine.context_config import ContextConfig
+    from browser_llm.engine.config import ContextConfig
     from browser_llm.engine.process.engine import ProcessEngine
 
     engine = ProcessEngine(ContextConfig(512, 64, 1, 0, 1))

@@ -15,7 +15,7 @@ from browser_llm.api.ratelimit import RateLimiter
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.engine.browser.engine import BrowserEngine
-from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.config import ContextConfig
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
@@ -93,7 +93,7 @@ def default_engine(settings: Settings) -> Engine:
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
     if settings.max_loaded_models > 1:
         # One engine (process) per resident model; each gets settings.threads.
-        from browser_llm.engine.engine_pool import EnginePool
+        from browser_llm.engine.pool import EnginePool
 
         return EnginePool(
             lambda: _one_engine(settings, config),
@@ -111,10 +111,10 @@ def _one_engine(settings: Settings, config: ContextConfig) -> Engine:
 
         wedge = WedgeLimits(settings.engine_wedged_s, settings.engine_load_wedged_s)
         return ProcessEngine(config, settings.fault_inject, settings.log_level, wedge=wedge)
-    from browser_llm.engine.llama_engine import LlamaEngine
+    from browser_llm.engine.native.engine import LlamaEngine
 
     if settings.fault_inject:
-        from browser_llm.engine.faults import FaultInjectingEngine
+        from browser_llm.engine.native.faults import FaultInjectingEngine
 
         return FaultInjectingEngine(config)
     return LlamaEngine(config)

@@ -67,7 +67,7 @@ class GenerationRequest:
     # for ever; 0: unload when idle); None: as before. Read by the service, not the engine.
     keep_alive_s: float | None = None
     # Log-probabilities of each generated token with this many most likely alternatives
-    # (0-20); None: not asked for, and nothing is computed (engine/logprobs.py).
+    # (0-20); None: not asked for, and nothing is computed (engine/native/logprobs.py).
     logprobs: int | None = None
 
 

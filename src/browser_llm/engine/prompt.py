@@ -9,7 +9,7 @@ from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.sequence import PreparedPrompt
+from browser_llm.engine.native.sequence import PreparedPrompt
 
 __all__ = ["prepare_prompt", "prompt_text"]
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError, ValidationError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import Engine
-from browser_llm.engine.engine_pool import EnginePool, ResidentModel, resident_models
+from browser_llm.engine.pool import EnginePool, ResidentModel, resident_models
 from browser_llm.engine.process.probe import ProbeResult, probe_model
 from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.download import DownloadProgress

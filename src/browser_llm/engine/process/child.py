@@ -29,10 +29,10 @@ from typing import Any
 from browser_llm.core.errors import BrowserLLMError, InternalError, ModelLoadFailedError
 from browser_llm.core.types import Embeddings
 from browser_llm.engine.base import EngineStats, Event, Failed, Finished, GenerationHandle
-from browser_llm.engine.context_config import ContextConfig
-from browser_llm.engine.llama_engine import LlamaEngine
-from browser_llm.engine.thread_governor import ThreadGovernor, foreign_cpu_reader
-from browser_llm.engine.vocab_ops import detokenize_work, tokenize_work
+from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.native.engine import LlamaEngine
+from browser_llm.engine.native.cpu.governor import ThreadGovernor, foreign_cpu_reader
+from browser_llm.engine.native.vocab_ops import detokenize_work, tokenize_work
 from browser_llm.engine.process.wire import (
     LOG_PREFIX,
     decode_request,
@@ -201,10 +201,10 @@ def main(argv: list[str]) -> int:
     child = _Child(sock)
     engine_class = LlamaEngine
     if setup.get("fault_inject"):
-        from browser_llm.engine.faults import FaultInjectingEngine
+        from browser_llm.engine.native.faults import FaultInjectingEngine
 
         engine_class = FaultInjectingEngine
-    # The server process's CPU is ours too, not a neighbour's (thread_governor.py).
+    # The server process's CPU is ours too, not a neighbour's (engine/native/cpu/governor.py).
     governor = ThreadGovernor(
         config.threads,
         read_foreign=foreign_cpu_reader([os.getpid(), os.getppid()]),

@@ -48,7 +48,7 @@ from browser_llm.engine.base import (
 )
 from browser_llm.engine.process.exits import ChildExit, RestartPolicy
 from browser_llm.engine.process.spawn import EngineProcessInfo, spawn
-from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.config import ContextConfig
 from browser_llm.engine.process.pending import Pending, PendingWork, ProcessHandle
 from browser_llm.engine.process.reader import LoopReader
 from browser_llm.engine.process.wedge import WedgeLimits, WedgeTarget, WedgeWatcher

@@ -113,7 +113,7 @@ class ThreadGovernor:
         return self._read, self._read_wait
 
     def take_core(self) -> int:
-        """A step was stalled by other processes (step_watchdog.py): one core fewer from
+        """A step was stalled by other processes (engine/native/cpu/watchdog.py): one core fewer from
         now; the readings give it back once they leave."""
         busy = min(self._cpus - 1, self.load.busy_cores + 1)
         self.load = ForeignLoad(self.load.cores, busy)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from browser_llm.engine.base import GenerationRequest
-from browser_llm.engine.llama_engine import LlamaEngine
-from browser_llm.engine.llama_model import LlamaModel
+from browser_llm.engine.native.engine import LlamaEngine
+from browser_llm.engine.native.model import LlamaModel
 
 __all__ = ["FaultInjectingEngine", "InjectedFault", "fault_of"]
 

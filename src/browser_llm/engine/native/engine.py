@@ -3,7 +3,7 @@
 The event loop never calls llama.cpp. It puts commands on an inbox; the
 engine thread runs them in arrival order and steps the running sequences.
 Each step decodes one token per decoding sequence plus chunks of prompts still
-being read (batch_plan.py says which, in at most two llama_decode calls).
+being read (engine/native/batch_plan.py says which, in at most two llama_decode calls).
 """
 
 from __future__ import annotations
@@ -43,23 +43,23 @@ from browser_llm.engine.base import (
     TokenText,
     post_all,
 )
-from browser_llm.engine.batch_plan import fill, plan_step
-from browser_llm.engine.commands import Command, Embed, Load, Stop, Submit, Unload, VocabOp
-from browser_llm.engine.context_config import ContextConfig
-from browser_llm.engine.cpu_pacer import CpuPacer
-from browser_llm.engine.embedder import EmbedQueue
-from browser_llm.engine.gpu_devices import gpu_devices
+from browser_llm.engine.native.batch_plan import fill, plan_step
+from browser_llm.engine.native.commands import Command, Embed, Load, Stop, Submit, Unload, VocabOp
+from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.native.cpu.pacer import CpuPacer
+from browser_llm.engine.native.embedder import EmbedQueue
+from browser_llm.engine.native.gpu_devices import gpu_devices
 from browser_llm.engine.json_closing import ClosingCatalog
-from browser_llm.engine.kv_placement import KVPlacement
-from browser_llm.engine.llama_model import LlamaModel, install_log_bridge
-from browser_llm.engine.logprobs import LogprobTrail
+from browser_llm.engine.native.kv_placement import KVPlacement
+from browser_llm.engine.native.model import LlamaModel, install_log_bridge
+from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.prompt import prepare_prompt
-from browser_llm.engine.sampling import SamplerChain, grammar_compiles
-from browser_llm.engine.sequence import PreparedPrompt, Sequence
+from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
+from browser_llm.engine.native.sequence import PreparedPrompt, Sequence
 from browser_llm.engine.text_stream import TextStream
-from browser_llm.engine.thread_governor import ThreadGovernor
-from browser_llm.engine.token_output import TokenOutput
-from browser_llm.engine.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
+from browser_llm.engine.native.cpu.governor import ThreadGovernor
+from browser_llm.engine.native.token_output import TokenOutput
+from browser_llm.engine.native.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
 
 __all__ = ["LlamaEngine"]
 
@@ -368,7 +368,7 @@ class LlamaEngine:
             logger.exception("could not restore model %s after a failed load", previous.model_id)
 
     def _open_model(self, model_id: str, path: str) -> LlamaModel:
-        """Loads and self-checks a model (engine/faults.py overrides this in tests only)."""
+        """Loads and self-checks a model (engine/native/faults.py overrides this in tests only)."""
         model = LlamaModel(model_id, path, self._config)
         try:
             self._pacer.attach(model)
@@ -415,7 +415,7 @@ class LlamaEngine:
         return True
 
     def _llama_decode(self, ctx: Any, batch: Any) -> int:
-        """The one llama_decode call site; engine/faults.py overrides it in tests only."""
+        """The one llama_decode call site; engine/native/faults.py overrides it in tests only."""
         return int(llama_cpp.llama_decode(ctx, batch))
 
     def _end(

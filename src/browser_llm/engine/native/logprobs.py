@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from browser_llm.core.types import TokenChoice, TokenLogprob
-from browser_llm.engine.sampling import logits_row
+from browser_llm.engine.native.sampling import logits_row
 
 __all__ = ["LogprobTrail", "log_softmax_at"]
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from browser_llm.core.types import FinishReason
 from browser_llm.engine.base import Event, GenerationHandle, TokenText
-from browser_llm.engine.llama_model import LlamaModel
-from browser_llm.engine.sequence import Sequence
+from browser_llm.engine.native.model import LlamaModel
+from browser_llm.engine.native.sequence import Sequence
 
 __all__ = ["TokenOutput"]
 

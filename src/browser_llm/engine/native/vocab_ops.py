@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from browser_llm.core.errors import BrowserLLMError, InternalError, ModelNotLoadedError
-from browser_llm.engine.commands import VocabOp
+from browser_llm.engine.native.commands import VocabOp
 
 __all__ = ["detokenize_work", "run_vocab_op", "tokenize_work"]
 

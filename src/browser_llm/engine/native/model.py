@@ -18,13 +18,13 @@ import numpy as np
 from browser_llm.core.errors import ModelLoadFailedError, ValidationError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.context_config import ContextConfig
-from browser_llm.engine.embedder import Embedder
+from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.native.embedder import Embedder
 
 __all__ = ["ContextConfig", "LlamaModel", "install_log_bridge"]
 
 logger = logging.getLogger(__name__)
-_llama_logger = logging.getLogger("browser_llm.engine.llama_cpp_native")
+_llama_logger = logging.getLogger("browser_llm.engine.native.llama_cpp")
 _backend_ready = False
 _FLASH_ATTN = {
     "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,

@@ -16,7 +16,7 @@ import pytest
 from browser_llm.core.types import GenerationParams
 from browser_llm.engine import sampling
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
-from browser_llm.service.json_output import json_constraint
+from browser_llm.grammar.check import json_constraint
 from tests.modelfiles import smollm2_path
 
 N_VOCAB = 16  # model-free chains: a small made-up vocabulary

@@ -15,7 +15,7 @@ from typing import Any
 from browser_llm.core.durations import duration_seconds
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import GenerationParams
-from browser_llm.service.json_output import json_constraint
+from browser_llm.grammar.check import json_constraint
 
 __all__ = [
     "IGNORED_OPTIONS",

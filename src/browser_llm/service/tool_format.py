@@ -25,7 +25,7 @@ from browser_llm.service.hermes_tools import (
     parse_hermes_output,
     uses_hermes_format,
 )
-from browser_llm.service.json_output import json_constraint
+from browser_llm.grammar.check import json_constraint
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.tool_calls import (

@@ -49,7 +49,7 @@ from browser_llm.engine.config import ContextConfig
 from browser_llm.engine.native.cpu.pacer import CpuPacer
 from browser_llm.engine.native.embedder import EmbedQueue
 from browser_llm.engine.native.gpu_devices import gpu_devices
-from browser_llm.engine.json_closing import ClosingCatalog
+from browser_llm.grammar.closing import ClosingCatalog
 from browser_llm.engine.native.kv_placement import KVPlacement
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
 from browser_llm.engine.native.logprobs import LogprobTrail

@@ -11,7 +11,7 @@ from browser_llm.engine.base import GenerationHandle
 from browser_llm.engine.text_stream import TextStream
 
 if TYPE_CHECKING:  # sampling imports llama.cpp, which the server process never loads
-    from browser_llm.engine.json_closing import JsonBudget
+    from browser_llm.grammar.closing import JsonBudget
     from browser_llm.engine.native.logprobs import LogprobTrail
     from browser_llm.engine.native.sampling import SamplerChain
 

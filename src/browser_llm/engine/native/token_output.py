@@ -1,5 +1,5 @@
 """What becomes of a sampled token: the end of generation (end of text, a stop string,
-max_tokens), the JSON closing budget (json_closing.py), and its text and log-probability
+max_tokens), the JSON closing budget (grammar/closing.py), and its text and log-probability
 entries out to the client. The engine thread calls it after each decode."""
 
 from __future__ import annotations

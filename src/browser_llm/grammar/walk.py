@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from browser_llm.engine.gbnf import CharClass, Grammar
+from browser_llm.grammar.gbnf import CharClass, Grammar
 
 __all__ = ["GrammarWalker", "WalkState"]
 

@@ -1,7 +1,7 @@
 """Budget-aware closing: grammar-constrained (JSON) output that always ends complete.
 
 Each grammar sequence carries a JsonBudget: where its text stands in the grammar
-(engine/grammar_walk.py) and how many tokens the shortest completion from there
+(grammar/walk.py) and how many tokens the shortest completion from there
 costs. Before a sampled token is taken, the engine asks whether the completion
 after it still fits in what is left of max_tokens; when it does not, the token is
 dropped and the completion from the current state is emitted instead, so the output
@@ -16,8 +16,8 @@ from collections import OrderedDict
 from typing import Protocol
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.engine.gbnf import GrammarSyntaxError, parse_gbnf
-from browser_llm.engine.grammar_walk import GrammarWalker, WalkState
+from browser_llm.grammar.gbnf import GrammarSyntaxError, parse_gbnf
+from browser_llm.grammar.walk import GrammarWalker, WalkState
 
 __all__ = ["ClosingCatalog", "JsonBudget"]
 

@@ -2,10 +2,10 @@
 
 Keywords the converter understands pass through; some others become grammar the
 converter can express (a small integer range becomes an enum; `minimum: 0` becomes
-a placeholder that json_grammar.py swaps for a grammar rule of its own). Everything
+a placeholder that grammar/json_schema.py swaps for a grammar rule of its own). Everything
 else (`multipleOf`, `uniqueItems`, `not`, `if`/`then`/`else`, `patternProperties`,
 unanchored patterns, ...) is left out of the grammar and checked on the finished
-output (service/json_output.py), so `json.valid` tells the truth.
+output (grammar/check.py), so `json.valid` tells the truth.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from browser_llm.engine.gbnf import GrammarSyntaxError, parse_gbnf
+from browser_llm.grammar.gbnf import GrammarSyntaxError, parse_gbnf
 
 __all__ = ["PLACEHOLDER_RULES", "reduce_schema"]
 
@@ -48,7 +48,7 @@ ANY_VALUE: dict[str, Any] = {"type": ["object", "array", "string", "number", "bo
 # Integer ranges up to this many values become an enum the grammar enforces.
 _MAX_ENUM_RANGE = 256
 
-# Placeholder constants and the GBNF that replaces them (json_grammar.py swaps them in).
+# Placeholder constants and the GBNF that replaces them (grammar/json_schema.py swaps them in).
 PLACEHOLDER_RULES = {
     "BLLM_NONNEGATIVE_INTEGER": '("0" | [1-9] [0-9]{0,15}) space',
     "BLLM_POSITIVE_INTEGER": "[1-9] [0-9]{0,15} space",

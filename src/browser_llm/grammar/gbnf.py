@@ -2,7 +2,7 @@
 
 llama.cpp enforces the grammar while sampling, but its state is opaque. To know the
 shortest way to finish the output from where it stands, the engine walks the same
-grammar text itself (engine/grammar_walk.py). This module only parses: rules,
+grammar text itself (grammar/walk.py). This module only parses: rules,
 alternatives, literals, character classes, `.`, groups and the repetition operators
 (`*`, `+`, `?`, `{m}`, `{m,}`, `{m,n}`), which become generated rules as in llama.cpp.
 

@@ -1,9 +1,9 @@
 """JSON mode and JSON schema -> a GBNF grammar that llama.cpp can enforce.
 
-Any valid schema is accepted. The grammar enforces what it can (schema_reduce.py
+Any valid schema is accepted. The grammar enforces what it can (grammar/schema_reduce.py
 says which part); the rest is checked on the finished output and reported in the
 response's `json` block. Malformed schemas (unknown types, remote $ref, too deep or
-too big, or not valid JSON Schema: service/json_output.py) are refused with a 400.
+too big, or not valid JSON Schema: grammar/check.py) are refused with a 400.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.engine.schema_reduce import PLACEHOLDER_RULES, reduce_schema
+from browser_llm.grammar.schema_reduce import PLACEHOLDER_RULES, reduce_schema
 
 __all__ = ["JSON_OBJECT_GBNF", "MAX_SCHEMA_BYTES", "MAX_SCHEMA_DEPTH", "grammar_for"]
 
@@ -119,7 +119,7 @@ def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
             f"json_schema cannot be compiled to a grammar: {exc or type(exc).__name__}",
             {"field": "json_schema"},
         ) from exc
-    for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (schema_reduce.py)
+    for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (grammar/schema_reduce.py)
         grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")
     # This converter's string character takes raw control characters (a newline inside a
     # string), which JSON forbids: the answer would not parse.

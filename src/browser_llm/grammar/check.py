@@ -11,11 +11,11 @@ from jsonschema.exceptions import SchemaError
 
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.text import has_lone_surrogate, has_non_finite_number, json_depth
-from browser_llm.engine.json_grammar import grammar_for
+from browser_llm.grammar.json_schema import grammar_for
 
 __all__ = ["MAX_JSON_DEPTH", "JsonCheck", "check_json_output", "json_constraint"]
 
-# JSON levels in a schema; its 16 schema levels (engine/json_grammar.py) need at most ~48.
+# JSON levels in a schema; its 16 schema levels (grammar/json_schema.py) need at most ~48.
 MAX_JSON_DEPTH = 64
 
 

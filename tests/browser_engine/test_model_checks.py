@@ -14,7 +14,7 @@ from browser_llm.engine.browser.model import (
     inspect_model,
 )
 from browser_llm.engine.browser.tab import TabReadings
-from browser_llm.engine.gguf_meta import read_gguf_header
+from browser_llm.models.gguf_info import read_gguf_header
 
 
 def _smollm2() -> Path:

@@ -146,9 +146,9 @@ def test_thread_count_changes_no_output(model: LlamaModel) -> None:
 
 def test_an_ended_step_leaves_no_trace_and_runs_again(model: LlamaModel) -> None:
     """The step watchdog ends a stalled decode through llama.cpp's abort callback (libc's
-    strlen on a flag, engine/native/cpu/watchdog.py) and decodes the same batch again on fewer threads.
-    The ended step must leave the KV cache as it was: the retry gives exactly the logits
-    an undisturbed decode gives."""
+    strlen on a flag, engine/native/cpu/watchdog.py) and decodes the same batch again on
+    fewer threads. The ended step must leave the KV cache as it was: the retry gives exactly
+    the logits an undisturbed decode gives."""
     flag = ctypes.create_string_buffer(2)
     strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
     assert strlen is not None

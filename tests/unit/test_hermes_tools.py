@@ -12,10 +12,10 @@ import pytest
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
+from browser_llm.engine.process.wire import decode_request, encode_request
+from browser_llm.engine.prompt import prompt_text
 from browser_llm.grammar.gbnf import parse_gbnf
 from browser_llm.grammar.walk import GrammarWalker
-from browser_llm.engine.prompt import prompt_text
-from browser_llm.engine.process.wire import decode_request, encode_request
 from browser_llm.service.hermes_tools import HermesAnswerText, uses_hermes_format
 from browser_llm.service.tool_calls import HistoryTurn, ToolPlan, plan_tools
 from browser_llm.service.tool_format import (

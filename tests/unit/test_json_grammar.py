@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.grammar.json_schema import MAX_SCHEMA_DEPTH, grammar_for
 from browser_llm.grammar.check import check_json_output, json_constraint
+from browser_llm.grammar.json_schema import MAX_SCHEMA_DEPTH, grammar_for
 
 
 def test_json_mode_uses_the_generic_json_grammar() -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from browser_llm.engine.native.kv_placement import KVPlacement
 from browser_llm.engine.native.model import LlamaModel
-from browser_llm.engine.native.sequence import PreparedPrompt, Sequence
+from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.slots import COPY_MIN_TOKENS, TILE_ROWS
+from browser_llm.engine.prompt import PreparedPrompt
 
 
 class RecordingModel:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from browser_llm.engine import logprobs as module
+from browser_llm.engine.native import logprobs as module
 from browser_llm.engine.native.logprobs import LogprobTrail, log_softmax_at
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from browser_llm.core.types import GenerationParams
-from browser_llm.engine import sampling
+from browser_llm.engine.native import sampling
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.grammar.check import json_constraint
 from tests.modelfiles import smollm2_path

@@ -46,9 +46,10 @@ from browser_llm.engine.base import (
     TokenText,
 )
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.gguf_meta import read_gguf_header
-from browser_llm.engine.prompt import prompt_text
 from browser_llm.engine.process.wire import decode_error, decode_event, decode_model, encode_request
+from browser_llm.engine.prompt import prompt_text
+from browser_llm.models.gguf import InvalidGGUFError
+from browser_llm.models.gguf_info import read_gguf_header
 
 __all__ = ["RemoteEngine", "RemoteHandle"]
 
@@ -389,6 +390,6 @@ def _template_of(path: str) -> ChatTemplate | None:
         if not header.chat_template:
             return None
         return ChatTemplate(header.chat_template, header.bos_text, header.eos_text)
-    except (OSError, ValueError) as exc:
+    except (OSError, InvalidGGUFError) as exc:
         logger.info("routing on raw prompt text: cannot read the template of %s (%s)", path, exc)
         return None

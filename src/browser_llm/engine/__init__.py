@@ -1,1 +1,1 @@
-"""Inference engines behind one contract (base.py): llama.cpp in this process (native/), in a child process (process/), in a browser tab (browser/), and several models at once (pool.py)."""
+"""Inference engines behind one contract (base.py): native/, process/, browser/, pool.py."""

@@ -1,1 +1,1 @@
-"""Grammars in pure Python (never llama.cpp): GBNF, its walker, JSON schema -> GBNF, closing JSON in budget, and checks of the output."""
+"""Grammars in pure Python: GBNF, its walker, JSON schema -> GBNF, closing, output checks."""

@@ -16,7 +16,9 @@ from typing import Protocol
 
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import ChatMessage
-from browser_llm.engine.gguf_meta import read_gguf_header
+from browser_llm.grammar.check import json_constraint
+from browser_llm.models.gguf import InvalidGGUFError
+from browser_llm.models.gguf_info import read_gguf_header
 from browser_llm.service.hermes_tools import (
     HermesAnswerText,
     hermes_conversation,
@@ -25,7 +27,6 @@ from browser_llm.service.hermes_tools import (
     parse_hermes_output,
     uses_hermes_format,
 )
-from browser_llm.grammar.check import json_constraint
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.tool_calls import (
@@ -61,7 +62,7 @@ class StreamedAnswer(Protocol):
 def _file_format(path: str, size: int, mtime_ns: int) -> ToolFormat:
     try:
         template = read_gguf_header(Path(path)).chat_template
-    except (OSError, ValueError) as exc:
+    except (OSError, InvalidGGUFError) as exc:
         logger.warning("cannot read the chat template of %s: %s", path, exc)
         return "generic"
     return "hermes" if uses_hermes_format(template) else "generic"

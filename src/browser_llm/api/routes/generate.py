@@ -20,8 +20,8 @@ from browser_llm.api.streams import GenerationSSEResponse, collect_unless_discon
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest
-from browser_llm.service.generation import GenerationStream
 from browser_llm.grammar.check import check_json_output, json_constraint
+from browser_llm.service.generation import GenerationStream
 from browser_llm.service.stats import tokens_per_second
 
 __all__ = ["router"]

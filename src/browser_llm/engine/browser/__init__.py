@@ -1,1 +1,1 @@
-"""The browser-tab engine: llama.cpp (wllama) in a tab attached over a WebSocket, serving the same contract."""
+"""The browser-tab engine: llama.cpp (wllama) in a tab attached over a WebSocket."""

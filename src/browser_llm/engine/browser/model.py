@@ -11,7 +11,8 @@ from browser_llm.core.errors import ModelLoadFailedError, StorageError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.browser.tab import TabReadings
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.gguf_meta import GgufHeader, read_gguf_header
+from browser_llm.models.gguf import InvalidGGUFError
+from browser_llm.models.gguf_info import GgufHeader, read_gguf_header
 
 __all__ = [
     "BROWSER_FILE_LIMIT_BYTES",
@@ -81,7 +82,7 @@ def inspect_model(model_id: str, file: Path, limit: int) -> WantedModel:
     check_file_limit(model_id, size, limit)
     try:
         header = read_gguf_header(file)
-    except (OSError, ValueError) as exc:
+    except (OSError, InvalidGGUFError) as exc:
         logger.warning("model %s: GGUF header unreadable: %s", model_id, exc)
         details = {"model_id": model_id, "reason": "bad_gguf_header"}
         raise ModelLoadFailedError(

@@ -43,23 +43,23 @@ from browser_llm.engine.base import (
     TokenText,
     post_all,
 )
+from browser_llm.engine.config import ContextConfig
 from browser_llm.engine.native.batch_plan import fill, plan_step
 from browser_llm.engine.native.commands import Command, Embed, Load, Stop, Submit, Unload, VocabOp
-from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.native.cpu.governor import ThreadGovernor
 from browser_llm.engine.native.cpu.pacer import CpuPacer
 from browser_llm.engine.native.embedder import EmbedQueue
 from browser_llm.engine.native.gpu_devices import gpu_devices
-from browser_llm.grammar.closing import ClosingCatalog
 from browser_llm.engine.native.kv_placement import KVPlacement
-from browser_llm.engine.native.model import LlamaModel, install_log_bridge
 from browser_llm.engine.native.logprobs import LogprobTrail
-from browser_llm.engine.prompt import prepare_prompt
+from browser_llm.engine.native.model import LlamaModel, install_log_bridge
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
-from browser_llm.engine.native.sequence import PreparedPrompt, Sequence
-from browser_llm.engine.text_stream import TextStream
-from browser_llm.engine.native.cpu.governor import ThreadGovernor
+from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.token_output import TokenOutput
 from browser_llm.engine.native.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
+from browser_llm.engine.prompt import PreparedPrompt, prepare_prompt
+from browser_llm.engine.text_stream import TextStream
+from browser_llm.grammar.closing import ClosingCatalog
 
 __all__ = ["LlamaEngine"]
 

@@ -8,21 +8,15 @@ from typing import TYPE_CHECKING
 
 from browser_llm.core.types import Completion, FinishReason, Timings, Usage
 from browser_llm.engine.base import GenerationHandle
+from browser_llm.engine.prompt import PreparedPrompt
 from browser_llm.engine.text_stream import TextStream
 
 if TYPE_CHECKING:  # sampling imports llama.cpp, which the server process never loads
-    from browser_llm.grammar.closing import JsonBudget
     from browser_llm.engine.native.logprobs import LogprobTrail
     from browser_llm.engine.native.sampling import SamplerChain
+    from browser_llm.grammar.closing import JsonBudget
 
-__all__ = ["PreparedPrompt", "Sequence"]
-
-
-@dataclass(frozen=True)
-class PreparedPrompt:
-    tokens: list[int]
-    max_tokens: int
-    clamped: bool
+__all__ = ["Sequence"]
 
 
 @dataclass

@@ -1,1 +1,1 @@
-"""The process boundary: the native engine in a child process, the wire between them, and the child's entry point."""
+"""The process boundary: the native engine in a child process, and the wire between."""

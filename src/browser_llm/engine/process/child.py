@@ -30,8 +30,8 @@ from browser_llm.core.errors import BrowserLLMError, InternalError, ModelLoadFai
 from browser_llm.core.types import Embeddings
 from browser_llm.engine.base import EngineStats, Event, Failed, Finished, GenerationHandle
 from browser_llm.engine.config import ContextConfig
-from browser_llm.engine.native.engine import LlamaEngine
 from browser_llm.engine.native.cpu.governor import ThreadGovernor, foreign_cpu_reader
+from browser_llm.engine.native.engine import LlamaEngine
 from browser_llm.engine.native.vocab_ops import detokenize_work, tokenize_work
 from browser_llm.engine.process.wire import (
     LOG_PREFIX,

@@ -46,11 +46,11 @@ from browser_llm.engine.base import (
     GenerationRequest,
     post_all,
 )
-from browser_llm.engine.process.exits import ChildExit, RestartPolicy
-from browser_llm.engine.process.spawn import EngineProcessInfo, spawn
 from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.process.exits import ChildExit, RestartPolicy
 from browser_llm.engine.process.pending import Pending, PendingWork, ProcessHandle
 from browser_llm.engine.process.reader import LoopReader
+from browser_llm.engine.process.spawn import EngineProcessInfo, spawn
 from browser_llm.engine.process.wedge import WedgeLimits, WedgeTarget, WedgeWatcher
 from browser_llm.engine.process.wire import (
     decode_embeddings,

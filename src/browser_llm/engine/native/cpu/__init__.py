@@ -1,1 +1,1 @@
-"""The engine thread on a shared CPU: how many threads llama.cpp may use, and ending steps other processes stall."""
+"""The engine thread on a shared CPU: thread count, stalled steps, step timing."""

@@ -113,8 +113,8 @@ class ThreadGovernor:
         return self._read, self._read_wait
 
     def take_core(self) -> int:
-        """A step was stalled by other processes (engine/native/cpu/watchdog.py): one core fewer from
-        now; the readings give it back once they leave."""
+        """A step was stalled by other processes (cpu/watchdog.py): one core fewer from now;
+        the readings give it back once they leave."""
         busy = min(self._cpus - 1, self.load.busy_cores + 1)
         self.load = ForeignLoad(self.load.cores, busy)
         wanted = max(1, min(self.configured, self._cpus - busy))

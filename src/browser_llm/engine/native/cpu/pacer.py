@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from browser_llm.engine.native.model import LlamaModel
-from browser_llm.engine.native.cpu.watchdog import StepWatchdog
 from browser_llm.engine.native.cpu.governor import ThreadGovernor
+from browser_llm.engine.native.cpu.watchdog import StepWatchdog
+from browser_llm.engine.native.model import LlamaModel
 
 __all__ = ["CpuPacer"]
 

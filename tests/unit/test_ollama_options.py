@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from browser_llm.api.ollama_options import UNTIL_DONE, generation_params, keep_alive_seconds
+from browser_llm.api.ollama.options import UNTIL_DONE, generation_params
+from browser_llm.core.durations import keep_alive_seconds
 from browser_llm.core.errors import ValidationError
 
 

@@ -13,21 +13,11 @@ from starlette.middleware.cors import CORSMiddleware
 from browser_llm import __version__
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
+from browser_llm.api.ollama import model_routes as ollama_models
+from browser_llm.api.ollama import routes as ollama
+from browser_llm.api.openai import embeddings as openai_embeddings
+from browser_llm.api.openai import routes as openai_compat
 from browser_llm.api.ratelimit import RateLimiter
-from browser_llm.api.routes import (
-    debug,
-    engine_page,
-    generate,
-    models,
-    ollama,
-    ollama_models,
-    openai_compat,
-    openai_embeddings,
-    status,
-    tokens,
-    web,
-    ws,
-)
 from browser_llm.api.security import SecurityMiddleware
 from browser_llm.api.services import (
     build_services,
@@ -35,6 +25,7 @@ from browser_llm.api.services import (
     load_startup_model,
     shared_peers,
 )
+from browser_llm.api.spec import debug, engine_page, generate, models, status, tokens, web, ws
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.observability.logs import LogBuffer

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from browser_llm.api.envelope import ok
-from browser_llm.api.routes.common import ERROR_RESPONSES
-from browser_llm.api.schemas import Envelope
 from browser_llm.api.services import services
+from browser_llm.api.spec.common import ERROR_RESPONSES
+from browser_llm.api.spec.schemas import Envelope
 from browser_llm.core.errors import ValidationError
 from browser_llm.observability.profile import METRICS
 from browser_llm.observability.shared import merged_exposition, merged_names, merged_points

@@ -13,9 +13,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from browser_llm.api.envelope import new_request_id
 from browser_llm.api.error_shapes import stream_error_data, stream_error_of
-from browser_llm.api.routes.generate import to_generation_request, to_response
-from browser_llm.api.schemas import GenerateRequestBody
 from browser_llm.api.services import services
+from browser_llm.api.spec.generate import to_generation_request, to_response
+from browser_llm.api.spec.schemas import GenerateRequestBody
 from browser_llm.core.errors import BrowserLLMError, CancelledError
 from browser_llm.observability.logs import LEVELS
 from browser_llm.service.generation import GenerationService, GenerationStream

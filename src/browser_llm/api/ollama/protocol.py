@@ -3,7 +3,7 @@
 Each field is honoured, refused when set to something that would change the answer, or
 ignored because it cannot (docs/api.md lists which). Unknown fields are refused, so a
 typo or a newer Ollama feature is never silently dropped. `options` is a plain object
-checked key by key in api/ollama_options.py, to name the option in the error.
+checked key by key in api/ollama/options.py, to name the option in the error.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from browser_llm.api.error_shapes import openai_error_of
-from browser_llm.api.openai_schemas import ChatCompletionRequest, ToolChoice
+from browser_llm.api.openai.protocol import ChatCompletionRequest, ToolChoice
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream

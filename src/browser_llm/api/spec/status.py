@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from browser_llm.api.envelope import ok
-from browser_llm.api.schemas import Envelope
 from browser_llm.api.services import services
-from browser_llm.api.status_schemas import StatusResponse
+from browser_llm.api.spec.schemas import Envelope
+from browser_llm.api.spec.status_schemas import StatusResponse
 
 __all__ = ["router"]
 

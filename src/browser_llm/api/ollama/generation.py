@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from browser_llm.api.logprob_views import logprobs_option
-from browser_llm.api.ollama_options import generation_params, json_format
-from browser_llm.api.ollama_schemas import OllamaChatRequest, OllamaGenerateRequest
-from browser_llm.api.ollama_views import iso_time
+from browser_llm.api.ollama.options import generation_params, json_format
+from browser_llm.api.ollama.protocol import OllamaChatRequest, OllamaGenerateRequest
+from browser_llm.api.ollama.views import iso_time
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import Completion, GenerationParams
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.error_shapes import ollama_error_of
 from browser_llm.api.logprob_views import ollama_logprobs
-from browser_llm.api.ollama_generation import (
+from browser_llm.api.ollama.generation import (
     check_chat_fields,
     check_generate_fields,
     final_fields,
@@ -27,24 +27,24 @@ from browser_llm.api.ollama_generation import (
     params_of,
     text_line,
 )
-from browser_llm.api.ollama_names import resolve
-from browser_llm.api.ollama_options import keep_alive_seconds
-from browser_llm.api.ollama_schemas import (
+from browser_llm.api.ollama.model_routes import ndjson
+from browser_llm.api.ollama.names import resolve
+from browser_llm.api.ollama.protocol import (
     OllamaChatRequest,
     OllamaEmbedRequest,
     OllamaGenerateRequest,
 )
-from browser_llm.api.ollama_tools import (
+from browser_llm.api.ollama.tools import (
     tool_conversation,
     tool_grammar,
     tool_lines,
     tool_message,
     tool_plan,
 )
-from browser_llm.api.ollama_views import iso_time
-from browser_llm.api.routes.ollama_models import ndjson
+from browser_llm.api.ollama.views import iso_time
 from browser_llm.api.services import services
 from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
+from browser_llm.core.durations import keep_alive_seconds
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest

@@ -12,7 +12,6 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from browser_llm.core.durations import duration_seconds
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import GenerationParams
 from browser_llm.grammar.check import json_constraint
@@ -23,7 +22,6 @@ __all__ = [
     "UNTIL_DONE",
     "generation_params",
     "json_format",
-    "keep_alive_seconds",
 ]
 
 # Ollama's defaults (api/types.go DefaultOptions), so a client sees Ollama's sampling.
@@ -162,14 +160,3 @@ def json_format(fmt: str | dict[str, Any] | None) -> str | None:
             message = exc.message.replace("json_schema", "format", 1)
             raise ValidationError(message, {**(exc.details or {}), "field": "format"}) from exc
     raise ValidationError('format: "json" or a JSON schema object', {"field": "format"})
-
-
-def keep_alive_seconds(value: str | int | float | None) -> float | None:
-    """Ollama's keep_alive in seconds: a number of seconds or a Go duration ("5m", "1h30m");
-    negative (forever) is -1.0, 0 means unload now. None when not given."""
-    if value is None:
-        return None
-    try:
-        return duration_seconds(value)
-    except ValueError as exc:
-        raise ValidationError(f"keep_alive: {exc}", {"field": "keep_alive"}) from exc

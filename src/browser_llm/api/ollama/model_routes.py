@@ -17,13 +17,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from browser_llm import __version__
 from browser_llm.api.error_shapes import ollama_error_of
-from browser_llm.api.ollama_names import resolve
-from browser_llm.api.ollama_schemas import (
+from browser_llm.api.ollama.names import resolve
+from browser_llm.api.ollama.protocol import (
     OllamaDeleteRequest,
     OllamaModelRequest,
     OllamaPullRequest,
 )
-from browser_llm.api.ollama_views import FOREVER, file_info, iso_time, model_entry, show_body
+from browser_llm.api.ollama.views import FOREVER, file_info, iso_time, model_entry, show_body
 from browser_llm.api.services import services
 from browser_llm.core.errors import BrowserLLMError, ModelNotFoundError
 from browser_llm.models.catalog import CatalogEntry

@@ -8,7 +8,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from browser_llm.api.ollama_names import ollama_name
+from browser_llm.api.ollama.names import ollama_name
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.models.gguf_info import ModelFileInfo, read_model_info
 from browser_llm.service.registry import ModelRegistry, ModelView

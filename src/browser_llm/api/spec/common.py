@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser_llm.api.schemas import Envelope
+from browser_llm.api.spec.schemas import Envelope
 
-__all__ = ["ERROR_RESPONSES", "SSE_EVENT_SCHEMA"]
+__all__ = ["ERROR_RESPONSES"]
 
 _ERROR = {"model": Envelope[None]}
 
@@ -15,16 +15,4 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {**_ERROR, "description": "NOT_FOUND"},
     500: {**_ERROR, "description": "INTERNAL_ERROR, INFERENCE_ERROR or MODEL_LOAD_FAILED"},
     503: {**_ERROR, "description": "MODEL_NOT_LOADED"},
-}
-
-# One Server-Sent Event, as clients parse it: its `data` line holds one JSON object.
-SSE_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "data": {"type": "string", "contentMediaType": "application/json"},
-        "event": {"type": "string"},
-        "id": {"type": "string"},
-        "retry": {"type": "integer"},
-    },
-    "required": ["data"],
 }

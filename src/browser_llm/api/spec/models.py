@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from browser_llm.api.envelope import ok
-from browser_llm.api.routes.common import ERROR_RESPONSES
-from browser_llm.api.schemas import (
+from browser_llm.api.services import services
+from browser_llm.api.spec.common import ERROR_RESPONSES
+from browser_llm.api.spec.schemas import (
     DeleteModelResponse,
     Envelope,
     LoadModelResponse,
@@ -16,7 +17,6 @@ from browser_llm.api.schemas import (
     ModelsResponse,
     ModelSummary,
 )
-from browser_llm.api.services import services
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.models.ids import validate_model_id
 from browser_llm.service.registry import LoadStatus, ModelRegistry, ModelView

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from browser_llm.api.error_shapes import ollama_error_of
-from browser_llm.api.ollama_generation import final_fields, text_line
-from browser_llm.api.ollama_schemas import OllamaChatRequest
-from browser_llm.api.openai_tools import tool_grammar
+from browser_llm.api.ollama.generation import final_fields, text_line
+from browser_llm.api.ollama.protocol import OllamaChatRequest
+from browser_llm.api.openai.tools import tool_grammar
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream

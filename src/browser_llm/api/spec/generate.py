@@ -12,11 +12,15 @@ from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok, request_id_of
 from browser_llm.api.error_shapes import stream_error_of
-from browser_llm.api.ollama_options import keep_alive_seconds
-from browser_llm.api.routes.common import ERROR_RESPONSES, SSE_EVENT_SCHEMA
-from browser_llm.api.schemas import Envelope, GenerateRequestBody, GenerateResponse
 from browser_llm.api.services import services
-from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
+from browser_llm.api.spec.common import ERROR_RESPONSES
+from browser_llm.api.spec.schemas import Envelope, GenerateRequestBody, GenerateResponse
+from browser_llm.api.streams import (
+    SSE_EVENT_SCHEMA,
+    GenerationSSEResponse,
+    collect_unless_disconnected,
+)
+from browser_llm.core.durations import keep_alive_seconds
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion, GenerationParams
 from browser_llm.engine.base import GenerationRequest

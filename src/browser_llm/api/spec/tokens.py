@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from browser_llm.api.envelope import ok
-from browser_llm.api.routes.common import ERROR_RESPONSES
-from browser_llm.api.schemas import Envelope
 from browser_llm.api.services import services
-from browser_llm.api.token_schemas import (
+from browser_llm.api.spec.common import ERROR_RESPONSES
+from browser_llm.api.spec.schemas import Envelope
+from browser_llm.api.spec.token_schemas import (
     DetokenizeBody,
     DetokenizeResponse,
     TokenizeBody,

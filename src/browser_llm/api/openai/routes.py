@@ -21,19 +21,22 @@ from browser_llm.api.logprob_views import (
     legacy_option,
     logprobs_option,
 )
-from browser_llm.api.ollama_options import keep_alive_seconds
-from browser_llm.api.openai_fields import refuse_unsupported
-from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
-from browser_llm.api.openai_tools import (
+from browser_llm.api.openai.fields import refuse_unsupported
+from browser_llm.api.openai.protocol import ChatCompletionRequest, CompletionRequest
+from browser_llm.api.openai.tools import (
     conversation,
     stream_tool_answer,
     tool_grammar,
     tool_message,
     tool_plan,
 )
-from browser_llm.api.routes.common import SSE_EVENT_SCHEMA
 from browser_llm.api.services import services
-from browser_llm.api.streams import GenerationSSEResponse, collect_unless_disconnected
+from browser_llm.api.streams import (
+    SSE_EVENT_SCHEMA,
+    GenerationSSEResponse,
+    collect_unless_disconnected,
+)
+from browser_llm.core.durations import keep_alive_seconds
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import Completion, GenerationParams, TokenLogprob
 from browser_llm.engine.base import GenerationRequest

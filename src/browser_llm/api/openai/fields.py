@@ -1,13 +1,13 @@
 """Refuses, by name, the OpenAI request fields this server cannot honour.
 
 A field that would change the answer is never silently dropped: either it works
-(openai_compat.py, openai_tools.py) or the request is a 400 VALIDATION_ERROR whose
+(api/openai/routes.py, api/openai/tools.py) or the request is a 400 VALIDATION_ERROR whose
 `details.field` names it (OpenAI's `param`). docs/api.md lists every field.
 """
 
 from __future__ import annotations
 
-from browser_llm.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from browser_llm.api.openai.protocol import ChatCompletionRequest, CompletionRequest
 from browser_llm.core.errors import ValidationError
 
 __all__ = ["refuse_unsupported"]

@@ -61,7 +61,7 @@ class GenerationRequest:
     # from scratch after a failure mid-generation (the cluster's remote engine does).
     buffered: bool = False
     # OpenAI-shaped function list (JSON text) the model's own chat template renders
-    # (service/hermes_tools.py); None: no tools, or tools described in the prompt already.
+    # (service/tools/hermes.py); None: no tools, or tools described in the prompt already.
     tools: str | None = None
     # How long its model stays loaded once idle (Ollama's keep_alive, seconds; negative:
     # for ever; 0: unload when idle); None: as before. Read by the service, not the engine.

@@ -49,7 +49,7 @@ from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.generation import GenerationStream
-from browser_llm.service.tool_format import template_tools, tool_format_for
+from browser_llm.service.tools.format import template_tools, tool_format_for
 
 __all__ = ["router"]
 

@@ -1,4 +1,4 @@
-"""Tool calling on Ollama's /api/chat, in the server's generic format (service/tool_calls.py):
+"""Tool calling on Ollama's /api/chat, in the server's generic format (service/tools/generic.py):
 Ollama's `tools` -> a plan, its tool history (calls with object arguments, results named
 by `tool_name`) -> the conversation, and the answer -> Ollama's `message.tool_calls`.
 
@@ -18,14 +18,14 @@ from browser_llm.api.openai.tools import tool_grammar
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream
-from browser_llm.service.tool_calls import (
+from browser_llm.service.tools.format import answer_text, plan_conversation, plan_outcome
+from browser_llm.service.tools.generic import (
     HistoryTurn,
     ToolFormat,
     ToolPlan,
     plan_tools,
     render_conversation,
 )
-from browser_llm.service.tool_format import answer_text, plan_conversation, plan_outcome
 
 __all__ = ["tool_conversation", "tool_grammar", "tool_lines", "tool_message", "tool_plan"]
 

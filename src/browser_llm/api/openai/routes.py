@@ -42,8 +42,8 @@ from browser_llm.core.types import Completion, GenerationParams, TokenLogprob
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.grammar.check import json_constraint
 from browser_llm.service.generation import GenerationStream
-from browser_llm.service.tool_calls import ToolPlan
-from browser_llm.service.tool_format import template_tools, tool_format_for
+from browser_llm.service.tools.format import template_tools, tool_format_for
+from browser_llm.service.tools.generic import ToolPlan
 
 __all__ = ["router"]
 

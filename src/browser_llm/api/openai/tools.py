@@ -1,6 +1,6 @@
 """Tool calling on /v1/chat/completions: the request's tools -> a plan and a prompt, and
 the model's answer -> OpenAI's `tool_calls` (whole, or as streamed `delta.tool_calls`).
-The format itself lives in service/tool_calls.py."""
+The format itself lives in service/tools/generic.py."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from browser_llm.api.openai.protocol import ChatCompletionRequest, ToolChoice
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.core.types import ChatMessage, Completion
 from browser_llm.service.generation import GenerationStream
-from browser_llm.service.tool_calls import (
+from browser_llm.service.tools.format import (
+    answer_text,
+    plan_conversation,
+    plan_grammar,
+    plan_outcome,
+)
+from browser_llm.service.tools.generic import (
     HistoryTurn,
     ToolFormat,
     ToolOutcome,
     ToolPlan,
     plan_tools,
     render_conversation,
-)
-from browser_llm.service.tool_format import (
-    answer_text,
-    plan_conversation,
-    plan_grammar,
-    plan_outcome,
 )
 
 __all__ = ["conversation", "stream_tool_answer", "tool_grammar", "tool_message", "tool_plan"]

@@ -2,8 +2,8 @@
 the conversation, the grammar, the answer's parsing and its streamed text.
 
 A model whose chat template renders tools in the Hermes format gets it
-(service/hermes_tools.py); every other model gets the generic format
-(service/tool_calls.py). The template is read from the model file's header, so the choice
+(service/tools/hermes.py); every other model gets the generic format
+(service/tools/generic.py). The template is read from the model file's header, so the choice
 is known before the request reaches the engine (it is the template the engine renders).
 """
 
@@ -19,17 +19,9 @@ from browser_llm.core.types import ChatMessage
 from browser_llm.grammar.check import json_constraint
 from browser_llm.models.gguf import InvalidGGUFError
 from browser_llm.models.gguf_info import read_gguf_header
-from browser_llm.service.hermes_tools import (
-    HermesAnswerText,
-    hermes_conversation,
-    hermes_grammar,
-    hermes_tools_json,
-    parse_hermes_output,
-    uses_hermes_format,
-)
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
-from browser_llm.service.tool_calls import (
+from browser_llm.service.tools.generic import (
     AnswerText,
     HistoryTurn,
     ToolFormat,
@@ -37,6 +29,14 @@ from browser_llm.service.tool_calls import (
     ToolPlan,
     parse_tool_output,
     render_conversation,
+)
+from browser_llm.service.tools.hermes import (
+    HermesAnswerText,
+    hermes_conversation,
+    hermes_grammar,
+    hermes_tools_json,
+    parse_hermes_output,
+    uses_hermes_format,
 )
 
 __all__ = [

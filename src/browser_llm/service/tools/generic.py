@@ -43,7 +43,7 @@ __all__ = [
 MAX_PARALLEL_CALLS = 8
 Mode = Literal["none", "auto", "required"]
 # generic: the format above, for any template; hermes: the model's own template renders
-# the tools and the model answers in <tool_call> blocks (service/hermes_tools.py).
+# the tools and the model answers in <tool_call> blocks (service/tools/hermes.py).
 ToolFormat = Literal["generic", "hermes"]
 
 

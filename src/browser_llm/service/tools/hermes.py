@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from browser_llm.core.types import ChatMessage
-from browser_llm.service.tool_calls import (
+from browser_llm.service.tools.generic import (
     MAX_PARALLEL_CALLS,
     HistoryTurn,
     ToolOutcome,

@@ -39,7 +39,7 @@ def registry_in(models_dir: Path, max_models: int = 2) -> ModelRegistry:
     pool = EnginePool(FakeEngine, max_models)
     pool.start()
     catalog = Catalog.builtin(models_dir)
-    return ModelRegistry(pool, catalog, ModelStore(models_dir, None), prober=_trusted)
+    return ModelRegistry(pool, catalog, ModelStore(models_dir, None), prober=_trusted, pool=pool)
 
 
 async def until(check: object, timeout_s: float = 5.0) -> None:

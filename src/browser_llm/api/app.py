@@ -33,7 +33,7 @@ from browser_llm.observability.profile import Profile
 from browser_llm.observability.prometheus import PrometheusMetrics
 from browser_llm.service.stats import RequestStats
 
-__all__ = ["API_PREFIX", "create_app", "default_engine"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 

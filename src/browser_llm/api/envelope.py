@@ -16,6 +16,7 @@ from browser_llm import __version__
 from browser_llm.api.error_shapes import envelope_error, ollama_error, openai_error
 
 __all__ = [
+    "arrived_at",
     "error_body",
     "error_response",
     "is_ollama_path",
@@ -47,6 +48,12 @@ def request_id_of(request: Request) -> str:
     if rid is None:
         rid = request.state.request_id = new_request_id()
     return str(rid)
+
+
+def arrived_at(request: Request) -> float:
+    """When the request arrived (the middleware's clock), for timings from arrival."""
+    started = getattr(request.state, "started_at", None)
+    return float(started) if started is not None else time.perf_counter()
 
 
 def metadata(request_id: str) -> dict[str, Any]:

@@ -16,14 +16,17 @@ from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.engine.browser.engine import BrowserEngine
 from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.pool import EnginePool
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
 from browser_llm.observability.shared import ObservabilityPeers, snapshot
+from browser_llm.service.answer import Answers
 from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
+from browser_llm.service.prepare import Preparer
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
@@ -57,6 +60,7 @@ class Services:
     router: ModelRouter
     keep_alive: KeepAlive
     generation: GenerationService
+    answers: Answers  # every dialect's calls: prepared, started, answered as events
     embeddings: EmbeddingService
     status: StatusService
     logs: LogBuffer
@@ -93,8 +97,6 @@ def default_engine(settings: Settings) -> Engine:
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
     if settings.max_loaded_models > 1:
         # One engine (process) per resident model; each gets settings.threads.
-        from browser_llm.engine.pool import EnginePool
-
         return EnginePool(
             lambda: _one_engine(settings, config),
             settings.max_loaded_models,
@@ -156,6 +158,7 @@ def build_services(
         Catalog.builtin(settings.models_dir),
         ModelStore(settings.models_dir, settings.storage_quota_gb),
         stats.profile,
+        pool=engine if isinstance(engine, EnginePool) else None,  # built by default_engine
     )
     router = ModelRouter(registry, settings.alias_map, settings.model_load_wait_s)
     keep_alive = KeepAlive(registry, settings.keep_alive_s)
@@ -194,6 +197,7 @@ def build_services(
         router=router,
         keep_alive=keep_alive,
         generation=generation,
+        answers=Answers(generation, Preparer(registry, router)),
         embeddings=EmbeddingService(engine, router, stats, keep_alive),
         status=status,
         logs=logs,

@@ -227,9 +227,7 @@ class RemoteEngine:
 
     def stats(self) -> EngineStats:
         totals = [
-            EngineStats(**{**r["stats"], "process": None, "cluster": None})
-            for r in self._replicas
-            if r.get("stats")
+            EngineStats(**{**r["stats"], "details": {}}) for r in self._replicas if r.get("stats")
         ]
         steps = [s.step_ms for s in totals if s.step_ms]
         return EngineStats(
@@ -242,7 +240,7 @@ class RemoteEngine:
             threads_max=sum(s.threads_max for s in totals),
             foreign_load=max((s.foreign_load for s in totals), default=0.0),
             step_ms=round(sum(steps) / len(steps), 3) if steps else 0.0,
-            cluster=self._cluster_block(),
+            details={"cluster": self._cluster_block()},
         )
 
     def _cluster_block(self) -> dict[str, object]:

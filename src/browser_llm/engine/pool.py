@@ -77,16 +77,14 @@ class _Slot:
 
 
 def _pid(engine: Engine) -> int | None:
-    process = engine.stats().process
+    process = engine.stats().details.get("process")
     pid = process.get("pid") if process is not None else None
     return pid if isinstance(pid, int) else None
 
 
 def resident_models(engine: Engine, busy: bool = False) -> list[ResidentModel]:
-    """The models an engine holds, most recently used first: a pool's residents, or a
-    single engine's one model (`busy` as the caller counts it)."""
-    if isinstance(engine, EnginePool):
-        return engine.residents()
+    """The one model a single engine holds (`busy` as the caller counts it); a pool says
+    its own (EnginePool.residents)."""
     model = engine.model
     if model is None:
         return []

@@ -11,42 +11,46 @@ from jsonschema.exceptions import SchemaError
 
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.text import has_lone_surrogate, has_non_finite_number, json_depth
-from browser_llm.grammar.json_schema import grammar_for
+from browser_llm.grammar.json_schema import SchemaField, grammar_for
 
-__all__ = ["MAX_JSON_DEPTH", "JsonCheck", "check_json_output", "json_constraint"]
+__all__ = ["MAX_JSON_DEPTH", "JsonCheck", "SchemaField", "check_json_output", "json_constraint"]
 
 # JSON levels in a schema; its 16 schema levels (grammar/json_schema.py) need at most ~48.
 MAX_JSON_DEPTH = 64
 
 
-def json_constraint(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
-    """The grammar a request's output must follow; 400 for a schema that cannot be enforced."""
+def json_constraint(
+    json_mode: bool, schema: dict[str, Any] | None, where: SchemaField | None = None
+) -> str | None:
+    """The grammar a request's output must follow; 400 for a schema that cannot be enforced,
+    naming the request field the schema came from (`where`)."""
+    where = where or SchemaField()
     if schema is not None:
         if has_lone_surrogate(schema) or has_non_finite_number(schema):
             raise ValidationError(
-                "json_schema must be plain JSON (no lone surrogates, NaN or infinities)",
-                {"field": "json_schema"},
+                f"{where.name} must be plain JSON (no lone surrogates, NaN or infinities)",
+                {"field": where.field},
             )
         # Bounded before jsonschema walks it: its checks recurse, and a deep schema
         # would raise RecursionError (a 500) instead of a 400.
         if json_depth(schema) > MAX_JSON_DEPTH:
             raise ValidationError(
-                f"json_schema is nested deeper than {MAX_JSON_DEPTH} JSON levels",
-                {"field": "json_schema"},
+                f"{where.name} is nested deeper than {MAX_JSON_DEPTH} JSON levels",
+                {"field": where.field},
             )
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except RecursionError as exc:
             raise ValidationError(
-                "json_schema is nested too deeply", {"field": "json_schema"}
+                f"{where.name} is nested too deeply", {"field": where.field}
             ) from exc
         except SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "#"
+            at = "/".join(str(p) for p in exc.absolute_path) or "#"
             raise ValidationError(
-                f"json_schema is not a valid JSON Schema at {where}: {exc.message}",
-                {"field": "json_schema", "path": where},
+                f"{where.name} is not a valid JSON Schema at {at}: {exc.message}",
+                {"field": where.field, "path": at},
             ) from exc
-    return grammar_for(json_mode, schema)
+    return grammar_for(json_mode, schema, where)
 
 
 @dataclass(frozen=True)

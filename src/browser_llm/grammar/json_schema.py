@@ -12,13 +12,20 @@ import functools
 import importlib.util
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from browser_llm.core.errors import ValidationError
 from browser_llm.grammar.schema_reduce import PLACEHOLDER_RULES, reduce_schema
 
-__all__ = ["JSON_OBJECT_GBNF", "MAX_SCHEMA_BYTES", "MAX_SCHEMA_DEPTH", "grammar_for"]
+__all__ = [
+    "JSON_OBJECT_GBNF",
+    "MAX_SCHEMA_BYTES",
+    "MAX_SCHEMA_DEPTH",
+    "SchemaField",
+    "grammar_for",
+]
 
 # JSON mode: one JSON object. Depth, members, strings, numbers and whitespace
 # are bounded so that a small model stuck repeating itself ("1222222...",
@@ -63,61 +70,73 @@ _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 _TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
-def _check(node: Any, path: str, depth: int) -> None:
+@dataclass(frozen=True)
+class SchemaField:
+    """Where a schema came from in the request, as its errors name it: `name` starts the
+    message ("format", "tools: a function's parameters") and `field` goes in details."""
+
+    name: str = "json_schema"
+    field: str = "json_schema"
+
+
+def _check(node: Any, path: str, depth: int, where: SchemaField) -> None:
     if depth > MAX_SCHEMA_DEPTH:
         raise ValidationError(
-            f"json_schema is nested deeper than {MAX_SCHEMA_DEPTH} levels at {path}",
-            {"field": "json_schema", "path": path},
+            f"{where.name} is nested deeper than {MAX_SCHEMA_DEPTH} levels at {path}",
+            {"field": where.field, "path": path},
         )
     if isinstance(node, bool):
         return
     if not isinstance(node, dict):
         raise ValidationError(
-            f"json_schema: {path} must be an object", {"field": "json_schema", "path": path}
+            f"{where.name}: {path} must be an object", {"field": where.field, "path": path}
         )
     for key, value in node.items():
-        where = f"{path}/{key}"
+        at = f"{path}/{key}"
         if key == "type":
             kinds = value if isinstance(value, list) else [value]
             unknown = [k for k in kinds if k not in _TYPES]
             if unknown:
                 raise ValidationError(
-                    f"json_schema: unknown type {unknown[0]!r} at {path}",
-                    {"field": "json_schema", "path": path},
+                    f"{where.name}: unknown type {unknown[0]!r} at {path}",
+                    {"field": where.field, "path": path},
                 )
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
             for name, sub in value.items():
-                _check(sub, f"{where}/{name}", depth + 1)
+                _check(sub, f"{at}/{name}", depth + 1, where)
         elif key in _SCHEMA_LISTS and isinstance(value, list):
             for i, sub in enumerate(value):
-                _check(sub, f"{where}/{i}", depth + 1)
+                _check(sub, f"{at}/{i}", depth + 1, where)
         elif key in _SCHEMA_VALUES and isinstance(value, dict | bool):
-            _check(value, where, depth + 1)
+            _check(value, at, depth + 1, where)
         elif key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
             raise ValidationError(
-                f"json_schema: only local $ref ('#/...') is allowed, at {path}",
-                {"field": "json_schema", "path": path},
+                f"{where.name}: only local $ref ('#/...') is allowed, at {path}",
+                {"field": where.field, "path": path},
             )
 
 
-def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
+def grammar_for(
+    json_mode: bool, schema: dict[str, Any] | None, where: SchemaField | None = None
+) -> str | None:
     """The GBNF for a request, or None when its output is free text."""
     if schema is None:
         return JSON_OBJECT_GBNF if json_mode else None
+    where = where or SchemaField()
     text = json.dumps(schema)
     if len(text) > MAX_SCHEMA_BYTES:
         raise ValidationError(
-            f"json_schema is {len(text)} bytes; at most {MAX_SCHEMA_BYTES}",
-            {"field": "json_schema"},
+            f"{where.name} is {len(text)} bytes; at most {MAX_SCHEMA_BYTES}",
+            {"field": where.field},
         )
-    _check(schema, "#", 0)
+    _check(schema, "#", 0, where)
     convert = _schema_converter()
     try:
         grammar = str(convert(json.dumps(reduce_schema(schema, convert))))
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise ValidationError(
-            f"json_schema cannot be compiled to a grammar: {exc or type(exc).__name__}",
-            {"field": "json_schema"},
+            f"{where.name} cannot be compiled to a grammar: {exc or type(exc).__name__}",
+            {"field": where.field},
         ) from exc
     for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (grammar/schema_reduce.py)
         grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")

@@ -178,8 +178,9 @@ class GenerationStream:
             self._handle.cancel()
             self._service.record_failure(CancelledError("the consumer left"))
 
-    def cancel(self) -> None:
-        self._handle.cancel()
+    @property
+    def request_id(self) -> str:
+        return self._handle.request.request_id
 
     def discard(self) -> None:
         """Withdraws an admitted request that will be submitted again (not a failure)."""
@@ -262,18 +263,23 @@ class GenerationService:
                 retry_after_s=retry,
             )
 
-    async def start(self, request: GenerationRequest) -> GenerationStream:
-        """Submits and waits for admission: bad prompts raise here, before any output."""
+    def refused(self, error: BrowserLLMError) -> None:
+        """Counts a request refused on its way in (an unknown model), as start() would."""
+        self.stats.started()
+        self.record_failure(error)
+
+    async def start(
+        self, request: GenerationRequest, keep_alive_s: float | None = None
+    ) -> GenerationStream:
+        """Submits and waits for admission: bad prompts raise here, before any output.
+        `request.model` is a catalog id (service/prepare.py resolved the client's name);
+        `keep_alive_s`: how long that model stays loaded once idle (None: as before)."""
         self.stats.started()
         if self.draining:
             self.stats.rejected()
             raise _shutting_down()
         engine = self._engine_for(request)
-        try:
-            wanted = self._router.resolve(request.model) if self._router else None
-        except BrowserLLMError as error:
-            self.record_failure(error)
-            raise
+        wanted = request.model
         # keep_alive unloaded the model: a request naming none loads it again (native only:
         # the clock runs the registry's models).
         native = engine is not self._engines.get("browser")
@@ -285,7 +291,7 @@ class GenerationService:
         for _ in range(_SWAP_ATTEMPTS):
             if wanted is not None:
                 await self._route(engine, wanted, request.request_id)
-            stream = await self._admit(engine, request)
+            stream = await self._admit(engine, request, keep_alive_s)
             if wanted is None or stream.model_id == wanted:
                 return stream
             # Another request swapped models between our load and our admission: never
@@ -316,7 +322,9 @@ class GenerationService:
             self.record_failure(error)
             raise
 
-    async def _admit(self, engine: Engine, request: GenerationRequest) -> GenerationStream:
+    async def _admit(
+        self, engine: Engine, request: GenerationRequest, keep_alive_s: float | None
+    ) -> GenerationStream:
         model = engine.model
         # During a model swap the engine holds no model for a moment: requests queue
         # behind the swap and run on the new model.
@@ -357,7 +365,7 @@ class GenerationService:
             raise BrowserLLMError(f"engine sent {type(event).__name__} before admission")
         answering = event.model_id or model_id
         if engine is self._engine:
-            ticket.hold(answering, request.keep_alive_s)
+            ticket.hold(answering, keep_alive_s)
         return GenerationStream(self, handle, event, answering, ticket)
 
     def _not_loaded(self) -> ModelNotLoadedError:
@@ -383,10 +391,6 @@ class GenerationService:
             self.record_failure(error)
             raise error
         return engine
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        stream = await self.start(request)
-        return await stream.collect()
 
     def record_failure(self, error: BrowserLLMError) -> None:
         if isinstance(error, CancelledError):

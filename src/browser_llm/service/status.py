@@ -162,8 +162,8 @@ class StatusService:
             "foreign_load": stats.foreign_load,
             "degraded": stats.threads < stats.threads_max,
             "step_ms": stats.step_ms,
-            "process": stats.process,
-            "cluster": stats.cluster,
+            "process": stats.details.get("process"),
+            "cluster": stats.details.get("cluster"),
         }
 
     def _models_loaded(self) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ cannot fetch from Ollama's own registry.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from browser_llm.api.ollama.protocol import (
     OllamaModelRequest,
     OllamaPullRequest,
 )
+from browser_llm.api.ollama.render import ndjson
 from browser_llm.api.ollama.views import FOREVER, file_info, iso_time, model_entry, show_body
 from browser_llm.api.services import services
 from browser_llm.core.errors import BrowserLLMError, ModelNotFoundError
@@ -30,7 +30,7 @@ from browser_llm.models.catalog import CatalogEntry
 from browser_llm.models.gguf_check import check_gguf
 from browser_llm.service.registry import ModelRegistry, ModelView
 
-__all__ = ["OLLAMA_API_VERSION", "ndjson", "router"]
+__all__ = ["OLLAMA_API_VERSION", "router"]
 
 router = APIRouter(prefix="/api", tags=["ollama"])
 
@@ -38,10 +38,6 @@ router = APIRouter(prefix="/api", tags=["ollama"])
 OLLAMA_API_VERSION = "0.12.0"
 _NDJSON = "application/x-ndjson"
 _PULL_POLL_S = 0.25
-
-
-def ndjson(item: dict[str, Any]) -> bytes:
-    return (json.dumps(item, ensure_ascii=False) + "\n").encode()
 
 
 @router.get("/version", summary="Ollama: the API version served")

@@ -14,14 +14,15 @@ from typing import Any
 
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import GenerationParams
-from browser_llm.grammar.check import json_constraint
+from browser_llm.grammar.check import SchemaField
+from browser_llm.service.calls import OutputFormat
 
 __all__ = [
     "IGNORED_OPTIONS",
     "OFF_VALUES",
     "UNTIL_DONE",
     "generation_params",
-    "json_format",
+    "output_format",
 ]
 
 # Ollama's defaults (api/types.go DefaultOptions), so a client sees Ollama's sampling.
@@ -98,11 +99,9 @@ def _max_tokens(value: Any) -> int:
     return min(n, UNTIL_DONE)
 
 
-def generation_params(
-    options: dict[str, Any] | None, grammar: str | None, context_size: int
-) -> GenerationParams:
+def generation_params(options: dict[str, Any] | None, context_size: int) -> GenerationParams:
     """Our parameters for Ollama's options (Ollama's defaults where an option is absent)."""
-    params = replace(_OLLAMA_DEFAULTS, max_tokens=UNTIL_DONE, grammar=grammar)
+    params = replace(_OLLAMA_DEFAULTS, max_tokens=UNTIL_DONE)
     changes: dict[str, Any] = {}
     for name, value in (options or {}).items():
         if value is None or name in IGNORED_OPTIONS:
@@ -147,16 +146,12 @@ def generation_params(
     return replace(params, **changes)
 
 
-def json_format(fmt: str | dict[str, Any] | None) -> str | None:
-    """The grammar for Ollama's `format`: "json" (any JSON object) or a JSON schema."""
+def output_format(fmt: str | dict[str, Any] | None) -> OutputFormat | None:
+    """Ollama's `format`: "json" (any JSON object) or a JSON schema."""
     if fmt is None or fmt == "":
         return None
     if fmt == "json":
-        return json_constraint(True, None)
-    if isinstance(fmt, dict):
-        try:
-            return json_constraint(False, fmt)
-        except ValidationError as exc:  # same checks as json_schema, named as Ollama's field
-            message = exc.message.replace("json_schema", "format", 1)
-            raise ValidationError(message, {**(exc.details or {}), "field": "format"}) from exc
+        return OutputFormat(json_mode=True, field="format")
+    if isinstance(fmt, dict):  # the same checks as json_schema, named as Ollama's field
+        return OutputFormat(schema=fmt, where=SchemaField("format", "format"), field="format")
     raise ValidationError('format: "json" or a JSON schema object', {"field": "format"})

@@ -75,9 +75,9 @@ def model_entry(registry: ModelRegistry, view: ModelView, info: ModelFileInfo) -
     return entry
 
 
-def _capabilities(view: ModelView, info: ModelFileInfo) -> list[str]:
-    # Every model calls tools in the generic format; embeddings are not served yet.
-    return ["completion", "tools"]
+# Every catalog model completes text and calls tools (through its template's Hermes format
+# or the generic one). Ollama lists "embedding" only for embedding models, which these are not.
+_CAPABILITIES = ("completion", "tools")
 
 
 def show_body(view: ModelView, info: ModelFileInfo, modified_at: float | None) -> dict[str, Any]:
@@ -90,6 +90,6 @@ def show_body(view: ModelView, info: ModelFileInfo, modified_at: float | None) -
         "template": info.chat_template or "",
         "details": _details(view, info),
         "model_info": info.metadata,
-        "capabilities": _capabilities(view, info),
+        "capabilities": list(_CAPABILITIES),
         "modified_at": iso_time(modified_at),
     }

@@ -149,7 +149,7 @@ async def prometheus_metrics(request: Request) -> Response:
         state=engine.state,
         engine={
             "restarts": engine_stats.restarts,
-            "wedged_restarts": _wedged_restarts(engine_stats.process),
+            "wedged_restarts": _wedged_restarts(engine_stats.details.get("process")),
             "threads": engine_stats.threads,
             "foreign_load": engine_stats.foreign_load,
             "step_ms": engine_stats.step_ms,

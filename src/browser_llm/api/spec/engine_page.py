@@ -24,7 +24,7 @@ from browser_llm.api.envelope import error_response
 from browser_llm.api.services import services
 from browser_llm.config import Settings
 from browser_llm.core.errors import ModelNotFoundError, ValidationError
-from browser_llm.engine.browser.engine import Tab
+from browser_llm.engine.browser.tab import Tab
 
 __all__ = ["api_router", "page_router", "wllama_root"]
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 import pydantic
@@ -14,10 +15,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from browser_llm.api.envelope import new_request_id
 from browser_llm.api.error_shapes import stream_error_data, stream_error_of
 from browser_llm.api.services import services
-from browser_llm.api.spec.generate import to_generation_request, to_response
+from browser_llm.api.spec.calls import to_call
+from browser_llm.api.spec.render import stream_events
 from browser_llm.api.spec.schemas import GenerateRequestBody
 from browser_llm.core.errors import BrowserLLMError, CancelledError
 from browser_llm.observability.logs import LEVELS
+from browser_llm.service.answer import Answers
+from browser_llm.service.calls import Call
 from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.stats import RequestStats
 
@@ -45,6 +49,7 @@ class WsSession:
         self.ws = ws
         svc = services(ws)
         self.generation: GenerationService = svc.generation
+        self.answers: Answers = svc.answers
         self.stats: RequestStats = svc.stats
         self.limiter = svc.limiter
         self.out: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=SEND_QUEUE)
@@ -140,7 +145,7 @@ class WsSession:
             payload = {k: v for k, v in payload.items() if k != "stream"}
         try:
             body = GenerateRequestBody.model_validate(payload)
-            request = to_generation_request(body, new_request_id())
+            call = to_call(body, new_request_id(), time.perf_counter())
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first.get("loc", ())) or "payload"
@@ -151,22 +156,19 @@ class WsSession:
         except BrowserLLMError as exc:
             await self.out.put(_error(msg_id, exc.code, exc.message, exc.details))
             return
-        task = asyncio.create_task(self._run_generation(msg_id, body, request))
+        task = asyncio.create_task(self._run_generation(msg_id, body, call))
         self.tasks[msg_id] = task
         task.add_done_callback(lambda _t: self.tasks.pop(msg_id, None))
 
-    async def _run_generation(self, msg_id: str, body: GenerateRequestBody, request: Any) -> None:
+    async def _run_generation(self, msg_id: str, body: GenerateRequestBody, call: Call) -> None:
         stream: GenerationStream | None = None
         try:
-            stream = await self.generation.start(request)
-            async for text in stream:
-                await self.out.put({"type": "token", "id": msg_id, "data": {"token": text}})
-            assert stream.completion is not None
-            done = to_response(stream.completion, stream.model_id, body)
-            completion = done.model_dump(mode="json", exclude_none=True, by_alias=True)
-            # The same `done` data as the SSE stream's: {completion: GenerateResponse}.
-            await self.out.put({"type": "done", "id": msg_id, "data": {"completion": completion}})
-        except BrowserLLMError as exc:
+            answer = await self.answers.start(call)
+            stream = answer.stream
+            # The same events as the SSE stream's, each with this generation's id.
+            async for event in stream_events(answer, body):
+                await self.out.put({**event, "id": msg_id})
+        except BrowserLLMError as exc:  # refused before it started
             await self.out.put({"type": "error", "id": msg_id, "data": stream_error_of(exc)})
         except asyncio.CancelledError:
             # Aborted (or the socket closed): the documented final message.

@@ -53,11 +53,11 @@ from browser_llm.engine.browser.model import (
     loaded_model,
 )
 from browser_llm.engine.browser.relay import GENERATION_MESSAGES, TabRelay, forward
-from browser_llm.engine.browser.tab import BrowserHandle, Tab, TabReadings, tab_error
+from browser_llm.engine.browser.tab import BrowserHandle, Tab, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
 
-__all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine", "Tab", "TabReadings"]
+__all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine"]
 
 logger = logging.getLogger(__name__)
 

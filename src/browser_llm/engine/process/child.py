@@ -48,9 +48,9 @@ __all__ = ["main"]
 
 
 _STATS_EVERY_S = 0.1
-# EngineStats as the server process needs them (restarts and process are its own).
+# EngineStats as the server process needs them (restarts and details are its own).
 _STATS_FIELDS = [
-    f.name for f in dataclasses.fields(EngineStats) if f.name not in ("restarts", "process")
+    f.name for f in dataclasses.fields(EngineStats) if f.name not in ("restarts", "details")
 ]
 
 

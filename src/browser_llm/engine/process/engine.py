@@ -218,7 +218,7 @@ class ProcessEngine:
             memory_errors=dead.memory_errors + child.memory_errors,
             slot_moves=dead.slot_moves + child.slot_moves,
             restarts=self.info.restarts,
-            process=self.info.as_dict(),
+            details={"process": self.info.as_dict()},
         )
 
     # ---- commands ---------------------------------------------------------------

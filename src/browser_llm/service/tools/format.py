@@ -14,12 +14,10 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import ChatMessage
-from browser_llm.grammar.check import json_constraint
+from browser_llm.grammar.check import SchemaField, json_constraint
 from browser_llm.models.gguf import InvalidGGUFError
 from browser_llm.models.gguf_info import read_gguf_header
-from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.tools.generic import (
     AnswerText,
@@ -51,6 +49,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# How grammar errors name a function schema, in every dialect.
+TOOL_PARAMETERS = SchemaField("tools: a function's parameters", "tools")
+
 
 class StreamedAnswer(Protocol):
     def feed(self, piece: str) -> str: ...
@@ -68,13 +69,9 @@ def _file_format(path: str, size: int, mtime_ns: int) -> ToolFormat:
     return "hermes" if uses_hermes_format(template) else "generic"
 
 
-def tool_format_for(registry: ModelRegistry, router: ModelRouter, name: str | None) -> ToolFormat:
-    """The format for the model a request names (None: the loaded one). A name that does
-    not resolve gets "generic": the request then fails on its own (404) when it starts."""
-    try:
-        model_id = router.resolve(name) or registry.loaded_id
-    except BrowserLLMError:
-        return "generic"
+def tool_format_for(registry: ModelRegistry, model_id: str | None) -> ToolFormat:
+    """The format for a catalog model (None: the loaded one)."""
+    model_id = model_id or registry.loaded_id
     entry = registry.catalog.get(model_id) if model_id else None
     path = registry.store.path_for(entry) if entry is not None else None
     if path is None:
@@ -94,14 +91,14 @@ def template_tools(plan: ToolPlan) -> str | None:
     return hermes_tools_json(plan) if plan.format == "hermes" and plan.active else None
 
 
-def plan_grammar(plan: ToolPlan) -> str | None:
-    """The grammar of the model's answer; a ValidationError for a function schema the
-    grammar cannot enforce."""
+def plan_grammar(plan: ToolPlan, where: SchemaField = TOOL_PARAMETERS) -> str | None:
+    """The grammar of the model's answer; a ValidationError (naming `where`) for a function
+    schema the grammar cannot enforce."""
     if plan.format == "hermes":
-        call = json_constraint(False, plan.call_schema())
+        call = json_constraint(False, plan.call_schema(), where)
         assert call is not None
         return hermes_grammar(plan, call)
-    return json_constraint(False, plan.output_schema())
+    return json_constraint(False, plan.output_schema(), where)
 
 
 def plan_outcome(plan: ToolPlan, text: str) -> ToolOutcome:

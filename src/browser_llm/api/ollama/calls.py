@@ -73,8 +73,10 @@ def generate_call(
 ) -> Call:
     call = _common(body, model_id, request_id, arrived, context)
     _check_generate(body)
+    if not body.prompt:
+        return call  # nothing to answer: the route loads (or unloads) the model
     if body.system:
-        turns = (HistoryTurn("system", body.system), HistoryTurn("user", body.prompt or ""))
+        turns = (HistoryTurn("system", body.system), HistoryTurn("user", body.prompt))
         return replace(call, turns=turns)
     return replace(call, prompt=body.prompt, raw=bool(body.raw))
 

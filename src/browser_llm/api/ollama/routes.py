@@ -61,6 +61,11 @@ async def _load_or_unload(
 
 
 async def _answer(request: Request, call: Call, name: str, chat: bool) -> Response:
+    """The answer, streamed as NDJSON or whole; a call with nothing to answer loads (or,
+    with keep_alive 0, unloads) the model, as Ollama does."""
+    if not call.prompt and not call.turns:
+        assert call.model is not None
+        return await _load_or_unload(request, name, call.model, call.keep_alive_s)
     answer = await services(request).answers.start(call)
     view = OllamaView(answer, name, chat)
     if call.stream:
@@ -69,25 +74,22 @@ async def _answer(request: Request, call: Call, name: str, chat: bool) -> Respon
     return JSONResponse(view.body(answer.done(completion)))
 
 
+def _where(request: Request, name: str) -> tuple[str, str, float, int]:
+    """(model id, request id, arrival, context size): what every call is built with."""
+    svc = services(request)
+    model_id = resolve(svc.router, svc.registry, name).entry.id  # Ollama's 400/404 wording
+    return model_id, request_id_of(request), arrived_at(request), svc.settings.context_size
+
+
 @router.post("/generate", summary="Ollama: complete a prompt (NDJSON stream by default)")
 async def generate(body: OllamaGenerateRequest, request: Request) -> Response:
-    svc = services(request)
-    model_id = resolve(svc.router, svc.registry, body.model).entry.id
-    rid, context = request_id_of(request), svc.settings.context_size
-    call = generate_call(body, model_id, rid, arrived_at(request), context)
-    if not body.prompt:
-        return await _load_or_unload(request, body.model, model_id, call.keep_alive_s)
+    call = generate_call(body, *_where(request, body.model))
     return await _answer(request, call, body.model, chat=False)
 
 
 @router.post("/chat", summary="Ollama: the next chat message (NDJSON stream by default)")
 async def chat(body: OllamaChatRequest, request: Request) -> Response:
-    svc = services(request)
-    model_id = resolve(svc.router, svc.registry, body.model).entry.id
-    rid, context = request_id_of(request), svc.settings.context_size
-    call = chat_call(body, model_id, rid, arrived_at(request), context)
-    if not call.turns:
-        return await _load_or_unload(request, body.model, model_id, call.keep_alive_s)
+    call = chat_call(body, *_where(request, body.model))
     return await _answer(request, call, body.model, chat=True)
 
 

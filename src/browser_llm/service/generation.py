@@ -28,6 +28,7 @@ from browser_llm.engine.base import (
 )
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
+from browser_llm.service.queue_ticket import QueueTicket
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["GenerationService", "GenerationStream"]
@@ -65,50 +66,6 @@ def _shutting_down() -> OverloadedError:
     )
 
 
-class _QueueTicket:
-    """One request's place: counted in `in_flight` until it ends and in `waiting` until it
-    starts decoding. Both are released exactly once, whatever happens."""
-
-    def __init__(self, service: GenerationService) -> None:
-        self._service = service
-        self._waiting = self._in_flight = True
-        self.handle: GenerationHandle | None = None
-        self.shut_down = False  # cancelled because the server is stopping
-        self._model_id: str | None = None  # the model it keeps busy (keep_alive's clock)
-        service.waiting += 1
-        service.in_flight += 1
-        service.tickets.add(self)
-        service.idle.clear()
-
-    def stop_for_shutdown(self) -> None:
-        self.shut_down = True
-        if self.handle is not None:
-            self.handle.cancel()
-
-    def started(self) -> None:
-        if self._waiting:
-            self._waiting = False
-            self._service.waiting -= 1
-
-    def hold(self, model_id: str, keep_alive_s: float | None) -> None:
-        """The request runs on `model_id`: that model's keep_alive clock waits for it."""
-        keep_alive = self._service.keep_alive
-        if keep_alive is not None and self._model_id is None:
-            self._model_id = model_id
-            keep_alive.begin(model_id, keep_alive_s)
-
-    def release(self) -> None:
-        self.started()
-        if self._in_flight:
-            if self._model_id is not None and self._service.keep_alive is not None:
-                self._service.keep_alive.end(self._model_id)
-            self._in_flight = False
-            self._service.in_flight -= 1
-            self._service.tickets.discard(self)
-            if not self._service.tickets:
-                self._service.idle.set()  # wakes a drain waiting for the last one
-
-
 class GenerationStream:
     """An admitted generation: iterate for text pieces (or `pieces()` for text with its
     tokens' log-probabilities), then read `completion` (and `logprobs`, every entry).
@@ -124,7 +81,7 @@ class GenerationStream:
         handle: GenerationHandle,
         admitted: Admitted,
         model: str,
-        ticket: _QueueTicket,
+        ticket: QueueTicket,
     ) -> None:
         self._service = service
         self._handle = handle
@@ -220,7 +177,7 @@ class GenerationService:
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
-        self.tickets: set[_QueueTicket] = set()  # requests in flight (for the drain)
+        self.tickets: set[QueueTicket] = set()  # requests in flight (for the drain)
         self.idle = asyncio.Event()  # set while nothing is in flight
         self.idle.set()
         self.draining = False
@@ -344,7 +301,7 @@ class GenerationService:
             raise error
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
-        ticket = _QueueTicket(self)
+        ticket = QueueTicket(self)
         handle = ticket.handle = engine.submit(request)
         try:
             event = await handle.next_event()

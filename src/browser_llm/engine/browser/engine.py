@@ -27,7 +27,6 @@ from browser_llm.core.errors import (
     InferenceError,
     ModelLoadFailedError,
     ModelNotLoadedError,
-    UnsupportedError,
     ValidationError,
     WebGPUError,
 )
@@ -41,7 +40,7 @@ from browser_llm.engine.base import (
     GenerationRequest,
 )
 from browser_llm.engine.browser.heartbeat import TabHeartbeat
-from browser_llm.engine.browser.loading import TabLoad
+from browser_llm.engine.browser.loading import TabLoad, not_loaded_text
 from browser_llm.engine.browser.model import (
     BROWSER_FILE_LIMIT_BYTES,
     WantedModel,
@@ -51,11 +50,11 @@ from browser_llm.engine.browser.model import (
     inspect_model,
     load_record,
     loaded_model,
+    tab_prompt,
 )
 from browser_llm.engine.browser.relay import GENERATION_MESSAGES, TabRelay, forward
-from browser_llm.engine.browser.tab import BrowserHandle, Tab, tab_error
+from browser_llm.engine.browser.tab import BrowserHandle, Tab, no_vocabulary, tab_error
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.prompt import prompt_text
 
 __all__ = ["BROWSER_FILE_LIMIT_BYTES", "BrowserEngine"]
 
@@ -217,7 +216,7 @@ class BrowserEngine:
             handle.post(Failed(error))
             return handle
         try:
-            handle.prompt = self._render(request)
+            handle.prompt = tab_prompt(self._template, self._wanted, request)
         except BrowserLLMError as exc:
             handle.post(Failed(exc))
             return handle
@@ -227,23 +226,14 @@ class BrowserEngine:
     async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
         if self._model is None and self._tab is None and self._fallback is not None:
             return await self._fallback.tokenize(text, add_special, parse_special)
-        raise self._no_vocabulary()
+        raise no_vocabulary()
 
     async def detokenize(
         self, tokens: list[int], remove_special: bool, unparse_special: bool
     ) -> str:
         if self._model is None and self._tab is None and self._fallback is not None:
             return await self._fallback.detokenize(tokens, remove_special, unparse_special)
-        raise self._no_vocabulary()
-
-    @staticmethod
-    def _no_vocabulary() -> UnsupportedError:
-        # The tab protocol has no tokenize message yet (wllama could answer one).
-        return UnsupportedError(
-            "the browser engine cannot tokenize or detokenize yet; use the native engine "
-            '("engine": "native")',
-            {"field": "engine"},
-        )
+        raise no_vocabulary()
 
     # ---- tabs --------------------------------------------------------------
     def attach(self, tab: Tab) -> Tab | None:
@@ -331,24 +321,7 @@ class BrowserEngine:
 
     # ---- generations ---------------------------------------------------------
     def not_loaded_reason(self) -> str:
-        if self._tab is None:
-            return "no browser tab is attached: open the /engine page of this server in a browser"
-        if self._state == "loading":
-            return "the browser tab is still loading the model; retry shortly"
-        error = self.load_error
-        if self._state == "error" and error is not None:
-            return f"the browser tab could not load the model ({error.code}): {error.message}"
-        return "the browser tab has no model loaded; load one first"
-
-    def _render(self, request: GenerationRequest) -> str:
-        text, has_bos = prompt_text(self._template, request)
-        wanted = self._wanted
-        if has_bos and wanted is not None and wanted.header.add_bos:
-            # The tab's tokenizer adds BOS itself; a second one would change the prompt.
-            text = text[len(wanted.header.bos_text) :]
-        if not text:
-            raise ValidationError("prompt is empty after templating", {"field": "prompt"})
-        return text
+        return not_loaded_text(self._tab is not None, self._state, self.load_error)
 
     def _can_run(self) -> bool:
         return self._tab is not None and self._model is not None

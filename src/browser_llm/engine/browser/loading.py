@@ -12,7 +12,10 @@ from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.browser.model import WantedModel
 
-__all__ = ["TabLoad"]
+__all__ = [
+    "TabLoad",
+    "not_loaded_text",
+]
 
 
 class TabLoad:
@@ -71,3 +74,14 @@ class TabLoad:
             self.error = error
         if pending is not None and not pending[1].done():
             pending[1].set_exception(error)
+
+
+def not_loaded_text(attached: bool, state: str, error: BrowserLLMError | None) -> str:
+    """Why the browser engine has no model, in words a user can act on."""
+    if not attached:
+        return "no browser tab is attached: open the /engine page of this server in a browser"
+    if state == "loading":
+        return "the browser tab is still loading the model; retry shortly"
+    if state == "error" and error is not None:
+        return f"the browser tab could not load the model ({error.code}): {error.message}"
+    return "the browser tab has no model loaded; load one first"

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from browser_llm.core.errors import ModelLoadFailedError, StorageError
+from browser_llm.core.errors import ModelLoadFailedError, StorageError, ValidationError
 from browser_llm.core.types import LoadedModel
+from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.browser.tab import TabReadings
 from browser_llm.engine.chat_template import ChatTemplate
+from browser_llm.engine.prompt import prompt_text
 from browser_llm.models.gguf import InvalidGGUFError
 from browser_llm.models.gguf_info import GgufHeader, read_gguf_header
 
@@ -23,6 +25,7 @@ __all__ = [
     "inspect_model",
     "load_record",
     "loaded_model",
+    "tab_prompt",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,3 +140,16 @@ def load_record(wanted: WantedModel, data: dict[str, Any], model: LoadedModel) -
         "backend": backend if backend in ("webgpu", "wasm") else None,
         "gpu_layers_offloaded": layers if isinstance(layers, int) and layers >= 0 else None,
     }
+
+
+def tab_prompt(
+    template: ChatTemplate | None, wanted: WantedModel | None, request: GenerationRequest
+) -> str:
+    """The prompt text the tab tokenizes: templated here, as the native engine does."""
+    text, has_bos = prompt_text(template, request)
+    if has_bos and wanted is not None and wanted.header.add_bos:
+        # The tab's tokenizer adds BOS itself; a second one would change the prompt.
+        text = text[len(wanted.header.bos_text) :]
+    if not text:
+        raise ValidationError("prompt is empty after templating", {"field": "prompt"})
+    return text

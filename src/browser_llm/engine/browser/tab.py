@@ -18,6 +18,7 @@ from browser_llm.core.errors import (
     CancelledError,
     ModelLoadFailedError,
     StorageError,
+    UnsupportedError,
     ValidationError,
     WebGPUError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Tab",
     "TabReadings",
     "TabSend",
+    "no_vocabulary",
     "request_id",
     "tab_error",
     "wllama_options",
@@ -229,3 +231,12 @@ def tab_error(
     cls = _TAB_ERRORS.get(code, default) if isinstance(code, str) else default
     details = data.get("details")
     return cls(text, details if isinstance(details, dict) else None)
+
+
+def no_vocabulary() -> UnsupportedError:
+    # The tab protocol has no tokenize message yet (wllama could answer one).
+    return UnsupportedError(
+        "the browser engine cannot tokenize or detokenize yet; use the native engine "
+        '("engine": "native")',
+        {"field": "engine"},
+    )

@@ -8,7 +8,6 @@ being read (engine/native/batch_plan.py says which, in at most two llama_decode 
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import logging
 import queue
@@ -16,7 +15,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 import llama_cpp
@@ -29,7 +27,7 @@ from browser_llm.core.errors import (
     ModelNotLoadedError,
     ValidationError,
 )
-from browser_llm.core.types import Embeddings, FinishReason, GpuDevice, LoadedModel
+from browser_llm.core.types import FinishReason, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -38,25 +36,25 @@ from browser_llm.engine.base import (
     Failed,
     Finished,
     GenerationHandle,
-    GenerationRequest,
     Started,
     TokenText,
     post_all,
 )
 from browser_llm.engine.config import ContextConfig
 from browser_llm.engine.native.batch_plan import fill, plan_step
-from browser_llm.engine.native.commands import Command, Embed, Load, Stop, Submit, Unload, VocabOp
+from browser_llm.engine.native.commands import Embed, Load, Stop, Submit, Unload, VocabOp
 from browser_llm.engine.native.cpu.governor import ThreadGovernor
 from browser_llm.engine.native.cpu.pacer import CpuPacer
 from browser_llm.engine.native.embedder import EmbedQueue
 from browser_llm.engine.native.gpu_devices import gpu_devices
+from browser_llm.engine.native.inbox import CommandInbox
 from browser_llm.engine.native.kv_placement import KVPlacement
 from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.token_output import TokenOutput
-from browser_llm.engine.native.vocab_ops import detokenize_work, run_vocab_op, tokenize_work
+from browser_llm.engine.native.vocab_ops import run_vocab_op
 from browser_llm.engine.prompt import PreparedPrompt, prepare_prompt
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.grammar.closing import ClosingCatalog
@@ -69,7 +67,7 @@ logger = logging.getLogger(__name__)
 _PREFILL_CHUNK_WHILE_DECODING = 128
 
 
-class LlamaEngine:
+class LlamaEngine(CommandInbox):
     """Implements the Engine protocol on llama-cpp-python's low-level API."""
 
     def __init__(
@@ -83,7 +81,7 @@ class LlamaEngine:
             governor or ThreadGovernor(config.threads, adaptive=config.adaptive_threads)
         )
         self._deliver = deliver  # each step's events (the engine process: to its socket)
-        self._inbox: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        super().__init__()
         self._thread = threading.Thread(target=self._run, name="llama-engine", daemon=True)
         # Engine-thread state: requests and model operations in arrival order.
         self._backlog: deque[Load | Unload | GenerationHandle] = deque()
@@ -133,54 +131,6 @@ class LlamaEngine:
         if self._thread.is_alive():
             self._inbox.put(Stop())
             self._thread.join(timeout=30)
-
-    async def load(self, model_id: str, path: str) -> LoadedModel:
-        return await asyncio.wrap_future(self.load_future(model_id, path))
-
-    async def unload(self) -> None:
-        await asyncio.wrap_future(self.unload_future())
-
-    def submit(self, request: GenerationRequest) -> GenerationHandle:
-        handle = GenerationHandle(request, asyncio.get_running_loop())
-        self.submit_handle(handle)
-        return handle
-
-    # Thread-safe entry points without an event loop (the engine process uses them).
-    def load_future(self, model_id: str, path: str) -> Future[LoadedModel]:
-        done: Future[LoadedModel] = Future()
-        self._inbox.put(Load(model_id, path, done))
-        return done
-
-    def embed_future(self, texts: list[str]) -> Future[Embeddings]:
-        done: Future[Embeddings] = Future()
-        self._inbox.put(Embed(list(texts), done))
-        return done
-
-    async def embed(self, texts: list[str]) -> Embeddings:
-        return await asyncio.wrap_future(self.embed_future(texts))
-
-    def unload_future(self) -> Future[None]:
-        done: Future[None] = Future()
-        self._inbox.put(Unload(done))
-        return done
-
-    def submit_handle(self, handle: GenerationHandle) -> None:
-        self._inbox.put(Submit(handle))
-
-    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
-        work = tokenize_work(text, add_special, parse_special)
-        return list(await asyncio.wrap_future(self.vocab_future(work)))
-
-    async def detokenize(
-        self, tokens: list[int], remove_special: bool, unparse_special: bool
-    ) -> str:
-        work = detokenize_work(tokens, remove_special, unparse_special)
-        return str(await asyncio.wrap_future(self.vocab_future(work)))
-
-    def vocab_future(self, work: Callable[[Any], Any]) -> Future[Any]:
-        done: Future[Any] = Future()
-        self._inbox.put(VocabOp(work, done))
-        return done
 
     def stats(self) -> EngineStats:
         return EngineStats(

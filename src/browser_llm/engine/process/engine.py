@@ -1,41 +1,30 @@
 """The Engine protocol, served by a child process that owns llama.cpp.
 
-The server process never loads llama.cpp. One engine process (engine/process/child.py) holds
-the model, the context, the KV cache and the scheduler, exactly as LlamaEngine does in
-process; this class forwards commands to it over a socket pair and hands its events to
-the event loop. When the process dies (a signal, an abort, the OOM killer):
-
-running requests end with INFERENCE_ERROR naming how; queued ones run again on the
-restarted process, which loads the same model after a back-off (/status: `loading`);
-three deaths before a first token mark the model failed; a load that kills the process
-fails with MODEL_LOAD_FAILED and the previous model comes back (docs/reliability.md).
-A process alive but making no progress with work owed (engine/process/wedge.py) is killed and
-then handled as any other death.
-
-The event loop reads its messages (engine/process/reader.py); threads: a supervisor (starts it,
-waits for its end, restarts it), a writer (the event loop never blocks on the socket)
-a reader of its output (engine/process/spawn.py) and the wedge watcher.
+The server process never loads llama.cpp. One engine process (child.py) holds the model,
+the context, the KV cache and the scheduler, as LlamaEngine does in process; this class
+forwards commands to it over a socket pair and hands its events to the event loop. When
+the process dies (a signal, an abort, the OOM killer), running requests end with
+INFERENCE_ERROR naming how; queued ones run again on the restarted process, which loads
+the same model after a back-off; three deaths before a first token mark the model failed;
+a load that kills it fails with MODEL_LOAD_FAILED and the previous model comes back
+(docs/reliability.md). A process alive but making no progress with work owed (wedge.py)
+is killed, then handled as any other death. Threads: a supervisor (starts, waits,
+restarts), a writer (writer.py), a reader of its output (spawn.py), the wedge watcher;
+the event loop reads its messages (reader.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
-import queue
 import socket
 import subprocess
 import threading
 from concurrent.futures import Future
-from dataclasses import asdict
 from typing import Any
 
-from browser_llm.core.errors import (
-    BrowserLLMError,
-    CancelledError,
-    ModelLoadFailedError,
-)
+from browser_llm.core.errors import BrowserLLMError, CancelledError
 from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     EngineState,
@@ -47,23 +36,25 @@ from browser_llm.engine.base import (
     post_all,
 )
 from browser_llm.engine.config import ContextConfig
-from browser_llm.engine.process.exits import ChildExit, RestartPolicy
+from browser_llm.engine.process.counters import ProcessCounters
+from browser_llm.engine.process.exits import ChildExit, RestartPolicy, crash_loop_error
 from browser_llm.engine.process.pending import Pending, PendingWork, ProcessHandle
 from browser_llm.engine.process.reader import LoopReader
-from browser_llm.engine.process.spawn import EngineProcessInfo, spawn
+from browser_llm.engine.process.spawn import EngineProcessInfo, spawn, wait_or_kill
 from browser_llm.engine.process.wedge import WedgeLimits, WedgeTarget, WedgeWatcher
 from browser_llm.engine.process.wire import (
-    decode_embeddings,
-    decode_error,
     decode_event,
     decode_gpu_devices,
     decode_model,
     decode_text,
     decode_tokens,
     encode_request,
+    encode_setup,
     recv_message,
     send_message,
+    settle,
 )
+from browser_llm.engine.process.writer import CommandWriter
 
 __all__ = ["ProcessEngine"]
 
@@ -81,16 +72,12 @@ class ProcessEngine:
         policy: RestartPolicy | None = None,
         wedge: WedgeLimits | None = None,
     ) -> None:
-        self._setup = {
-            "config": asdict(config),
-            "fault_inject": fault_inject,
-            "log_level": log_level,
-        }
+        self._setup = encode_setup(config, fault_inject, log_level)
         self._policy = policy or RestartPolicy()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._work = PendingWork()
-        self._outbox: queue.SimpleQueue[tuple[int, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._writer = CommandWriter(self._socket_of)
         self._generation = 0  # bumps per engine process; stale sends are dropped
         self._connected = False
         self._sock: socket.socket | None = None
@@ -100,16 +87,16 @@ class ProcessEngine:
         self._failed = False
         self._gpu = False
         self._gpu_devices: tuple[GpuDevice, ...] = ()
-        # The live process's own counters; the thread readings start from the settings.
-        self._child_stats = EngineStats(0, 0, 0, threads=config.threads, threads_max=config.threads)
-        self._carried = EngineStats(0, 0, 0)  # counters of the processes that died
+        self._counters = ProcessCounters(config.threads)
         self.info = EngineProcessInfo()
         self._supervisor = threading.Thread(target=self._supervise, name="engine-supervisor")
-        self._writer = threading.Thread(target=self._write_loop, name="engine-writer")
-        self._supervisor.daemon = self._writer.daemon = True
+        self._supervisor.daemon = True
         self._wedged: tuple[int, float] | None = None  # (generation, seconds) it was killed
         self._watcher = WedgeWatcher(
-            wedge or WedgeLimits(), self._wedge_target, self._ping, self._claim_wedged
+            wedge or WedgeLimits(),
+            self._wedge_target,
+            lambda generation: self._writer.send(generation, {"op": "ping"}),
+            self._claim_wedged,
         )
 
     # ---- Engine protocol ------------------------------------------------------
@@ -158,20 +145,13 @@ class ProcessEngine:
         self._stopping.set()
         with self._lock:
             if self._connected:
-                self._outbox.put((self._generation, {"op": "stop"}))
-        proc = self._proc
-        if proc is not None:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                logger.warning("engine process %d did not stop; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
+                self._writer.send(self._generation, {"op": "stop"})
+        if self._proc is not None:
+            wait_or_kill(self._proc, timeout_s=30)
         if self._reader is not None:  # shutdown() holds the loop: it never saw the end
             self._reader.detach()
-        self._outbox.put(None)
+        self._writer.stop(timeout_s=10)
         self._supervisor.join(timeout=10)
-        self._writer.join(timeout=10)
         self._fail_all(CancelledError("server is shutting down"))
         self.info.state = "stopped"
 
@@ -211,15 +191,7 @@ class ProcessEngine:
         return decode_text(value)
 
     def stats(self) -> EngineStats:
-        child, dead = self._child_stats, self._carried
-        return dataclasses.replace(
-            child,
-            tokens_generated_total=dead.tokens_generated_total + child.tokens_generated_total,
-            memory_errors=dead.memory_errors + child.memory_errors,
-            slot_moves=dead.slot_moves + child.slot_moves,
-            restarts=self.info.restarts,
-            details={"process": self.info.as_dict()},
-        )
+        return self._counters.total(self.info.restarts, self.info.as_dict())
 
     # ---- commands ---------------------------------------------------------------
     def _operation(self, message: dict[str, Any]) -> Future[Any]:
@@ -236,7 +208,7 @@ class ProcessEngine:
         self._work.add(pending)
         if self._connected:
             pending.sent = True
-            self._outbox.put((self._generation, pending.message))
+            self._writer.send(self._generation, pending.message)
 
     def _cancel(self, handle: ProcessHandle) -> None:
         with self._lock:
@@ -247,24 +219,11 @@ class ProcessEngine:
                 self._work.pop(handle.key)
                 handle.post(Failed(CancelledError("cancelled while queued")))
             elif self._connected:
-                self._outbox.put((self._generation, {"op": "cancel", "key": handle.key}))
+                self._writer.send(self._generation, {"op": "cancel", "key": handle.key})
 
-    def _write_loop(self) -> None:
-        while True:
-            item = self._outbox.get()
-            if item is None:
-                return
-            generation, message = item
-            with self._lock:
-                sock = self._sock if generation == self._generation else None
-            if sock is None:
-                continue  # meant for a process that has died
-            try:
-                send_message(sock, message)
-            except OSError:
-                pass  # the process died: the supervisor handles that
-            except Exception:  # never lose the writer: later commands must still go out
-                logger.exception("could not send %s to the engine process", message.get("op"))
+    def _socket_of(self, generation: int) -> socket.socket | None:
+        with self._lock:
+            return self._sock if generation == self._generation else None
 
     # ---- supervision ------------------------------------------------------------------
     def _supervise(self) -> None:
@@ -310,7 +269,7 @@ class ProcessEngine:
             self._connected = True
             self.info.state = "failed" if self._failed else "running"
             if self._stopping.is_set():  # shutdown began while it started
-                self._outbox.put((self._generation, {"op": "stop"}))
+                self._writer.send(self._generation, {"op": "stop"})
                 return
             if self.info.restarts and self._model is not None and not self._failed:
                 self.info.state = "restarting"
@@ -318,13 +277,13 @@ class ProcessEngine:
                 seq = next(self._counter)
                 message = {"op": "load", "id": seq, "model_id": model.model_id, "path": model.path}
                 self._work.add(Pending(seq, message, done=Future(), internal=True, sent=True))
-                self._outbox.put((self._generation, message))
+                self._writer.send(self._generation, message)
                 return  # the rest waits for the restore (see _on_done)
             self._send_waiting()
 
     def _send_waiting(self) -> None:
         for pending in self._work.take_unsent():
-            self._outbox.put((self._generation, pending.message))
+            self._writer.send(self._generation, pending.message)
 
     def _on_message(self, message: dict[str, Any]) -> None:
         self._watcher.watch.progressed()  # any message: the engine thread moves (pong too)
@@ -342,8 +301,8 @@ class ProcessEngine:
                 if handle is not None:
                     out.append((handle, event))
             if "stats" in message:
-                self._child_stats = EngineStats(**message["stats"])
-            if self._child_stats.tokens_generated_total:
+                self._counters.live = EngineStats(**message["stats"])
+            if self._counters.live.tokens_generated_total:
                 self._policy.progressed()  # this process has served tokens: not a crash loop
         post_all(out)
 
@@ -366,26 +325,15 @@ class ProcessEngine:
             if pending.internal:
                 self.info.state = "running"
                 self._send_waiting()
-        if ok and pending.op == "embed":
-            pending.done.set_result(decode_embeddings(message.get("embeddings")))
-        elif ok and "value" in message:  # tokenize / detokenize: checked by the caller
-            pending.done.set_result(message["value"])
-        elif ok:
-            result = decode_model(message["model"]) if message.get("model") else None
-            pending.done.set_result(result)
-        else:
-            pending.done.set_exception(decode_error(message["error"]))
+        settle(pending.done, pending.op, message)
 
-    # ---- wedges (engine/process/wedge.py) -------------------------------------------------------
+    # ---- wedges (wedge.py) ----------------------------------------------------------
     def _wedge_target(self) -> WedgeTarget | None:
         with self._lock:
             if not self._connected or self._sock is None or self.info.pid is None:
                 return None
             owed = self._work.owed()
             return WedgeTarget(owed, self.info.pid, self._sock, self._generation)
-
-    def _ping(self, generation: int) -> None:
-        self._outbox.put((generation, {"op": "ping"}))
 
     def _claim_wedged(self, target: WedgeTarget, quiet_s: float) -> bool:
         """The watcher is about to kill it: remember why, unless it ended meanwhile."""
@@ -407,23 +355,9 @@ class ProcessEngine:
             f"; its last output: {tail}" if tail else "",
             extra={"data": exit_.details()},
         )
-        child, dead = self._child_stats, self._carried
-        # Nothing runs now; the thread readings hold until the next process reports.
-        self._child_stats = EngineStats(
-            0, 0, 0, threads=child.threads, threads_max=child.threads_max
-        )
-        self._carried = EngineStats(
-            0,
-            dead.tokens_generated_total + child.tokens_generated_total,
-            dead.memory_errors + child.memory_errors + (1 if exit_.looks_like_memory else 0),
-            dead.slot_moves + child.slot_moves,
-        )
+        self._counters.died(memory=exit_.looks_like_memory)
         with self._lock:
-            self.info.last_exit = cause
-            self.info.restarts += 1
-            self.info.wedged_restarts += exit_.wedged_s is not None
-            self.info.state = "restarting"
-            self.info.pid = None
+            self.info.died(cause, wedged=exit_.wedged_s is not None)
             serving = self._model.model_id if self._model is not None else None
             outcome = self._work.after_death(exit_, serving)
             if outcome.unloaded:
@@ -445,24 +379,14 @@ class ProcessEngine:
     def _mark_failed(self, cause: str, exit_: ChildExit | None = None) -> None:
         """Under the lock: stop restarting this model; the next process starts idle."""
         model_id = self._model.model_id if self._model is not None else None
-        text = (
-            f"model '{model_id}' was marked failed: its engine process {cause}"
-            if model_id is not None
-            else f"the engine process cannot run: it {cause}"
-        )
-        if exit_ is not None and exit_.hint:
-            text += f". {exit_.hint}"
-        details: dict[str, object] = {"model_id": model_id}
-        if exit_ is not None:
-            details.update(exit_.details())
-        details["reason"] = "engine_crash_loop"
-        logger.error("%s", text)
+        error = crash_loop_error(model_id, cause, exit_)
+        logger.error("%s", error.message)
         self._failed = True
         self._model = None
-        self.info.failure = text
+        self.info.failure = error.message
         self.info.state = "failed"
         self._policy.progressed()
-        self._work.fail_waiting(ModelLoadFailedError(text, details), operations=model_id is None)
+        self._work.fail_waiting(error, operations=model_id is None)
 
     def _fail_all(self, error: BrowserLLMError) -> None:
         with self._lock:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-__all__ = ["ChildExit", "RestartPolicy"]
+from browser_llm.core.errors import ModelLoadFailedError
+
+__all__ = ["ChildExit", "RestartPolicy", "crash_loop_error"]
 
 _MEANING = {
     "SIGSEGV": "segmentation fault",
@@ -113,3 +115,21 @@ class RestartPolicy:
         if self.streak == 0:
             return 0.0
         return float(min(self.max_delay_s, self.first_delay_s * 2 ** (self.streak - 1)))
+
+
+def crash_loop_error(
+    model_id: str | None, cause: str, exit_: ChildExit | None
+) -> ModelLoadFailedError:
+    """What requests get once restarts stop: the model (or the process itself) failed."""
+    text = (
+        f"model '{model_id}' was marked failed: its engine process {cause}"
+        if model_id is not None
+        else f"the engine process cannot run: it {cause}"
+    )
+    if exit_ is not None and exit_.hint:
+        text += f". {exit_.hint}"
+    details: dict[str, object] = {"model_id": model_id}
+    if exit_ is not None:
+        details.update(exit_.details())
+    details["reason"] = "engine_crash_loop"
+    return ModelLoadFailedError(text, details)

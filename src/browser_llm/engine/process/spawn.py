@@ -16,7 +16,9 @@ from typing import IO
 
 from browser_llm.engine.process.wire import LOG_PREFIX
 
-__all__ = ["EngineProcessInfo", "spawn"]
+__all__ = ["EngineProcessInfo", "spawn", "wait_or_kill"]
+
+logger = logging.getLogger(__name__)
 
 _child_logger = logging.getLogger("browser_llm.engine.process.child")
 _TAIL = 40  # native lines kept for the death report
@@ -36,6 +38,14 @@ class EngineProcessInfo:
         """The last unindented native lines: a crash report's headlines, not its frames."""
         heads = [line for line in self.native_tail if not line[:1].isspace()]
         return " | ".join(heads[-n:])
+
+    def died(self, cause: str, wedged: bool) -> None:
+        """The process ended (`wedged`: the server killed it for making no progress)."""
+        self.last_exit = cause
+        self.restarts += 1
+        self.wedged_restarts += wedged
+        self.state = "restarting"
+        self.pid = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -89,3 +99,13 @@ def _forward_output(stream: IO[bytes], info: EngineProcessInfo) -> None:
             info.native_tail.append(line)
             _child_logger.warning("%s", line)
     stream.close()
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Waits for a process told to stop; kills it when it does not in time."""
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        logger.warning("engine process %d did not stop; killing it", proc.pid)
+        proc.kill()
+        proc.wait()

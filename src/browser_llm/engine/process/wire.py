@@ -12,6 +12,7 @@ import dataclasses
 import json
 import socket
 import struct
+from concurrent.futures import Future
 from typing import Any
 
 from browser_llm.core import errors as error_types
@@ -37,6 +38,7 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
+from browser_llm.engine.config import ContextConfig
 
 __all__ = [
     "LOG_PREFIX",
@@ -56,8 +58,10 @@ __all__ = [
     "encode_event",
     "encode_model",
     "encode_request",
+    "encode_setup",
     "recv_message",
     "send_message",
+    "settle",
 ]
 
 # A request carries at most the body limit's worth of prompt; 64 MiB is far above
@@ -366,3 +370,24 @@ def decode_text(data: Any) -> str:
     if not isinstance(data, str):
         raise WireError("malformed text")
     return data
+
+
+def settle(done: Future[Any], op: str, message: dict[str, Any]) -> None:
+    """Resolves an operation's future from its `done` message: the op's value, or its error."""
+    if not message.get("ok"):
+        done.set_exception(decode_error(message["error"]))
+    elif op == "embed":
+        done.set_result(decode_embeddings(message.get("embeddings")))
+    elif "value" in message:  # tokenize / detokenize: checked by the caller
+        done.set_result(message["value"])
+    else:
+        done.set_result(decode_model(message["model"]) if message.get("model") else None)
+
+
+def encode_setup(config: ContextConfig, fault_inject: bool, log_level: str) -> dict[str, Any]:
+    """The first message to a new engine process: how to build its engine."""
+    return {
+        "config": dataclasses.asdict(config),
+        "fault_inject": fault_inject,
+        "log_level": log_level,
+    }

@@ -1,7 +1,7 @@
 """Refuses, by name, the OpenAI request fields this server cannot honour.
 
 A field that would change the answer is never silently dropped: either it works
-(api/openai/routes.py, api/openai/tools.py) or the request is a 400 VALIDATION_ERROR whose
+(api/openai/calls.py and the shared layer) or the request is a 400 VALIDATION_ERROR whose
 `details.field` names it (OpenAI's `param`). docs/api.md lists every field.
 """
 

@@ -170,7 +170,7 @@ class ChatCompletionRequest(_Sampling):
     tools: Annotated[list[ToolDef], Field(max_length=128)] | None = None
     tool_choice: Literal["none", "auto", "required"] | ToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
-    # Refused when they ask for something this server cannot do (routes/openai_fields.py).
+    # Refused when they ask for something this server cannot do (fields.py).
     functions: list[Any] | None = None
     function_call: Any = None
     modalities: list[StrictStr] | None = None

@@ -97,6 +97,12 @@ class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
                 key = prefix_key(request, self._prefix_chars, rendered)
             avoid = tuple(pending_request.kwargs.get("avoid") or ())
         load = {rid: self._load(r) for rid, r in by_id.items()}
+        if pending_request is not None:
+            # Our ranking is final: when no replica takes the request (held, or all
+            # rejected it), Serve must sleep before asking again. Without this flag it asks
+            # again at once, and choose_replicas never awaits: a held request spun the
+            # handle's event loop, which then missed the controller's replica updates.
+            pending_request.routing_context.should_backoff = True
         if self._hold(pending_request, load, avoid):
             return []  # Serve asks again after its backoff (app.py sets it short)
         ranked = rank_replicas(key, list(by_id), load, self._spill_at, avoid)

@@ -135,11 +135,11 @@ def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
         newcomer = BackgroundStreams(cluster.base_url, [{**body, "ignore_eos": True}]).start()
         new = newcomer.streams[0]
         replaced_at = None
-        while new.first_token_at is None and new.end is None:
+        while replaced_at is None or (new.first_token_at is None and new.end is None):
             assert time.monotonic() - killed_at < 180, "no first token within 180 s of the kill"
             if replaced_at is None:
                 fresh = [r for r in cluster.replicas() if r["replica"] not in ids]
-                if any(r["state"] == "ready" for r in fresh):
+                if any(r["state"] == "ready" for r in fresh):  # reports come every second
                     replaced_at = time.monotonic()
             time.sleep(0.2)
         assert new.first_token_at is not None, new.end

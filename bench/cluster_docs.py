@@ -67,6 +67,16 @@ def _terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _listening_addrs() -> set[tuple[int | None, str, int]]:
+    """(pid, ip, port) of every listening TCP socket on the machine."""
+    found = set()
+    for conn in psutil.net_connections(kind="inet"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr:
+            ip, port = conn.laddr[0], conn.laddr[1]
+            found.add((conn.pid, str(ip), int(port)))
+    return found
+
+
 class Tracker:
     """Every process that descends from the Ray session (and Redis), and what it listens
     on, sampled while the cluster runs: what the teardown must have stopped."""
@@ -88,18 +98,14 @@ class Tracker:
                 self.pids[proc.pid] = " ".join(proc.cmdline())[:90] or proc.name()
             except psutil.Error:
                 continue
-        for conn in psutil.net_connections(kind="inet"):
-            if conn.status == psutil.CONN_LISTEN and conn.pid in self.pids:
-                self.ports.add((conn.laddr.ip, conn.laddr.port))
+        for pid, ip, port in _listening_addrs():
+            if pid in self.pids:
+                self.ports.add((ip, port))
         return procs
 
     def leftovers(self) -> tuple[list[str], list[tuple[str, int]]]:
         alive = [f"{pid} {cmd}" for pid, cmd in self.pids.items() if psutil.pid_exists(pid)]
-        held = [
-            (conn.laddr.ip, conn.laddr.port)
-            for conn in psutil.net_connections(kind="inet")
-            if conn.status == psutil.CONN_LISTEN and (conn.laddr.ip, conn.laddr.port) in self.ports
-        ]
+        held = [(ip, port) for _, ip, port in _listening_addrs() if (ip, port) in self.ports]
         return alive, held
 
 

@@ -37,7 +37,7 @@ def _timed(call: Callable[[], httpx.Response]) -> tuple[float, httpx.Response]:
 def _idle(cluster: Cluster) -> None:
     def idle() -> bool:
         engine = cluster.status()["engine"]
-        return engine["running"] == 0 and engine["queued"] == 0
+        return bool(engine["running"] == 0 and engine["queued"] == 0)
 
     wait_for(idle, 120, "the cluster to be idle")
 
@@ -145,8 +145,9 @@ def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
         assert new.first_token_at is not None, new.end
         survivor_streams = load.streams[:4]
         ended = [s.ended_at - killed_at for s in survivor_streams if s.ended_at is not None]
+        first_s = new.first_token_at - killed_at
         figure = {
-            "kill_to_first_token_s": round(new.first_token_at - killed_at, 1),
+            "kill_to_first_token_s": round(first_s, 1),
             "kill_to_replacement_ready_s": (
                 round(replaced_at - killed_at, 1) if replaced_at is not None else None
             ),
@@ -155,7 +156,7 @@ def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
         }
         record_figure("recovery", run=run, **figure)
         # No survivor slot had freed: the token came from the replacement replica.
-        assert not ended or min(ended) > figure["kill_to_first_token_s"], figure
+        assert not ended or min(ended) > first_s, figure
     finally:
         load.stop()
         if newcomer is not None:

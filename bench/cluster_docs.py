@@ -7,8 +7,10 @@ checks that the documented teardown leaves nothing running or listening.
 The commands are the ```bash blocks after `<!-- docs-run: NAME -->` markers in
 docs/cluster.md (redis, ray, deploy, check, teardown), so the docs cannot drift from what
 is measured. `ray` runs in its own session (its "terminal"); the documented Ctrl+C is a
-SIGINT to that session's process group. `--dashboard` drops `--include-dashboard=false`
-from the ray block (what `serve deploy` needs) to measure what the dashboard costs.
+SIGINT to that session's process group. check and teardown run after the deploy block's
+`export` lines, as typed in the same terminal. `--dashboard` runs the variant the docs describe
+for `serve deploy`: the ray block without `--include-dashboard=false`, `serve deploy`
+instead of `serve run --address ... --non-blocking`, and `serve status` after the check.
 
 It uses the documented fixed ports (6379, 6380, 3000) and refuses to start when one is
 taken. It stops only what it started: the Ray session by its process group, Redis by the
@@ -183,6 +185,8 @@ def run(blocks: dict[str, str], figures: dict[str, object]) -> Tracker | None:
             _, done = bash(blocks["check"])
             if done.returncode or done.stdout.count('"success":true') != 2:
                 raise RuntimeError(f"check block failed: {done.stdout[:500]} {done.stderr}")
+            if "serve status" in blocks["check"]:
+                figures["serve_status_healthy"] = done.stdout.count("HEALTHY")
             time.sleep(3)  # let start-up settle before reading memory
             # Not the shell that runs the ray block (a terminal's shell, not started here).
             procs = [p for p in tracker.sample([redis_pid]) if p.pid != ray.pid]
@@ -232,8 +236,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     blocks = doc_blocks()
-    if args.dashboard:
+    # check and teardown are typed in the deploy block's terminal: its exports still hold.
+    lines = blocks["deploy"].splitlines()
+    exports = "".join(f"{line}\n" for line in lines if line.startswith("export "))
+    blocks["check"] = exports + blocks["check"]
+    blocks["teardown"] = exports + blocks["teardown"]
+    if args.dashboard:  # the variant the docs describe for `serve deploy` / `serve status`
         blocks["ray"] = blocks["ray"].replace(" --include-dashboard=false", "")
+        run_cmd = "serve run --address 127.0.0.1:6380 --non-blocking"
+        if run_cmd not in blocks["deploy"]:
+            sys.exit(f"the deploy block no longer says {run_cmd!r}: update this script")
+        blocks["deploy"] = blocks["deploy"].replace(run_cmd, "serve deploy")
+        blocks["check"] += "\n.venv/bin/serve status\n"
     results: list[dict[str, object]] = []
     failed = False
     for n in range(args.runs):

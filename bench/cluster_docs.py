@@ -39,6 +39,13 @@ BLOCK = re.compile(r"<!-- docs-run: (\w+) -->\s*\n```bash\n(.*?)```", re.S)
 PORTS = (6379, 6380, 3000)
 API = "http://127.0.0.1:3000"
 REDIS_PIDFILE = Path("/tmp/browser-llm-redis.pid")
+RAY_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # written by `ray start`
+
+
+def other_ray_running() -> bool:
+    """A Ray already on this machine: while ours runs, its `ray.init()` users (without an
+    address) would connect to ours, so this script runs only without one."""
+    return any(proc.info["name"] == "gcs_server" for proc in psutil.process_iter(["name"]))
 
 
 def doc_blocks() -> dict[str, str]:
@@ -254,16 +261,19 @@ def main() -> int:
         taken = [port for port in (*PORTS, 8265) if listening(port)]
         if taken:
             sys.exit(f"ports {taken} are taken: the documented commands need them free")
+        if other_ray_running():
+            sys.exit("another Ray runs on this machine (a gcs_server): run this alone")
         figures: dict[str, object] = {"run": n + 1, "load_average": os.getloadavg()[0]}
         tracker = run(blocks, figures)
         time.sleep(2)
         alive, held = tracker.leftovers() if tracker else ([], [])
         still = [port for port in PORTS if listening(port)]
+        figures["address_file_left"] = RAY_ADDRESS_FILE.exists()
         figures["left_running"] = len(alive)
         figures["left_listening"] = sorted({*held, *(("127.0.0.1", p) for p in still)})
         for line in alive:
             print(f"left running after teardown: {line}", file=sys.stderr)
-        failed = failed or bool(alive or held or still)
+        failed = failed or bool(alive or held or still or figures["address_file_left"])
         results.append(figures)
         print(figures, flush=True)
     if len(results) > 1:

@@ -124,11 +124,13 @@ def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
             lambda: all(s.first_token_at for s in load.streams) or None, 120, "6 streams running"
         )
         placed = {survivor: 4, victim: 2}
-        wait_for(
-            lambda: {r["replica"]: r["streams"] for r in cluster.replicas()} == placed or None,
-            30,
-            f"streams placed as {placed}",
-        )
+        seen: list[dict[str, int]] = []
+
+        def as_placed() -> bool:
+            seen.append({r["replica"]: r["streams"] for r in cluster.replicas()})
+            return seen[-1] == placed
+
+        wait_for(as_placed, 30, f"streams placed as {placed} (last seen: {seen[-1:]})")
         kill(victim_report["pid"])
         killed_at = time.monotonic()
         body = {"prompt": f"Run {run}: after the kill, a short story.", "max_tokens": 16}

@@ -130,7 +130,10 @@ def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
             seen.append({r["replica"]: r["streams"] for r in cluster.replicas()})
             return seen[-1] == placed
 
-        wait_for(as_placed, 30, f"streams placed as {placed} (last seen: {seen[-1:]})")
+        try:
+            wait_for(as_placed, 30, "streams placed")
+        except AssertionError:
+            raise AssertionError(f"streams not placed as {placed}: {seen[-1:]}") from None
         kill(victim_report["pid"])
         killed_at = time.monotonic()
         body = {"prompt": f"Run {run}: after the kill, a short story.", "max_tokens": 16}

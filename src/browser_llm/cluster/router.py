@@ -8,8 +8,10 @@ wire-encoded requests do not carry as an attribute, and has no notion of our slo
 router reads the encoded request (generate's first argument) instead.
 
 Load: the requests this router sent to each replica and that have not completed
-(on_send_request / on_request_completed), or Serve's probed queue length if larger
-(other ingress replicas send requests too).
+(on_send_request / on_request_completed), plus those it has just chosen it for. The app
+runs one ingress replica, so that count is exact. Serve's cached queue lengths are not
+used: after streams were cancelled they still said 4 of 4 for up to their 10 s timeout, and
+an idle replica then looked full (requests held, or sent past their prefix's replica).
 
 Holding: while every replica's slots are full, a generation is not queued on one of them:
 choose_replicas returns no replica and Serve asks again after a short backoff, so the
@@ -68,9 +70,7 @@ class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
     def _load(self, replica: RunningReplica) -> int:
         rid = replica.replica_id.unique_id
         reserved = sum(1 for chosen, _ in self._reserved.values() if chosen == rid)
-        own = self._in_flight.get(rid, 0) + reserved
-        probed = self.replica_queue_len_cache.get(replica.replica_id)
-        return max(own, probed or 0)
+        return self._in_flight.get(rid, 0) + reserved
 
     def _expire_reservations(self) -> None:
         stale = time.monotonic() - _RESERVATION_S
@@ -116,6 +116,10 @@ class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
     ) -> bool:
         # Only generations: tokenize, embed and info do not take a slot.
         if pending is None or pending.metadata.call_method != "generate":
+            return False
+        if pending.future.done():
+            # Cancelled while held (its client went away): Serve notices only once it is
+            # offered a replica; held, it would keep a routing task until hold_s.
             return False
         if has_free_slot(list(load), load, self._spill_at, avoid):
             return False

@@ -103,7 +103,9 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
 
     port = free_port()
     # Logical CPUs: 2 replicas x 1 thread, the ingress and Serve's own actors take none.
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    # "local": a cluster of its own even when a `ray start` on this machine left its
+    # address in /tmp/ray/ray_current_cluster (ray.init() would connect to that one).
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = {

@@ -155,6 +155,7 @@ def test_blocks_become_the_conversation(client: TestClient, fake_engine: FakeEng
                 {"type": "text", "text": "Thanks", "cache_control": {"type": "ephemeral"}},
             ],
         },
+        {"role": "system", "content": [{"type": "text", "text": "Env: linux."}]},  # Claude Code
     ]
     system = [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Be kind."}]
     body = {**BODY, "system": system, "messages": history, "tools": [WEATHER]}
@@ -166,7 +167,8 @@ def test_blocks_become_the_conversation(client: TestClient, fake_engine: FakeEng
     roles = [m.role for m in sent.messages or ()]
     assert roles == ["system", "user", "assistant", "user", "user"]
     turns = sent.messages or ()
-    assert turns[0].content == "Be brief.\n\nBe kind."
+    # `system` and system messages: one leading system turn, as templates expect.
+    assert turns[0].content == "Be brief.\n\nBe kind.\n\nEnv: linux."
     assert '"Paris"' in turns[2].content and "dropped" not in turns[2].content
     assert '"tool_response"' in turns[3].content and "21C" in turns[3].content
     assert turns[4].content == "Thanks"
@@ -325,6 +327,7 @@ BAD = [
         "messages.0.content.0: image blocks",
     ),
     ({**BODY, "messages": [ASK, {"role": "assistant", "content": "Sure"}]}, "prefill"),
+    ({**BODY, "messages": [{"role": "system", "content": "Only this"}]}, "user message"),
     ({**BODY, "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0"),
     ({**BODY, "tool_choice": {"type": "any"}}, "tool_choice"),
     ({**BODY, "temperature": 1.5}, "temperature"),

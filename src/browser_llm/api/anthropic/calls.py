@@ -35,7 +35,7 @@ def _refuse(field: str, why: str) -> ValidationError:
     return ValidationError(f"{field}: {why}", {"field": field})
 
 
-def _text(blocks: str | list[TextBlock], field: str) -> str:
+def _text(blocks: str | list[TextBlock]) -> str:
     if isinstance(blocks, str):
         return blocks
     return "\n\n".join(b.text for b in blocks)
@@ -94,16 +94,34 @@ def _message_turns(message: MessageIn, index: int) -> list[HistoryTurn]:
 
 
 def _turns(body: Conversation) -> tuple[HistoryTurn, ...]:
+    # `system` and every system message (Claude Code ends with one) make one leading system
+    # turn: many chat templates accept a system turn only first.
+    system = [_text(body.system)] if body.system else []
     turns: list[HistoryTurn] = []
-    if body.system:
-        turns.append(HistoryTurn("system", _text(body.system, "system")))
     for index, message in enumerate(body.messages):
-        turns += _message_turns(message, index)
+        if message.role == "system":
+            system.append(_system_text(message, index))
+        else:
+            turns += _message_turns(message, index)
     if body.messages[-1].role == "assistant":
         # Anthropic continues a final assistant message (prefill); chat templates here
         # open a new turn instead, so the answer would not continue it: refused.
         raise _refuse("messages", "a final assistant message (prefill) is not supported")
-    return tuple(turns)
+    if not turns:
+        raise _refuse("messages", "at least one user message is needed")
+    head = [HistoryTurn("system", "\n\n".join(system))] if any(system) else []
+    return (*head, *turns)
+
+
+def _system_text(message: MessageIn, index: int) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    texts = []
+    for i, block in enumerate(message.content):
+        if not isinstance(block, TextBlock):
+            raise _refuse(f"messages.{index}.content.{i}", "system messages hold text blocks")
+        texts.append(block.text)
+    return "\n\n".join(texts)
 
 
 def _tools(body: Conversation) -> ToolRequest | None:

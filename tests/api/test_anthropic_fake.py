@@ -364,6 +364,14 @@ def test_x_api_key(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
 
 
+def test_rate_limit_counts_messages_as_generations(tmp_path: Path) -> None:
+    for client in _client(tmp_path, FakeEngine(), rate_limit_generate=1):
+        assert client.post("/v1/messages", json=BODY).status_code == 200
+        resp = client.post("/v1/messages", json=BODY)
+        _check_error(resp, 429, "rate_limit_error")
+        assert int(resp.headers["retry-after"]) >= 1
+
+
 def test_error_table_in_anthropic_words() -> None:
     assert anthropic_status("OVERLOADED") == 529
     assert anthropic_error("OVERLOADED", "busy")["error"]["type"] == "overloaded_error"

@@ -342,6 +342,15 @@ def test_bad_bodies_are_invalid_request_errors(
     _check_error(client.post("/v1/messages", json=body), 400, "invalid_request_error", mentions)
 
 
+def test_a_bad_block_is_named_by_its_path(client: TestClient) -> None:
+    blocks = [{"type": "text", "text": "ok"}, {"type": "tool_use", "id": "t", "name": "f"}]
+    body = {**BODY, "messages": [{"role": "assistant", "content": blocks}, ASK]}
+    resp = client.post("/v1/messages", json=body)
+    _check_error(resp, 400, "invalid_request_error", "messages.0.content.1")
+    # Not pydantic's names for the union members it tried.
+    assert "[" not in resp.json()["error"]["message"].split(":")[0]
+
+
 def test_not_json_and_unknown_paths(client: TestClient) -> None:
     resp = client.post("/v1/messages", content=b"{", headers={"content-type": "application/json"})
     _check_error(resp, 400, "invalid_request_error")

@@ -64,7 +64,7 @@ class ToolUseBlock(_Open):
 class ToolResultBlock(_Open):
     type: Literal["tool_result"]
     tool_use_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
-    content: StrictStr | list[Block] = ""
+    content: list[Block] | StrictStr = ""
     is_error: StrictBool = False
 
 
@@ -100,7 +100,8 @@ Block = Annotated[
 class MessageIn(_Strict):
     # "system" turns: the SDK 2.17's SystemMessageParam.
     role: Literal["user", "assistant", "system"]
-    content: StrictStr | Annotated[list[Block], Field(max_length=4096)]
+    # The list first: a bad block's error then names the block, not "a valid string".
+    content: Annotated[list[Block], Field(max_length=4096)] | StrictStr
 
 
 class ToolDef(_Open):
@@ -137,7 +138,7 @@ class Conversation(_Strict):
 
     model: Annotated[StrictStr, Field(min_length=1, max_length=200)]
     messages: Annotated[list[MessageIn], Field(min_length=1, max_length=4096)]
-    system: StrictStr | Annotated[list[TextBlock], Field(max_length=256)] | None = None
+    system: Annotated[list[TextBlock], Field(max_length=256)] | StrictStr | None = None
     tools: Annotated[list[ToolDef], Field(max_length=256)] | None = None
     tool_choice: ToolChoice | None = None
     output_config: OutputConfig | None = None

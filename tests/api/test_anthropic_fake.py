@@ -316,10 +316,26 @@ def test_count_tokens(client: TestClient, fake_engine: FakeEngine) -> None:
     )
 
 
+def test_max_tokens_zero_counts_and_generates_nothing(
+    client: TestClient, fake_engine: FakeEngine
+) -> None:
+    short = {k: v for k, v in BODY.items() if k != "max_tokens"}
+    counted = client.post("/v1/messages/count_tokens", json=short)
+    body = client.post("/v1/messages", json={**BODY, "max_tokens": 0}).json()
+    assert body["content"] == [] and body["stop_reason"] == "max_tokens"
+    assert body["usage"]["input_tokens"] == counted.json()["input_tokens"]
+    assert body["usage"]["output_tokens"] == 0
+    events = _events(
+        client.post("/v1/messages", json={**BODY, "max_tokens": 0, "stream": True}).text
+    )
+    assert [n for n, _ in events] == ["message_start", "message_delta", "message_stop"]
+    assert fake_engine.submitted == []  # nothing generated
+
+
 # ---- errors ------------------------------------------------------------------------------
 BAD = [
     ({k: v for k, v in BODY.items() if k != "max_tokens"}, "max_tokens"),
-    ({**BODY, "max_tokens": 0}, "max_tokens"),
+    ({**BODY, "max_tokens": -1}, "max_tokens"),
     ({**BODY, "surprise": 1}, "surprise"),
     ({**BODY, "messages": []}, "messages"),
     (

@@ -200,6 +200,16 @@ def test_count_tokens_is_the_prompt_a_message_reads(claude: anthropic.Anthropic)
         )
         read = message.usage.input_tokens + (message.usage.cache_read_input_tokens or 0)
         assert counted.input_tokens == read
+    # max_tokens 0 (Anthropic's cache pre-warming): the prompt counted, nothing generated.
+    warm = claude.messages.create(model=MODEL, max_tokens=0, messages=WEATHER_ASK)  # type: ignore[arg-type]
+    assert (warm.content, warm.stop_reason, warm.usage.output_tokens) == ([], "max_tokens", 0)
+    assert (
+        warm.usage.input_tokens
+        == claude.messages.count_tokens(
+            model=MODEL,
+            messages=WEATHER_ASK,  # type: ignore[arg-type]
+        ).input_tokens
+    )
 
 
 def test_errors_are_the_sdks_own_exceptions(claude: anthropic.Anthropic) -> None:

@@ -155,7 +155,8 @@ class Conversation(_Strict):
 
 
 class MessagesRequest(Conversation):
-    max_tokens: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    # 0: Anthropic's cache pre-warming; here the prompt is counted and nothing generated.
+    max_tokens: Annotated[StrictInt, Field(ge=0, le=1_000_000)]
     stop_sequences: (
         Annotated[
             list[Annotated[StrictStr, Field(min_length=1, max_length=256)]], Field(max_length=16)

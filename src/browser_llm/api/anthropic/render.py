@@ -13,7 +13,7 @@ from browser_llm.core.types import Completion
 from browser_llm.service.answer import Answer, Done, Failure
 from browser_llm.service.tools.generic import ToolCall
 
-__all__ = ["MessagesView", "sse_event"]
+__all__ = ["MessagesView", "prompt_only", "sse_event"]
 
 _INPUT_FRAGMENT = 48  # characters of a call's input per streamed input_json_delta
 
@@ -50,6 +50,41 @@ def _tool_use(call: ToolCall) -> dict[str, Any]:
         "name": call.name,
         "input": json.loads(call.arguments),
     }
+
+
+def prompt_only(model_id: str, input_tokens: int, stream: bool) -> dict[str, Any] | bytes:
+    """The answer to `max_tokens: 0` (Anthropic's cache pre-warming): no content, the
+    prompt's tokens counted; one Message, or its stream of three events."""
+    message: dict[str, Any] = {
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model_id,
+        "content": [],
+        "stop_reason": "max_tokens",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": input_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 0,
+        },
+    }
+    if not stream:
+        return message
+    start = {
+        **message,
+        "stop_reason": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 0},
+    }
+    delta = {"stop_reason": "max_tokens", "stop_sequence": None}
+    return b"".join(
+        [
+            sse_event("message_start", {"message": start}),
+            sse_event("message_delta", {"delta": delta, "usage": message["usage"]}),
+            sse_event("message_stop", {}),
+        ]
+    )
 
 
 class MessagesView:

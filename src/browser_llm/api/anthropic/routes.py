@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from browser_llm.api.anthropic.calls import count_call, messages_call
 from browser_llm.api.anthropic.protocol import CountTokensRequest, MessagesRequest
-from browser_llm.api.anthropic.render import MessagesView
+from browser_llm.api.anthropic.render import MessagesView, prompt_only
 from browser_llm.api.envelope import arrived_at, request_id_of
 from browser_llm.api.services import services
 from browser_llm.api.streams import (
@@ -37,7 +37,15 @@ _STREAMS: dict[int | str, dict[str, Any]] = {
 @router.post("/messages", summary="Anthropic Messages API", responses=_STREAMS)
 async def messages(body: MessagesRequest, request: Request) -> Response:
     call = messages_call(body, request_id_of(request), arrived_at(request))
-    answer = await services(request).answers.start(call)
+    svc = services(request)
+    if body.max_tokens == 0:  # pre-warming a cache: nothing to generate, the prompt counted
+        model_id, prepared = svc.answers.prepare(call)
+        model_id, count = await count_prompt_tokens(svc.registry, svc.tokens, prepared, model_id)
+        out = prompt_only(model_id, count, body.stream)
+        if isinstance(out, bytes):
+            return Response(out, media_type="text/event-stream")
+        return JSONResponse(out)
+    answer = await svc.answers.start(call)
     view = MessagesView(answer)
     if body.stream:
         return GenerationSSEResponse(answer.stream, view.events())

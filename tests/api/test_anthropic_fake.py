@@ -389,6 +389,12 @@ def test_x_api_key(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
 
 
+def test_a_body_too_large_is_request_too_large(tmp_path: Path) -> None:
+    for client in _client(tmp_path, FakeEngine(), max_body_bytes=2048):
+        big = {**BODY, "messages": [{"role": "user", "content": "x" * 4096}]}
+        _check_error(client.post("/v1/messages", json=big), 413, "request_too_large")
+
+
 def test_rate_limit_counts_messages_as_generations(tmp_path: Path) -> None:
     for client in _client(tmp_path, FakeEngine(), rate_limit_generate=1):
         assert client.post("/v1/messages", json=BODY).status_code == 200

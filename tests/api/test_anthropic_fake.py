@@ -21,7 +21,7 @@ from browser_llm.core.errors import InferenceError, ValidationError
 from browser_llm.core.types import Completion, Timings, Usage
 from browser_llm.engine.base import Admitted, Finished, GenerationHandle, TokenText
 from tests.api.conftest import LOCAL
-from tests.api.failing_engine import FailingEngine
+from tests.api.failing_engine import FailingEngine, StallingEngine
 from tests.fakes import FAKE_PIECES, FakeEngine
 
 TEXT = "".join(FAKE_PIECES)
@@ -393,6 +393,16 @@ def test_a_body_too_large_is_request_too_large(tmp_path: Path) -> None:
     for client in _client(tmp_path, FakeEngine(), max_body_bytes=2048):
         big = {**BODY, "messages": [{"role": "user", "content": "x" * 4096}]}
         _check_error(client.post("/v1/messages", json=big), 413, "request_too_large")
+
+
+def test_a_full_queue_is_529_overloaded(tmp_path: Path) -> None:
+    for client in _client(tmp_path, StallingEngine(), max_queue=0, parallel=1):
+        streamed = {**BODY, "stream": True}
+        with client.stream("POST", "/v1/messages", json=streamed) as first:
+            assert first.status_code == 200
+            resp = client.post("/v1/messages", json=streamed)
+            _check_error(resp, 529, "overloaded_error")  # Anthropic's SDKs retry it
+            assert resp.headers["retry-after"]
 
 
 def test_rate_limit_counts_messages_as_generations(tmp_path: Path) -> None:

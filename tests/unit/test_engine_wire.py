@@ -80,6 +80,7 @@ COMPLETION = Completion(
         TokenText("", LOGPROBS[:1]),  # the end's entries may come without text
         Finished(COMPLETION),
         Finished(replace(COMPLETION, closed_early=True)),  # forced JSON closing (issue 25)
+        Finished(replace(COMPLETION, stop_sequence="END")),  # the stop string that ended it
         Failed(InferenceError("boom", {"signal": "SIGSEGV"})),
         Failed(OverloadedError("busy", None, retry_after_s=3)),
     ],

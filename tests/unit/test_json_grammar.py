@@ -112,3 +112,17 @@ def test_integer_ranges_and_patterns_reach_the_grammar() -> None:
     assert accepts(code, '"AB-123"') and not accepts(code, '"AB-12x"')
     # Unanchored patterns are not a whole-string shape: checked on the output only.
     assert accepts({"type": "string", "pattern": "[a-z]"}, '"123"')
+
+
+def test_large_length_bounds_stay_out_of_the_grammar() -> None:
+    """A bound is that many nested grammar rules: Claude Code's Workflow tool sends
+    `maxLength: 524288` (a 4 MB grammar llama.cpp never finished reading). Small bounds
+    stay in the grammar; large ones are checked on the output."""
+    small = json_constraint(False, {"type": "string", "maxLength": 40})
+    huge = json_constraint(False, {"type": "string", "maxLength": 524288})
+    many = json_constraint(False, {"type": "array", "items": {"type": "integer"}, "maxItems": 5000})
+    assert small is not None and small.count(")?") >= 39  # 40 nested optional characters
+    assert huge is not None and len(huge) < 2000
+    assert many is not None and len(many) < 2000
+    check = check_json_output('"' + "a" * 20 + '"', {"type": "string", "minLength": 300})
+    assert not check.valid  # the dropped bound is still checked on the output

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from browser_llm import __version__
+from browser_llm.api.anthropic import routes as anthropic
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
 from browser_llm.api.ollama import model_routes as ollama_models
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
     app.include_router(openai_embeddings.router)
+    app.include_router(anthropic.router)  # /v1/messages: Anthropic's shapes, errors included
     # Ollama's API at /api/<name>; the seed API is /api/v1/... (Ollama has no route "v1").
     app.include_router(ollama.router)
     app.include_router(ollama_models.router)

@@ -47,6 +47,11 @@ _SHAPING = _PASSED - {"required", "minItems", "maxItems", "minLength", "maxLengt
 ANY_VALUE: dict[str, Any] = {"type": ["object", "array", "string", "number", "boolean", "null"]}
 # Integer ranges up to this many values become an enum the grammar enforces.
 _MAX_ENUM_RANGE = 256
+# Length and item bounds up to this stay in the grammar. The converter writes a bound as
+# that many nested rules: llama.cpp refused maxLength 1024 and hung on Claude Code's
+# `maxLength: 524288` (a 4 MB grammar); larger bounds are checked on the output instead.
+_MAX_REPEAT = 256
+_REPEAT_BOUNDS = {"minLength", "maxLength", "minItems", "maxItems"}
 
 # Placeholder constants and the GBNF that replaces them (grammar/json_schema.py swaps them in).
 PLACEHOLDER_RULES = {
@@ -80,6 +85,8 @@ def reduce_schema(node: Any, pattern_grammar: Callable[[str], str]) -> Any:
             pattern = _grammar_pattern(value, pattern_grammar)
             if pattern is not None:
                 out[key] = pattern
+        elif key in _REPEAT_BOUNDS and isinstance(value, int) and value > _MAX_REPEAT:
+            continue
         elif key in _PASSED:
             out[key] = value
     # patternProperties: keys the grammar cannot tell apart, so any key (checked after).

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import Completion, TokenLogprob
+from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.calls import Call
 from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.prepare import Preparer
@@ -108,6 +109,11 @@ class Answers:
     def __init__(self, generation: GenerationService, preparer: Preparer) -> None:
         self._generation = generation
         self._preparer = preparer
+
+    def prepare(self, call: Call) -> tuple[str | None, GenerationRequest]:
+        """The engine request a call would run (model resolved), without running it."""
+        model_id = self._preparer.resolve(call.model)
+        return model_id, self._preparer.prepare(call, model_id).request
 
     async def start(self, call: Call) -> Answer:
         """Admitted, or the request's error (before any output)."""

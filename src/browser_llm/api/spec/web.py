@@ -65,7 +65,8 @@ def _page_route(path: str, name: str) -> None:
     async def page() -> Response:
         return _file(name, _PAGE_HEADERS)
 
-    router.add_api_route(path, page, methods=["GET"], name=f"page:{name}")
+    # HEAD too: Claude Code and other clients probe the base URL with HEAD / first.
+    router.add_api_route(path, page, methods=["GET", "HEAD"], name=f"page:{name}")
 
 
 for _path, _name in PAGES.items():

@@ -219,9 +219,11 @@ class LlamaEngine(CommandInbox):
             return False
         grammar = handle.request.params.grammar
         try:
+            # The prompt first: a prompt the context cannot hold is refused before any
+            # grammar work (agents send long prompts with large tool grammars).
+            prepared = prepare_prompt(self._model, handle.request)
             if grammar is not None and not grammar_compiles(self._model.vocab, grammar):
                 raise ValidationError("the JSON constraint could not be compiled by llama.cpp")
-            prepared = prepare_prompt(self._model, handle.request)
             if grammar is not None and self._closings is not None:
                 self._closings.check_budget(grammar, prepared.max_tokens)
         except BrowserLLMError as exc:

@@ -59,4 +59,5 @@ class Sequence:
             ),
             max_tokens_clamped=self.prompt.clamped,
             closed_early=self.closed_early,
+            stop_sequence=self.text.matched,
         )

@@ -286,7 +286,12 @@ def _completion(data: dict[str, Any]) -> Completion:
         timings=Timings(**data["timings"]),
         max_tokens_clamped=bool(data["max_tokens_clamped"]),
         closed_early=bool(data.get("closed_early", False)),
+        stop_sequence=_optional_str(data.get("stop_sequence")),
     )
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def decode_event(data: Any) -> Event:

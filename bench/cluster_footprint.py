@@ -53,7 +53,9 @@ def main() -> None:
     port = _free_port()
     try:
         t0 = time.perf_counter()
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        # "local": a cluster of its own even when a `ray start` on this machine left its
+        # address in /tmp/ray/ray_current_cluster (ray.init() would connect to that one).
+        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         t1 = time.perf_counter()
         rss_empty, n_empty = _rss_of_descendants()

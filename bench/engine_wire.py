@@ -17,7 +17,7 @@ import threading
 import time
 
 from browser_llm.engine.base import TokenText
-from browser_llm.engine.wire import decode_event, encode_event, recv_message, send_message
+from browser_llm.engine.process.wire import decode_event, encode_event, recv_message, send_message
 
 ROUNDS = 20_000
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from browser_llm.api.app import create_app
-from browser_llm.api.ollama_views import FOREVER
+from browser_llm.api.ollama.views import FOREVER
 from browser_llm.config import DEFAULT_MODEL_ID, Settings
 from tests.api.conftest import LOCAL
 from tests.fakes import FakeEngine

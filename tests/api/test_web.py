@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from browser_llm.api.app import create_app
-from browser_llm.api.routes.web import WEB_DIR
+from browser_llm.api.spec.web import WEB_DIR
 from browser_llm.config import Settings
 from browser_llm.core.types import ChatMessage
 from tests.api.conftest import LOCAL

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from browser_llm.core.errors import ModelLoadFailedError, StorageError
-from browser_llm.engine.browser_model import (
+from browser_llm.engine.browser.model import (
     BROWSER_FILE_LIMIT_BYTES,
     check_quota,
     inspect_model,
 )
-from browser_llm.engine.browser_tab import TabReadings
-from browser_llm.engine.gguf_meta import read_gguf_header
+from browser_llm.engine.browser.tab import TabReadings
+from browser_llm.models.gguf_info import read_gguf_header
 
 
 def _smollm2() -> Path:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from browser_llm.api.app import create_app
-from browser_llm.api.routes.engine_page import wllama_root
+from browser_llm.api.spec.engine_page import wllama_root
 from browser_llm.config import Settings
 from tests.fakes import FakeEngine
 

@@ -26,8 +26,8 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
-from browser_llm.engine.browser_relay import TabRelay
-from browser_llm.engine.browser_tab import BrowserHandle
+from browser_llm.engine.browser.relay import TabRelay
+from browser_llm.engine.browser.tab import BrowserHandle
 
 
 class Harness:

@@ -109,7 +109,9 @@ def cluster(redis_url: str) -> Iterator[Cluster]:
     # Ray's processes (and so the replicas' engines) get the environment of a server's.
     runner_only = {k: os.environ.pop(k) for k in RUNNER_ONLY_ENV if k in os.environ}
     try:
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        # "local": a cluster of its own even when a `ray start` on this machine left its
+        # address in /tmp/ray/ray_current_cluster (ray.init() would connect to that one).
+        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     finally:
         os.environ.update(runner_only)
     # Ray's processes share this runner's process group, and a few of them (its dashboard

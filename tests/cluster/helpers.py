@@ -16,8 +16,8 @@ import httpx
 from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key, rendezvous_order
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.gguf_meta import read_gguf_header
 from browser_llm.engine.prompt import prompt_text
+from browser_llm.models.gguf_info import read_gguf_header
 from tests.modelfiles import smollm2_path
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from browser_llm.engine.slots import TILE_ROWS
+from browser_llm.engine.native.slots import TILE_ROWS
 from tests.cluster.conftest import WEDGED_S, Cluster
 from tests.cluster.helpers import (
     digest_of,
@@ -109,7 +109,7 @@ def test_greedy_output_is_the_same_on_either_replica(cluster: Cluster) -> None:
 
     from browser_llm.core.types import GenerationParams
     from browser_llm.engine.base import GenerationRequest
-    from browser_llm.engine.wire import encode_request
+    from browser_llm.engine.process.wire import encode_request
 
     handle = serve.get_deployment_handle("engine", app_name="browser-llm")
     ids = [r["replica"] for r in cluster.replicas()]

@@ -37,6 +37,25 @@ def test_config_args_map_to_deployment_options() -> None:
     build_app(_app_args())  # builds without a cluster (binding only)
 
 
+def test_ingress_limits_derive_from_the_admission_bound() -> None:
+    """Serve's limits on the ingress sit above the app's own bound (which answers the
+    spec's 503) by the headroom that health, status and the 503s themselves use."""
+    from browser_llm.cluster.app import ClusterArgs
+
+    args = ClusterArgs(**_app_args())
+    admitted = (args.parallel + args.max_queue) * args.replicas
+    edge = args.ingress_settings()
+    assert edge["parallel"] + edge["max_queue"] == admitted
+    options = args.ingress_options()
+    assert options["max_ongoing_requests"] == admitted + args.ingress_headroom
+    assert options["max_queued_requests"] == args.ingress_headroom
+    assert options["backpressure_config"].retry_after_s is not None
+    scaled = ClusterArgs(replicas=2, max_replicas=4, parallel=2, max_queue=3, ingress_headroom=5)
+    assert scaled.ingress_options()["max_ongoing_requests"] == (2 + 3) * 4 + 5
+    router = args.engine_options()["request_router_config"]
+    assert router.request_router_kwargs["hold_s"] == args.hold_s
+
+
 def test_autoscaling_bounds_replace_the_fixed_count() -> None:
     from browser_llm.cluster.app import ClusterArgs
 

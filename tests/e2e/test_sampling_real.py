@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from browser_llm.core.types import GenerationParams
-from browser_llm.engine.llama_model import ContextConfig, LlamaModel, install_log_bridge
-from browser_llm.engine.sampling import SamplerChain, logits_row
+from browser_llm.engine.native.model import ContextConfig, LlamaModel, install_log_bridge
+from browser_llm.engine.native.sampling import SamplerChain, logits_row
 
 # A finished chat answer: at its last position the end-of-turn token is the argmax.
 PROMPT = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?"
@@ -124,7 +124,7 @@ def _greedy(model: LlamaModel, prompt: str, steps: int) -> tuple[list[int], np.n
 
 def test_thread_count_changes_no_output(model: LlamaModel) -> None:
     """The engine drops to fewer llama.cpp threads while other processes hold cores
-    (thread_governor.py), even mid-generation. The CPU kernels split work by rows, not
+    (engine/native/cpu/governor.py), even mid-generation. The CPU kernels split work by rows, not
     by reduction order, so 1 and 2 threads give bit-identical logits and the same text."""
     prompts = [
         PROMPT,
@@ -146,9 +146,9 @@ def test_thread_count_changes_no_output(model: LlamaModel) -> None:
 
 def test_an_ended_step_leaves_no_trace_and_runs_again(model: LlamaModel) -> None:
     """The step watchdog ends a stalled decode through llama.cpp's abort callback (libc's
-    strlen on a flag, step_watchdog.py) and decodes the same batch again on fewer threads.
-    The ended step must leave the KV cache as it was: the retry gives exactly the logits
-    an undisturbed decode gives."""
+    strlen on a flag, engine/native/cpu/watchdog.py) and decodes the same batch again on
+    fewer threads. The ended step must leave the KV cache as it was: the retry gives exactly
+    the logits an undisturbed decode gives."""
     flag = ctypes.create_string_buffer(2)
     strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
     assert strlen is not None

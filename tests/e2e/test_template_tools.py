@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import jsonschema
 import ollama
@@ -208,3 +209,36 @@ def test_ollama_chat_with_tools(hermes_server: Server) -> None:
     for call in answer.message.tool_calls or []:
         jsonschema.validate(dict(call.function.arguments), SCHEMAS["get_weather"])
     assert answer.message.tool_calls or answer.message.content
+
+
+def test_anthropic_tools_through_the_template(hermes_server: Server) -> None:
+    """/v1/messages on the same layer: the template renders the tools (count_tokens and the
+    answer's usage both equal the prompt rendered here), tool_choice any calls."""
+    root = hermes_server.base_url.removesuffix("/api/v1")
+    tools = [
+        {
+            "name": t["function"]["name"],
+            "description": t["function"]["description"],
+            "input_schema": t["function"]["parameters"],
+        }
+        for t in (WEATHER, ADD)
+    ]
+    question = "What is the weather in Paris, in celsius?"
+    kwargs: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": question}],
+        "tools": tools,
+        "tool_choice": {"type": "any"},
+    }
+    expected = _expected_prompt_tokens(
+        hermes_server, [ChatMessage("user", question)], [WEATHER, ADD]
+    )
+    with anthropic.Anthropic(base_url=root, api_key="unused", max_retries=0) as claude:
+        assert claude.messages.count_tokens(**kwargs).input_tokens == expected
+        message = claude.messages.create(max_tokens=80, extra_body={"temperature": 0}, **kwargs)
+    assert message.stop_reason == "tool_use"
+    uses = [b for b in message.content if b.type == "tool_use"]
+    assert uses
+    for use in uses:
+        jsonschema.validate(use.input, SCHEMAS[use.name])
+    assert message.usage.input_tokens + (message.usage.cache_read_input_tokens or 0) == expected

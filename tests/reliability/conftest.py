@@ -17,7 +17,7 @@ def rel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Two sequence slots and a two-request queue (admission limit 4), a 1024-token
     context, and the testing-only fault injection switched on. The default thread
     policy: the engine drops to one llama.cpp thread by itself while the machine is
-    busy (engine/thread_governor.py), so the suite no longer forces one."""
+    busy (engine/native/cpu/governor.py), so the suite no longer forces one."""
     with served(
         tmp_path_factory.mktemp("reliability"),
         BROWSER_LLM_PARALLEL="2",

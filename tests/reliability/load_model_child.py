@@ -8,8 +8,8 @@ import asyncio
 import sys
 
 from browser_llm.core.errors import BrowserLLMError
-from browser_llm.engine.llama_engine import LlamaEngine
-from browser_llm.engine.llama_model import ContextConfig
+from browser_llm.engine.native.engine import LlamaEngine
+from browser_llm.engine.native.model import ContextConfig
 
 
 async def _load_each(paths: list[str]) -> None:

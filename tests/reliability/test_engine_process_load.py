@@ -21,8 +21,8 @@ from browser_llm.engine.base import (
     GenerationRequest,
     TokenText,
 )
-from browser_llm.engine.context_config import ContextConfig
-from browser_llm.engine.process_engine import ProcessEngine
+from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.process.engine import ProcessEngine
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """A wedged engine process (alive, owing work, making no progress) is killed and restarted
-(engine/wedge_watch.py): its running requests end with an explicit INFERENCE_ERROR, the
+(engine/process/wedge.py): its running requests end with an explicit INFERENCE_ERROR, the
 next request succeeds, /status counts it. An idle engine, even a stopped one, is never
 declared wedged, and a long prompt read with the default bound is not either.
 

@@ -19,8 +19,8 @@ from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import ChatMessage, GenerationParams
 from browser_llm.engine.base import Failed, GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.llama_engine import LlamaEngine
-from browser_llm.engine.llama_model import ContextConfig
+from browser_llm.engine.native.engine import LlamaEngine
+from browser_llm.engine.native.model import ContextConfig
 from tests import processes
 from tests.e2e.conftest import Server
 from tests.reliability.gguf_files import crafted_files, with_chat_template

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser_llm.engine.batch_plan import fill, plan_step
-from browser_llm.engine.sequence import PreparedPrompt, Sequence
-from browser_llm.engine.slots import TILE_ROWS
+from browser_llm.engine.native.batch_plan import fill, plan_step
+from browser_llm.engine.native.sequence import Sequence
+from browser_llm.engine.native.slots import TILE_ROWS
+from browser_llm.engine.prompt import PreparedPrompt
 
 
 def seq(seq_id: int, prompt_len: int, fed: int = 0, pending: int | None = None) -> Sequence:

@@ -8,7 +8,7 @@ import pytest
 
 from browser_llm.core.errors import StorageError
 from browser_llm.engine.base import Finished, GenerationHandle, GenerationRequest
-from browser_llm.engine.engine_pool import EnginePool
+from browser_llm.engine.pool import EnginePool
 from tests.fakes import FakeEngine
 
 

@@ -35,8 +35,8 @@ from browser_llm.engine.base import (
     Started,
     TokenText,
 )
-from browser_llm.engine.child_exit import ChildExit, RestartPolicy
-from browser_llm.engine.wire import (
+from browser_llm.engine.process.exits import ChildExit, RestartPolicy
+from browser_llm.engine.process.wire import (
     MAX_MESSAGE_BYTES,
     FrameReader,
     WireError,
@@ -80,6 +80,7 @@ COMPLETION = Completion(
         TokenText("", LOGPROBS[:1]),  # the end's entries may come without text
         Finished(COMPLETION),
         Finished(replace(COMPLETION, closed_early=True)),  # forced JSON closing (issue 25)
+        Finished(replace(COMPLETION, stop_sequence="END")),  # the stop string that ended it
         Failed(InferenceError("boom", {"signal": "SIGSEGV"})),
         Failed(OverloadedError("busy", None, retry_after_s=3)),
     ],
@@ -229,7 +230,7 @@ def test_frame_reader_takes_bytes_as_they_arrive() -> None:
 
 def test_gpu_devices_cross_the_hello_checked() -> None:
     from browser_llm.core.types import GpuDevice
-    from browser_llm.engine.wire import decode_gpu_devices
+    from browser_llm.engine.process.wire import decode_gpu_devices
 
     device = GpuDevice("CUDA0", "A GPU", "gpu", 8 << 30, 6 << 30)
     assert decode_gpu_devices([dataclasses.asdict(device)]) == (device,)
@@ -244,7 +245,7 @@ def test_this_builds_gpu_devices_are_read_from_ggml() -> None:
     # a GPU build lists its devices with their memory.
     import llama_cpp
 
-    from browser_llm.engine.gpu_devices import _libggml, gpu_devices
+    from browser_llm.engine.native.gpu_devices import _libggml, gpu_devices
 
     assert _libggml().ggml_backend_dev_count() >= 1  # the CPU device at least: the read works
     devices = gpu_devices()

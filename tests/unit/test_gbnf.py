@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from browser_llm.engine.gbnf import GrammarSyntaxError, parse_gbnf
-from browser_llm.engine.grammar_walk import GrammarWalker
+from browser_llm.grammar.gbnf import GrammarSyntaxError, parse_gbnf
+from browser_llm.grammar.walk import GrammarWalker
 
 
 def _walker(text: str) -> GrammarWalker:

@@ -12,19 +12,19 @@ import pytest
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.gbnf import parse_gbnf
-from browser_llm.engine.grammar_walk import GrammarWalker
+from browser_llm.engine.process.wire import decode_request, encode_request
 from browser_llm.engine.prompt import prompt_text
-from browser_llm.engine.wire import decode_request, encode_request
-from browser_llm.service.hermes_tools import HermesAnswerText, uses_hermes_format
-from browser_llm.service.tool_calls import HistoryTurn, ToolPlan, plan_tools
-from browser_llm.service.tool_format import (
+from browser_llm.grammar.gbnf import parse_gbnf
+from browser_llm.grammar.walk import GrammarWalker
+from browser_llm.service.tools.format import (
     answer_text,
     plan_conversation,
     plan_grammar,
     plan_outcome,
     template_tools,
 )
+from browser_llm.service.tools.generic import HistoryTurn, ToolPlan, plan_tools
+from browser_llm.service.tools.hermes import HermesAnswerText, uses_hermes_format
 from tests.hermes_template import HERMES_TEMPLATE
 
 WEATHER = (

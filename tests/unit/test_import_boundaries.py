@@ -24,10 +24,23 @@ def imported_modules(folder: Path, pattern: str = "**/*.py") -> set[tuple[str, s
     return found
 
 
+_ANTHROPIC = "browser_llm.api.anthropic"
+
+
 @pytest.mark.parametrize(
     ("layer", "forbidden"),
     [
         ("engine", ("fastapi", "starlette", "browser_llm.api", "browser_llm.service")),
+        ("grammar", ("llama_cpp", "browser_llm.engine", "browser_llm.service", "browser_llm.api")),
+        ("engine/browser", ("browser_llm.engine.native", "llama_cpp")),
+        ("api/spec", ("browser_llm.api.openai", "browser_llm.api.ollama", _ANTHROPIC)),
+        ("api/openai", ("browser_llm.api.spec", "browser_llm.api.ollama", _ANTHROPIC)),
+        ("api/ollama", ("browser_llm.api.spec", "browser_llm.api.openai", _ANTHROPIC)),
+        (
+            "api/anthropic",
+            ("browser_llm.api.spec", "browser_llm.api.openai", "browser_llm.api.ollama"),
+        ),
+        ("models", ("browser_llm.api", "browser_llm.service", "browser_llm.engine", "llama_cpp")),
         ("core", ("browser_llm.api", "browser_llm.service", "browser_llm.engine", "fastapi")),
         ("service", ("browser_llm.api", "fastapi", "starlette")),
     ],
@@ -54,7 +67,8 @@ def _loaded_by_the_server(module: str) -> bool:
     code = (
         "import sys\n"
         "import browser_llm.cli\n"
-        "from browser_llm.api.app import create_app, default_engine\n"
+        "from browser_llm.api.app import create_app\n"
+        "from browser_llm.api.services import default_engine\n"
         "from browser_llm.config import Settings\n"
         "create_app()\n"
         "default_engine(Settings())\n"
@@ -86,3 +100,21 @@ def test_only_the_cluster_package_imports_ray_or_redis() -> None:
 def test_the_server_never_loads_ray() -> None:
     """Even with the [cluster] extra installed, serving one machine never imports ray."""
     assert not _loaded_by_the_server("ray")
+
+
+def test_only_the_child_and_the_in_process_switch_import_the_native_engine() -> None:
+    """llama.cpp in this process is reached through the process boundary (engine/process/
+    child.py), or in process through the one switch in the composition root."""
+    allowed = {PACKAGE / "engine" / "process" / "child.py", PACKAGE / "api" / "services.py"}
+    native = PACKAGE / "engine" / "native"
+    for path in PACKAGE.glob("**/*.py"):
+        if path in allowed or native in path.parents:
+            continue
+        for _, module in imported_modules(path.parent, path.name):
+            assert not module.startswith("browser_llm.engine.native"), (path, module)
+
+
+def test_every_package_says_what_it_is() -> None:
+    for init in PACKAGE.glob("**/__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and doc.splitlines()[0].strip(), init  # its first line says it

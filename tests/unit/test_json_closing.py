@@ -13,11 +13,11 @@ import jsonschema
 import pytest
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.engine.gbnf import parse_gbnf
-from browser_llm.engine.grammar_walk import GrammarWalker
-from browser_llm.engine.json_closing import ClosingCatalog, JsonBudget
-from browser_llm.engine.json_grammar import JSON_OBJECT_GBNF
-from browser_llm.service.json_output import json_constraint
+from browser_llm.grammar.check import json_constraint
+from browser_llm.grammar.closing import ClosingCatalog, JsonBudget
+from browser_llm.grammar.gbnf import parse_gbnf
+from browser_llm.grammar.json_schema import JSON_OBJECT_GBNF
+from browser_llm.grammar.walk import GrammarWalker
 
 
 class ByteVocab:

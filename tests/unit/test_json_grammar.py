@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.engine.json_grammar import MAX_SCHEMA_DEPTH, grammar_for
-from browser_llm.service.json_output import check_json_output, json_constraint
+from browser_llm.grammar.check import check_json_output, json_constraint
+from browser_llm.grammar.json_schema import MAX_SCHEMA_DEPTH, grammar_for
 
 
 def test_json_mode_uses_the_generic_json_grammar() -> None:
@@ -81,8 +81,8 @@ def test_output_check_reports_value_and_errors() -> None:
 
 def test_schema_strings_refuse_raw_control_characters() -> None:
     # The converter's string rule lets a raw newline into a string: JSON does not parse it.
-    from browser_llm.engine.gbnf import parse_gbnf
-    from browser_llm.engine.grammar_walk import GrammarWalker
+    from browser_llm.grammar.gbnf import parse_gbnf
+    from browser_llm.grammar.walk import GrammarWalker
 
     grammar = json_constraint(False, {"type": "object", "properties": {"a": {"type": "string"}}})
     assert grammar is not None
@@ -92,8 +92,8 @@ def test_schema_strings_refuse_raw_control_characters() -> None:
 
 
 def test_integer_ranges_and_patterns_reach_the_grammar() -> None:
-    from browser_llm.engine.gbnf import parse_gbnf
-    from browser_llm.engine.grammar_walk import GrammarWalker
+    from browser_llm.grammar.gbnf import parse_gbnf
+    from browser_llm.grammar.walk import GrammarWalker
 
     def accepts(schema: dict[str, object], text: str) -> bool:
         grammar = json_constraint(False, schema)
@@ -112,3 +112,17 @@ def test_integer_ranges_and_patterns_reach_the_grammar() -> None:
     assert accepts(code, '"AB-123"') and not accepts(code, '"AB-12x"')
     # Unanchored patterns are not a whole-string shape: checked on the output only.
     assert accepts({"type": "string", "pattern": "[a-z]"}, '"123"')
+
+
+def test_large_length_bounds_stay_out_of_the_grammar() -> None:
+    """A bound is that many nested grammar rules: Claude Code's Workflow tool sends
+    `maxLength: 524288` (a 4 MB grammar llama.cpp never finished reading). Small bounds
+    stay in the grammar; large ones are checked on the output."""
+    small = json_constraint(False, {"type": "string", "maxLength": 40})
+    huge = json_constraint(False, {"type": "string", "maxLength": 524288})
+    many = json_constraint(False, {"type": "array", "items": {"type": "integer"}, "maxItems": 5000})
+    assert small is not None and small.count(")?") >= 39  # 40 nested optional characters
+    assert huge is not None and len(huge) < 2000
+    assert many is not None and len(many) < 2000
+    check = check_json_output('"' + "a" * 20 + '"', {"type": "string", "minLength": 300})
+    assert not check.valid  # the dropped bound is still checked on the output

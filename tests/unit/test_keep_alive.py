@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from browser_llm.config import DEFAULT_MODEL_ID
-from browser_llm.engine.engine_pool import EnginePool
-from browser_llm.engine.probe import ProbeResult
+from browser_llm.engine.pool import EnginePool
+from browser_llm.engine.process.probe import ProbeResult
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.service.keep_alive import KeepAlive
@@ -39,7 +39,7 @@ def registry_in(models_dir: Path, max_models: int = 2) -> ModelRegistry:
     pool = EnginePool(FakeEngine, max_models)
     pool.start()
     catalog = Catalog.builtin(models_dir)
-    return ModelRegistry(pool, catalog, ModelStore(models_dir, None), prober=_trusted)
+    return ModelRegistry(pool, catalog, ModelStore(models_dir, None), prober=_trusted, pool=pool)
 
 
 async def until(check: object, timeout_s: float = 5.0) -> None:

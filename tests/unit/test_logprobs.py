@@ -1,4 +1,4 @@
-"""engine/logprobs.py on made-up logits rows: log_softmax_at against a float64 softmax,
+"""engine/native/logprobs.py on made-up logits rows: log_softmax_at against a float64 softmax,
 ties, and which entries a LogprobTrail hands out when (no llama.cpp call: rows are given)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from browser_llm.engine import logprobs as module
-from browser_llm.engine.logprobs import LogprobTrail, log_softmax_at
+from browser_llm.engine.native import logprobs as module
+from browser_llm.engine.native.logprobs import LogprobTrail, log_softmax_at
 
 
 def _reference(row: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

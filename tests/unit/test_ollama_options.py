@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from browser_llm.api.ollama_options import UNTIL_DONE, generation_params, keep_alive_seconds
+from browser_llm.api.ollama.options import UNTIL_DONE, generation_params
+from browser_llm.core.durations import keep_alive_seconds
 from browser_llm.core.errors import ValidationError
 
 
@@ -36,13 +37,13 @@ def test_bad_keep_alive(value: str | float) -> None:
 
 
 def test_num_predict_and_repeat_last_n_special_values() -> None:
-    assert generation_params({"num_predict": -1}, None, 2048).max_tokens == UNTIL_DONE
-    assert generation_params({"num_predict": -2}, None, 2048).max_tokens == UNTIL_DONE
-    assert generation_params({"num_predict": 64.0}, None, 2048).max_tokens == 64
-    assert generation_params({"repeat_last_n": -1}, None, 2048).penalty_last_n == 2048
-    assert generation_params({"seed": -1}, None, 2048).seed is None
-    assert generation_params({"top_k": 0}, None, 2048).top_k == 0
-    assert generation_params({"stop": "END"}, None, 2048).stop == ("END",)
+    assert generation_params({"num_predict": -1}, 2048).max_tokens == UNTIL_DONE
+    assert generation_params({"num_predict": -2}, 2048).max_tokens == UNTIL_DONE
+    assert generation_params({"num_predict": 64.0}, 2048).max_tokens == 64
+    assert generation_params({"repeat_last_n": -1}, 2048).penalty_last_n == 2048
+    assert generation_params({"seed": -1}, 2048).seed is None
+    assert generation_params({"top_k": 0}, 2048).top_k == 0
+    assert generation_params({"stop": "END"}, 2048).stop == ("END",)
     for bad in ({"num_predict": -3}, {"repeat_last_n": 4096}, {"temperature": True}):
         with pytest.raises(ValidationError):
-            generation_params(bad, None, 2048)
+            generation_params(bad, 2048)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from browser_llm.core.errors import ModelLoadFailedError
-from browser_llm.engine.probe import probe_model
+from browser_llm.engine.process.probe import probe_model
 from tests.modelfiles import gguf, kv_str, smollm2_path
 
 

@@ -1,5 +1,5 @@
 """What becomes of each request and model operation when the engine process dies
-(engine/process_work.py), without a process: running requests fail naming the signal,
+(engine/process/pending.py), without a process: running requests fail naming the signal,
 queued ones wait for the next process in arrival order, a load that killed it fails."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from concurrent.futures import Future
 
 from browser_llm.core.errors import CancelledError, InferenceError, ModelLoadFailedError
 from browser_llm.engine.base import Admitted, Failed, GenerationRequest, Started, TokenText
-from browser_llm.engine.child_exit import ChildExit
-from browser_llm.engine.process_work import Pending, PendingWork, ProcessHandle
+from browser_llm.engine.process.exits import ChildExit
+from browser_llm.engine.process.pending import Pending, PendingWork, ProcessHandle
 
 SEGV = ChildExit(-11)
 
@@ -84,8 +84,8 @@ def test_a_load_queued_behind_running_requests_is_sent_again() -> None:
 def test_the_engine_process_leaves_the_not_loaded_answer_to_the_service() -> None:
     # It used to answer "no model is loaded" itself, which hid the service's better answer
     # while a model loads (details.loading, estimated_time_ms, Retry-After).
-    from browser_llm.engine.context_config import ContextConfig
-    from browser_llm.engine.process_engine import ProcessEngine
+    from browser_llm.engine.config import ContextConfig
+    from browser_llm.engine.process.engine import ProcessEngine
 
     engine = ProcessEngine(ContextConfig(512, 64, 1, 0, 1))
     assert engine.not_loaded_reason() is None

@@ -1,4 +1,4 @@
-"""engine/sampling.py without a decode: the chain SamplerChain builds from the request
+"""engine/native/sampling.py without a decode: the chain SamplerChain builds from the request
 parameters (run on crafted logits), the greedy fast path's decision and its argmax, the
 grammar path's check-then-resample, and grammar_compiles on a real vocabulary (the
 default model loaded vocabulary-only, well under a second)."""
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from browser_llm.core.types import GenerationParams
-from browser_llm.engine import sampling
-from browser_llm.engine.sampling import SamplerChain, grammar_compiles
-from browser_llm.service.json_output import json_constraint
+from browser_llm.engine.native import sampling
+from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
+from browser_llm.grammar.check import json_constraint
 from tests.modelfiles import smollm2_path
 
 N_VOCAB = 16  # model-free chains: a small made-up vocabulary

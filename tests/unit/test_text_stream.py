@@ -52,6 +52,14 @@ def test_earliest_of_several_stops_wins() -> None:
     stream = TextStream(stop=("world", "lo"))
     assert stream.push(b"hello world") == "hel"
     assert stream.stopped
+    assert stream.matched == "lo"  # the one that ended it (Anthropic's stop_sequence)
+
+
+def test_no_stop_matched_at_the_end_of_text() -> None:
+    stream = TextStream(stop=("END",))
+    stream.push(b"all E")
+    stream.flush()
+    assert stream.matched is None
 
 
 def test_held_back_tail_is_flushed_at_end() -> None:

@@ -3,7 +3,7 @@ processes hold cores, all of them back once they leave, no flapping on light loa
 
 from __future__ import annotations
 
-from browser_llm.engine.thread_governor import ThreadGovernor
+from browser_llm.engine.native.cpu.governor import ThreadGovernor
 
 
 class Machine:

@@ -1,9 +1,9 @@
-"""The wedge decision (engine/wedge_watch.py) on a fake clock: no thread, no process."""
+"""The wedge decision (engine/process/wedge.py) on a fake clock: no thread, no process."""
 
 from __future__ import annotations
 
-from browser_llm.engine.child_exit import ChildExit
-from browser_llm.engine.wedge_watch import WedgeLimits, WedgeWatch
+from browser_llm.engine.process.exits import ChildExit
+from browser_llm.engine.process.wedge import WedgeLimits, WedgeWatch
 
 
 class Clock:
@@ -81,7 +81,7 @@ def test_a_wedge_reads_as_such_not_as_out_of_memory() -> None:
 def test_what_the_engine_process_owes() -> None:
     from concurrent.futures import Future
 
-    from browser_llm.engine.process_work import Pending, PendingWork
+    from browser_llm.engine.process.pending import Pending, PendingWork
 
     work = PendingWork()
     assert work.owed() is None

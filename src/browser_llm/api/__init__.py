@@ -1,0 +1,1 @@
+"""HTTP transport and composition: app, services, middleware, security, streams, errors."""

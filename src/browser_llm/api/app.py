@@ -11,23 +11,14 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from browser_llm import __version__
+from browser_llm.api.anthropic import routes as anthropic
 from browser_llm.api.errors import install_error_handlers
 from browser_llm.api.middleware import API_PREFIX, RequestContextMiddleware
+from browser_llm.api.ollama import model_routes as ollama_models
+from browser_llm.api.ollama import routes as ollama
+from browser_llm.api.openai import embeddings as openai_embeddings
+from browser_llm.api.openai import routes as openai_compat
 from browser_llm.api.ratelimit import RateLimiter
-from browser_llm.api.routes import (
-    debug,
-    engine_page,
-    generate,
-    models,
-    ollama,
-    ollama_models,
-    openai_compat,
-    openai_embeddings,
-    status,
-    tokens,
-    web,
-    ws,
-)
 from browser_llm.api.security import SecurityMiddleware
 from browser_llm.api.services import (
     build_services,
@@ -35,6 +26,7 @@ from browser_llm.api.services import (
     load_startup_model,
     shared_peers,
 )
+from browser_llm.api.spec import debug, engine_page, generate, models, status, tokens, web, ws
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
 from browser_llm.observability.logs import LogBuffer
@@ -42,7 +34,7 @@ from browser_llm.observability.profile import Profile
 from browser_llm.observability.prometheus import PrometheusMetrics
 from browser_llm.service.stats import RequestStats
 
-__all__ = ["API_PREFIX", "create_app", "default_engine"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +108,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
     app.include_router(openai_embeddings.router)
+    app.include_router(anthropic.router)  # /v1/messages: Anthropic's shapes, errors included
     # Ollama's API at /api/<name>; the seed API is /api/v1/... (Ollama has no route "v1").
     app.include_router(ollama.router)
     app.include_router(ollama_models.router)

@@ -13,11 +13,20 @@ from pydantic import BaseModel
 from starlette.types import Scope
 
 from browser_llm import __version__
-from browser_llm.api.error_shapes import envelope_error, ollama_error, openai_error
+from browser_llm.api.error_shapes import (
+    anthropic_error,
+    anthropic_status,
+    envelope_error,
+    ollama_error,
+    openai_error,
+    status_for,
+)
 
 __all__ = [
+    "arrived_at",
     "error_body",
     "error_response",
+    "is_anthropic_path",
     "is_ollama_path",
     "is_openai_path",
     "metadata",
@@ -28,8 +37,13 @@ __all__ = [
 
 
 def is_openai_path(path: str) -> bool:
-    """/v1/... speaks OpenAI's error shape; /api/v1/... the envelope."""
-    return path.startswith("/v1/")
+    """/v1/... speaks OpenAI's error shape (but /v1/messages); /api/v1/... the envelope."""
+    return path.startswith("/v1/") and not is_anthropic_path(path)
+
+
+def is_anthropic_path(path: str) -> bool:
+    """/v1/messages and below speak Anthropic's error shape."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
 
 
 def is_ollama_path(path: str) -> bool:
@@ -47,6 +61,12 @@ def request_id_of(request: Request) -> str:
     if rid is None:
         rid = request.state.request_id = new_request_id()
     return str(rid)
+
+
+def arrived_at(request: Request) -> float:
+    """When the request arrived (the middleware's clock), for timings from arrival."""
+    started = getattr(request.state, "started_at", None)
+    return float(started) if started is not None else time.perf_counter()
 
 
 def metadata(request_id: str) -> dict[str, Any]:
@@ -73,6 +93,11 @@ def error_response(
 ) -> JSONResponse:
     if is_ollama_path(request.url.path):
         return JSONResponse(ollama_error(code, message), status_code=status_code, headers=headers)
+    if is_anthropic_path(request.url.path):
+        status = anthropic_status(code) if status_code == status_for(code) else status_code
+        return JSONResponse(
+            anthropic_error(code, message, details), status_code=status, headers=headers
+        )
     if is_openai_path(request.url.path):
         param = details.get("field") if isinstance(details, dict) else None
         return JSONResponse(
@@ -92,6 +117,8 @@ def error_body(scope: Scope, code: str, message: str) -> bytes:
     """An error body for middleware that answers before any route runs."""
     if is_ollama_path(scope.get("path", "")):
         return json.dumps(ollama_error(code, message)).encode()
+    if is_anthropic_path(scope.get("path", "")):
+        return json.dumps(anthropic_error(code, message)).encode()
     if is_openai_path(scope.get("path", "")):
         return json.dumps(openai_error(code, message)).encode()
     request_id = scope.get("state", {}).get("request_id") or new_request_id()

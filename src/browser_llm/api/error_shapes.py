@@ -2,7 +2,8 @@
 
 Each transport has one builder: the JSON envelope (HTTP), the `error` event of a
 stream (SSE and WebSocket share its `data`), OpenAI's shape (on /v1, HTTP and
-stream) and Ollama's (on /api/<name>, HTTP and NDJSON stream). Nothing else builds
+stream), Anthropic's (on /v1/messages, HTTP and stream) and Ollama's (on /api/<name>,
+HTTP and NDJSON stream). Nothing else builds
 an error body; docs/api.md prints the same table.
 """
 
@@ -16,6 +17,9 @@ from browser_llm.core.errors import BrowserLLMError
 __all__ = [
     "ERRORS",
     "ErrorKind",
+    "anthropic_error",
+    "anthropic_error_of",
+    "anthropic_status",
     "envelope_error",
     "ollama_error",
     "ollama_error_of",
@@ -67,6 +71,19 @@ _OPENAI_TYPES = {
 }
 
 
+# Anthropic's error `type` for an HTTP status; other 4xx are invalid_request_error, 5xx
+# api_error. A full queue is Anthropic's 529 overloaded_error (its SDKs retry it).
+_ANTHROPIC_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+_ANTHROPIC_STATUS = {"OVERLOADED": 529}
+
+
 def status_for(code: str) -> int:
     return ERRORS.get(code, _UNKNOWN).status
 
@@ -112,3 +129,25 @@ def ollama_error(code: str, message: str) -> dict[str, Any]:
 
 def ollama_error_of(exc: BrowserLLMError) -> dict[str, Any]:
     return ollama_error(exc.code, exc.message)
+
+
+def anthropic_status(code: str) -> int:
+    """The HTTP status of a code on /v1/messages (the table's, but 529 for a full queue)."""
+    return _ANTHROPIC_STATUS.get(code, status_for(code))
+
+
+def anthropic_error(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """Anthropic's error body, for HTTP answers and the stream's `error` event alike."""
+    status = anthropic_status(code)
+    kind = _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    if isinstance(details, dict) and "prompt_tokens" in details and "context_length" in details:
+        # Anthropic's own wording, which Claude Code reads to tell its user to compact.
+        message = (
+            f"prompt is too long: {details['prompt_tokens']} tokens > "
+            f"{details['context_length'] - 1} maximum"
+        )
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def anthropic_error_of(exc: BrowserLLMError) -> dict[str, Any]:
+    return anthropic_error(exc.code, exc.message, exc.details)

@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    # Pydantic names the union member it tried ("list[TextPart]", "tagged-union[...]"):
+    # not a field the client sent, so left out of the path.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path") and "[" not in str(p)]
     return ".".join(parts) or "body"
 
 

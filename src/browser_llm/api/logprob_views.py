@@ -3,7 +3,7 @@ answer shapes: OpenAI chat (`content[]`), OpenAI legacy completions (parallel li
 and Ollama (a `logprobs` list on each line).
 
 The numbers are the model's raw distribution at each position (before temperature,
-top-k/top-p, penalties or a JSON grammar); see engine/logprobs.py and docs/api.md.
+top-k/top-p, penalties or a JSON grammar); see engine/native/logprobs.py and docs/api.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from browser_llm.api.envelope import error_body
 from browser_llm.api.ratelimit import RateDecision, RateLimiter, bucket_for, client_key
-from browser_llm.api.routes.web import is_web_path
+from browser_llm.api.spec.web import is_web_path
 from browser_llm.config import Settings
 
 __all__ = ["HEALTH_PATH", "SecurityMiddleware"]

@@ -14,16 +14,19 @@ from browser_llm.api.middleware import API_PREFIX
 from browser_llm.api.ratelimit import RateLimiter
 from browser_llm.config import Settings
 from browser_llm.engine.base import Engine
-from browser_llm.engine.browser_engine import BrowserEngine
-from browser_llm.engine.context_config import ContextConfig
+from browser_llm.engine.browser.engine import BrowserEngine
+from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.pool import EnginePool
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.observability.logs import LogBuffer
 from browser_llm.observability.shared import ObservabilityPeers, snapshot
+from browser_llm.service.answer import Answers
 from browser_llm.service.embeddings import EmbeddingService
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
+from browser_llm.service.prepare import Preparer
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
@@ -57,6 +60,7 @@ class Services:
     router: ModelRouter
     keep_alive: KeepAlive
     generation: GenerationService
+    answers: Answers  # every dialect's calls: prepared, started, answered as events
     embeddings: EmbeddingService
     status: StatusService
     logs: LogBuffer
@@ -93,8 +97,6 @@ def default_engine(settings: Settings) -> Engine:
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
     if settings.max_loaded_models > 1:
         # One engine (process) per resident model; each gets settings.threads.
-        from browser_llm.engine.engine_pool import EnginePool
-
         return EnginePool(
             lambda: _one_engine(settings, config),
             settings.max_loaded_models,
@@ -106,15 +108,15 @@ def default_engine(settings: Settings) -> Engine:
 def _one_engine(settings: Settings, config: ContextConfig) -> Engine:
     if settings.engine_process:
         # llama.cpp runs in a child process: a native fault there cannot end this one.
-        from browser_llm.engine.process_engine import ProcessEngine
-        from browser_llm.engine.wedge_watch import WedgeLimits
+        from browser_llm.engine.process.engine import ProcessEngine
+        from browser_llm.engine.process.wedge import WedgeLimits
 
         wedge = WedgeLimits(settings.engine_wedged_s, settings.engine_load_wedged_s)
         return ProcessEngine(config, settings.fault_inject, settings.log_level, wedge=wedge)
-    from browser_llm.engine.llama_engine import LlamaEngine
+    from browser_llm.engine.native.engine import LlamaEngine
 
     if settings.fault_inject:
-        from browser_llm.engine.faults import FaultInjectingEngine
+        from browser_llm.engine.native.faults import FaultInjectingEngine
 
         return FaultInjectingEngine(config)
     return LlamaEngine(config)
@@ -156,6 +158,7 @@ def build_services(
         Catalog.builtin(settings.models_dir),
         ModelStore(settings.models_dir, settings.storage_quota_gb),
         stats.profile,
+        pool=engine if isinstance(engine, EnginePool) else None,  # built by default_engine
     )
     router = ModelRouter(registry, settings.alias_map, settings.model_load_wait_s)
     keep_alive = KeepAlive(registry, settings.keep_alive_s)
@@ -194,6 +197,7 @@ def build_services(
         router=router,
         keep_alive=keep_alive,
         generation=generation,
+        answers=Answers(generation, Preparer(registry, router)),
         embeddings=EmbeddingService(engine, router, stats, keep_alive),
         status=status,
         logs=logs,

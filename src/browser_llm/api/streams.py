@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Mapping
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -14,7 +15,20 @@ from browser_llm.core.errors import CancelledError
 from browser_llm.core.types import Completion
 from browser_llm.service.generation import GenerationStream
 
-__all__ = ["GenerationSSEResponse", "collect_unless_disconnected"]
+__all__ = ["SSE_EVENT_SCHEMA", "GenerationSSEResponse", "collect_unless_disconnected"]
+
+
+# One Server-Sent Event, as clients parse it: its `data` line holds one JSON object.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

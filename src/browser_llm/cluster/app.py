@@ -11,13 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from ray import serve
-from ray.serve.config import RequestRouterConfig
+from ray.serve.config import BackpressureConfig, RequestRouterConfig
 from ray.serve.deployment import Application
 
 from browser_llm.cluster.ingress import Ingress
 from browser_llm.cluster.prefix_choice import DEFAULT_PREFIX_CHARS
 from browser_llm.cluster.replica import EngineReplica
-from browser_llm.cluster.router import PrefixAwareRouter
+from browser_llm.cluster.router import DEFAULT_HOLD_S, PrefixAwareRouter
 from browser_llm.config import DEFAULT_MODEL_ID
 
 __all__ = ["ClusterArgs", "build_app"]
@@ -40,6 +40,18 @@ class ClusterArgs(BaseModel):
     )
     shutdown_grace_s: float = Field(30.0, ge=0, description="How long a stopping replica drains")
     prefix_chars: int = Field(DEFAULT_PREFIX_CHARS, ge=1, description="Routing prefix length")
+    hold_s: float = Field(
+        DEFAULT_HOLD_S,
+        ge=0,
+        description="How long a generation waits at the ingress for a free slot on any "
+        "replica before it queues on the least loaded one",
+    )
+    ingress_headroom: int = Field(
+        32,
+        ge=1,
+        description="Requests the ingress takes past its admission bound: health, status, "
+        "metrics, model listings, open WebSockets and the fast 503s themselves",
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Any other Settings field, for ingress and replicas"
     )
@@ -67,6 +79,22 @@ class ClusterArgs(BaseModel):
             "max_queue": self.max_queue * top,
         }
 
+    def ingress_options(self) -> dict[str, Any]:
+        # The app itself admits `parallel + max_queue` generations (ingress_settings) and
+        # answers the next with the spec's 503 OVERLOADED; Serve's own limit sits above
+        # that by the headroom, so health, status and the 503s never wait behind
+        # generations. Past it the proxy queues at most the headroom, then answers
+        # Serve's own 503 (plain text, Retry-After): a backstop for a flood.
+        edge = self.ingress_settings()
+        return {
+            "name": "ingress",
+            "ray_actor_options": {"num_cpus": 0},
+            "graceful_shutdown_timeout_s": self.shutdown_grace_s,
+            "max_ongoing_requests": edge["parallel"] + edge["max_queue"] + self.ingress_headroom,
+            "max_queued_requests": self.ingress_headroom,
+            "backpressure_config": BackpressureConfig(status_code=503, retry_after_s=1),
+        }
+
     def engine_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
             "name": "engine",
@@ -81,7 +109,12 @@ class ClusterArgs(BaseModel):
                 request_router_kwargs={
                     "spill_at": self.parallel,
                     "prefix_chars": self.prefix_chars,
+                    "hold_s": self.hold_s,
                 },
+                # A held generation is routed again after at most this (Serve's 0.5 s
+                # default would leave a freed slot idle that long).
+                initial_backoff_s=0.02,
+                max_backoff_s=0.1,
             ),
         }
         if self.min_replicas is not None or self.max_replicas is not None:
@@ -100,11 +133,7 @@ def build_app(args: dict[str, Any]) -> Application:
     """Serve's application builder (called by `serve run` / `serve deploy`)."""
     config = ClusterArgs(**args)
     engine = serve.deployment(EngineReplica).options(**config.engine_options())
-    ingress = serve.deployment(serve.ingress()(Ingress)).options(
-        name="ingress",
-        ray_actor_options={"num_cpus": 0},
-        graceful_shutdown_timeout_s=config.shutdown_grace_s,
-    )
+    ingress = serve.deployment(serve.ingress()(Ingress)).options(**config.ingress_options())
     replicas = engine.bind(config.replica_settings())
     app: Application = ingress.bind(replicas, config.ingress_settings())
     return app

@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_PREFIX_CHARS",
+    "has_free_slot",
     "prefix_digest",
     "prefix_key",
     "rank_replicas",
@@ -30,7 +31,7 @@ DEFAULT_PREFIX_CHARS = 256
 def prefix_key(
     request: Mapping[str, Any], chars: int = DEFAULT_PREFIX_CHARS, rendered: str | None = None
 ) -> str:
-    """The routing key of a request in engine/wire.py's encoded form. `rendered`: the prompt
+    """The routing key of a request in engine/process/wire.py's encoded form. `rendered`: the prompt
     as the model's chat template writes it (what the replica's KV cells will hold), when the
     ingress could render it; then a plain prompt and the same text sent as one user message
     share a key. Without it, the raw text as sent."""
@@ -81,3 +82,13 @@ def rank_replicas(
         key=lambda rid: (load.get(rid, 0), position[rid]),
     )
     return free + full + [rid for rid in order if rid in avoid]
+
+
+def has_free_slot(
+    replica_ids: Sequence[str], load: Mapping[str, int], spill_at: int, avoid: Sequence[str] = ()
+) -> bool:
+    """Whether a replica outside `avoid` runs fewer than `spill_at` requests. When none does,
+    the router holds a generation instead of queueing it on a full replica: it then takes
+    the first slot that frees anywhere, or a replica that has just come up (a replacement),
+    not only the slots of the replica it would have queued on."""
+    return any(load.get(rid, 0) < spill_at for rid in replica_ids if rid not in avoid)

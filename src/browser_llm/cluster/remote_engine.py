@@ -46,9 +46,10 @@ from browser_llm.engine.base import (
     TokenText,
 )
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.gguf_meta import read_gguf_header
+from browser_llm.engine.process.wire import decode_error, decode_event, decode_model, encode_request
 from browser_llm.engine.prompt import prompt_text
-from browser_llm.engine.wire import decode_error, decode_event, decode_model, encode_request
+from browser_llm.models.gguf import InvalidGGUFError
+from browser_llm.models.gguf_info import read_gguf_header
 
 __all__ = ["RemoteEngine", "RemoteHandle"]
 
@@ -226,9 +227,7 @@ class RemoteEngine:
 
     def stats(self) -> EngineStats:
         totals = [
-            EngineStats(**{**r["stats"], "process": None, "cluster": None})
-            for r in self._replicas
-            if r.get("stats")
+            EngineStats(**{**r["stats"], "details": {}}) for r in self._replicas if r.get("stats")
         ]
         steps = [s.step_ms for s in totals if s.step_ms]
         return EngineStats(
@@ -241,7 +240,7 @@ class RemoteEngine:
             threads_max=sum(s.threads_max for s in totals),
             foreign_load=max((s.foreign_load for s in totals), default=0.0),
             step_ms=round(sum(steps) / len(steps), 3) if steps else 0.0,
-            cluster=self._cluster_block(),
+            details={"cluster": self._cluster_block()},
         )
 
     def _cluster_block(self) -> dict[str, object]:
@@ -389,6 +388,6 @@ def _template_of(path: str) -> ChatTemplate | None:
         if not header.chat_template:
             return None
         return ChatTemplate(header.chat_template, header.bos_text, header.eos_text)
-    except (OSError, ValueError) as exc:
+    except (OSError, InvalidGGUFError) as exc:
         logger.info("routing on raw prompt text: cannot read the template of %s (%s)", path, exc)
         return None

@@ -1,8 +1,8 @@
 """The Serve deployment whose replicas run our engine: one model per replica, in the
-engine-process engine (engine/process_engine.py), so a llama.cpp fault ends the engine
+engine-process engine (engine/process/engine.py), so a llama.cpp fault ends the engine
 process, not the replica.
 
-generate() streams the engine's events in engine/wire.py's encoded form (plain lists, the
+generate() streams the engine's events in engine/process/wire.py's encoded form (plain lists, the
 same JSON shapes the engine process sends), preceded by one ["R", replica id] item so the
 ingress knows which replica serves the request.
 """
@@ -25,8 +25,8 @@ from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key
 from browser_llm.cluster.reports import ReplicaReports, redis_url_of
 from browser_llm.config import Settings
 from browser_llm.core.errors import BrowserLLMError
-from browser_llm.engine.process_engine import ProcessEngine
-from browser_llm.engine.wire import decode_request, encode_error, encode_event, encode_model
+from browser_llm.engine.process.engine import ProcessEngine
+from browser_llm.engine.process.wire import decode_request, encode_error, encode_event, encode_model
 from browser_llm.models.catalog import Catalog
 from browser_llm.models.storage import ModelStore
 from browser_llm.service.registry import ModelRegistry
@@ -111,7 +111,7 @@ class EngineReplica:
     def check_health(self) -> None:
         """Serve restarts a replica whose check raises: its engine process is marked failed
         (a crash loop) or stopped, or no model is loaded, or it was ever wedged. A wedged
-        engine process is killed at once (engine/wedge_watch.py: its running requests end,
+        engine process is killed at once (engine/process/wedge.py: its running requests end,
         queued ones run on the restarted process), and the replica stays unhealthy so
         Serve replaces it: a step that never returned points at the node (a driver, the
         hardware, memory), and a fresh replica may land elsewhere."""

@@ -8,8 +8,16 @@ wire-encoded requests do not carry as an attribute, and has no notion of our slo
 router reads the encoded request (generate's first argument) instead.
 
 Load: the requests this router sent to each replica and that have not completed
-(on_send_request / on_request_completed), or Serve's probed queue length if larger
-(other ingress replicas send requests too).
+(on_send_request / on_request_completed), plus those it has just chosen it for. The app
+runs one ingress replica, so that count is exact. Serve's cached queue lengths are not
+used: after streams were cancelled they still said 4 of 4 for up to their 10 s timeout, and
+an idle replica then looked full (requests held, or sent past their prefix's replica).
+
+Holding: while every replica's slots are full, a generation is not queued on one of them:
+choose_replicas returns no replica and Serve asks again after a short backoff, so the
+request takes the first slot that frees on any replica, or a replica that has just come up
+(after a replica died under load it would otherwise wait for the survivor's slots). A
+request is held at most `hold_s`, then it queues on the least loaded replica as before.
 """
 
 from __future__ import annotations
@@ -25,24 +33,35 @@ from ray.serve.request_router import (
     RunningReplica,
 )
 
-from browser_llm.cluster.prefix_choice import DEFAULT_PREFIX_CHARS, prefix_key, rank_replicas
+from browser_llm.cluster.prefix_choice import (
+    DEFAULT_PREFIX_CHARS,
+    has_free_slot,
+    prefix_key,
+    rank_replicas,
+)
 
 __all__ = ["PrefixAwareRouter"]
 
 logger = logging.getLogger(__name__)
 
 _RESERVATION_S = 5.0  # a choice not followed by a send within this is forgotten
+DEFAULT_HOLD_S = 30.0
 
 
 class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
     """Same prefix -> same replica while it has a free slot; else the next in its order."""
 
     def initialize_state(
-        self, spill_at: int = 4, prefix_chars: int = DEFAULT_PREFIX_CHARS, **kwargs: Any
+        self,
+        spill_at: int = 4,
+        prefix_chars: int = DEFAULT_PREFIX_CHARS,
+        hold_s: float = DEFAULT_HOLD_S,
+        **kwargs: Any,
     ) -> None:
         # spill_at: the replica's sequences (slots); past them a request would only queue.
         self._spill_at = max(1, int(spill_at))
         self._prefix_chars = int(prefix_chars)
+        self._hold_s = float(hold_s)
         self._in_flight: dict[str, int] = {}  # replica unique id -> requests not completed
         # Requests chosen for a replica but not sent yet: Serve routes many requests at
         # once, and without these they would all see the same idle preferred replica.
@@ -51,9 +70,7 @@ class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
     def _load(self, replica: RunningReplica) -> int:
         rid = replica.replica_id.unique_id
         reserved = sum(1 for chosen, _ in self._reserved.values() if chosen == rid)
-        own = self._in_flight.get(rid, 0) + reserved
-        probed = self.replica_queue_len_cache.get(replica.replica_id)
-        return max(own, probed or 0)
+        return self._in_flight.get(rid, 0) + reserved
 
     def _expire_reservations(self) -> None:
         stale = time.monotonic() - _RESERVATION_S
@@ -80,11 +97,41 @@ class PrefixAwareRouter(RequestRouter):  # type: ignore[misc]
                 key = prefix_key(request, self._prefix_chars, rendered)
             avoid = tuple(pending_request.kwargs.get("avoid") or ())
         load = {rid: self._load(r) for rid, r in by_id.items()}
+        if pending_request is not None:
+            # Our ranking is final: when no replica takes the request (held, or all
+            # rejected it), Serve must sleep before asking again. Without this flag it asks
+            # again at once, and choose_replicas never awaits: a held request spun the
+            # handle's event loop, which then missed the controller's replica updates.
+            pending_request.routing_context.should_backoff = True
+        if self._hold(pending_request, load, avoid):
+            return []  # Serve asks again after its backoff (app.py sets it short)
         ranked = rank_replicas(key, list(by_id), load, self._spill_at, avoid)
         if request_id is not None:
             self._reserved[request_id] = (ranked[0], time.monotonic())
         # One replica per rank: Serve tries them in this order and skips a full one.
         return [[by_id[rid]] for rid in ranked]
+
+    def _hold(
+        self, pending: PendingRequest | None, load: dict[str, int], avoid: tuple[str, ...]
+    ) -> bool:
+        # Only generations: tokenize, embed and info do not take a slot.
+        if pending is None or pending.metadata.call_method != "generate":
+            return False
+        if pending.future.done():
+            # Cancelled while held (its client went away): Serve notices only once it is
+            # offered a replica; held, it would keep a routing task until hold_s.
+            return False
+        if has_free_slot(list(load), load, self._spill_at, avoid):
+            return False
+        held_s: float = time.time() - pending.created_at
+        return held_s < self._hold_s
+
+    @property
+    def max_num_routing_tasks(self) -> int:
+        # Each held generation keeps one of Serve's routing tasks; its default (2 per
+        # replica) would leave none for a tokenize or embed call while 4 are held.
+        cap: int = self.max_num_routing_tasks_cap
+        return cap
 
     def on_send_request(self, replica_id: ReplicaID) -> None:
         # Serve calls this for every request it sends (with or without its rejection

@@ -1,11 +1,14 @@
-"""Durations as Ollama writes them: Go durations ("5m", "1h30m", "-1s") or seconds."""
+"""Durations as Ollama writes them: Go durations ("5m", "1h30m", "-1s") or seconds, and
+keep_alive (every dialect's field for how long a model stays loaded) read from one."""
 
 from __future__ import annotations
 
 import math
 import re
 
-__all__ = ["FOREVER_S", "duration_seconds"]
+from browser_llm.core.errors import ValidationError
+
+__all__ = ["FOREVER_S", "duration_seconds", "keep_alive_seconds"]
 
 FOREVER_S = -1.0  # any negative duration: keep a model loaded for ever
 
@@ -31,3 +34,14 @@ def duration_seconds(value: str | int | float) -> float:
             seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
         seconds = -seconds if match.group(1) else seconds
     return FOREVER_S if seconds < 0 else seconds
+
+
+def keep_alive_seconds(value: str | int | float | None) -> float | None:
+    """keep_alive in seconds: a number of seconds or a Go duration ("5m", "1h30m");
+    negative (forever) is -1.0, 0 means unload now. None when not given."""
+    if value is None:
+        return None
+    try:
+        return duration_seconds(value)
+    except ValueError as exc:
+        raise ValidationError(f"keep_alive: {exc}", {"field": "keep_alive"}) from exc

@@ -1,6 +1,6 @@
 """Domain errors. Each class carries the stable API error code it maps to.
 
-The HTTP status for each code lives in one table in ``api/errors.py``; nothing
+The HTTP status for each code lives in one table in ``api/error_shapes.py``; nothing
 here knows about HTTP.
 """
 

@@ -53,21 +53,18 @@ class GenerationRequest:
     params: GenerationParams = field(default_factory=GenerationParams)
     request_id: str = ""
     engine: str | None = None  # "native" | "browser"; None: the server's default
-    # The model the client named (id or alias); None: the loaded/default one. The service
-    # resolves and loads it before the engine sees the request (it never crosses the wire).
+    # The catalog id of the model to answer (the service resolved the client's name and
+    # loaded it); an engine holding several models picks by it. None: the loaded one.
     model: str | None = None
     submitted_at: float = field(default_factory=time.perf_counter)
     # The client sees nothing before the end (no streaming): an engine may run it again
     # from scratch after a failure mid-generation (the cluster's remote engine does).
     buffered: bool = False
     # OpenAI-shaped function list (JSON text) the model's own chat template renders
-    # (service/hermes_tools.py); None: no tools, or tools described in the prompt already.
+    # (service/tools/hermes.py); None: no tools, or tools described in the prompt already.
     tools: str | None = None
-    # How long its model stays loaded once idle (Ollama's keep_alive, seconds; negative:
-    # for ever; 0: unload when idle); None: as before. Read by the service, not the engine.
-    keep_alive_s: float | None = None
     # Log-probabilities of each generated token with this many most likely alternatives
-    # (0-20); None: not asked for, and nothing is computed (engine/logprobs.py).
+    # (0-20); None: not asked for, and nothing is computed (engine/native/logprobs.py).
     logprobs: int | None = None
 
 
@@ -185,10 +182,9 @@ class EngineStats:
     threads_max: int = 0  # the configured count
     foreign_load: float = 0.0  # cores other processes used over the last interval
     step_ms: float = 0.0  # moving average of a decode step's wall time
-    # The engine process (pid, state, restarts, last_exit, failure); None in process.
-    process: dict[str, object] | None = None
-    # The replicas behind a cluster ingress (cluster/remote_engine.py); None elsewhere.
-    cluster: dict[str, object] | None = None
+    # What only one kind of engine can tell, by block name: "process" (the engine process:
+    # pid, state, restarts, last_exit, failure), "cluster" (the replicas behind an ingress).
+    details: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 class Engine(Protocol):

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from browser_llm.core.errors import ValidationError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.engine.sequence import PreparedPrompt
 
-__all__ = ["prepare_prompt", "prompt_text"]
+__all__ = ["PreparedPrompt", "prepare_prompt", "prompt_text"]
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    tokens: list[int]
+    max_tokens: int
+    clamped: bool
 
 
 class _Tokenizer(Protocol):

@@ -21,6 +21,7 @@ class TextStream:
         self._text = ""
         self._emitted = 0
         self.stopped = False
+        self.matched: str | None = None  # the stop string that ended the text
 
     @property
     def text(self) -> str:
@@ -76,7 +77,7 @@ class TextStream:
         for s in self._stop:
             i = self._text.find(s, self._emitted)
             if i != -1 and (best is None or i < best):
-                best = i
+                best, self.matched = i, s
         return best
 
     def _partial_stop_suffix(self) -> int:

@@ -1,0 +1,1 @@
+"""Measurements out: the log ring buffer, metric events, Prometheus series, profiles."""

@@ -54,7 +54,7 @@ class LogRecord:
 
 
 def _service(logger_name: str) -> str:
-    """browser_llm.engine.llama_engine -> engine; uvicorn.error -> http."""
+    """browser_llm.engine.native.engine -> engine; uvicorn.error -> http."""
     parts = logger_name.split(".")
     if parts[0] == "browser_llm" and len(parts) > 1:
         return parts[1]
@@ -118,5 +118,5 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     # llama.cpp's own chatter is only wanted when debugging.
-    native = logging.getLogger("browser_llm.engine.llama_cpp_native")
+    native = logging.getLogger("browser_llm.engine.native.llama_cpp")
     native.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

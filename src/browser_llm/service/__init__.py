@@ -1,0 +1,1 @@
+"""What the routes ask for: calls prepared and answered, generation, models, status."""

@@ -28,6 +28,7 @@ from browser_llm.engine.base import (
 )
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
+from browser_llm.service.queue_ticket import QueueTicket
 from browser_llm.service.stats import RequestStats
 
 __all__ = ["GenerationService", "GenerationStream"]
@@ -65,50 +66,6 @@ def _shutting_down() -> OverloadedError:
     )
 
 
-class _QueueTicket:
-    """One request's place: counted in `in_flight` until it ends and in `waiting` until it
-    starts decoding. Both are released exactly once, whatever happens."""
-
-    def __init__(self, service: GenerationService) -> None:
-        self._service = service
-        self._waiting = self._in_flight = True
-        self.handle: GenerationHandle | None = None
-        self.shut_down = False  # cancelled because the server is stopping
-        self._model_id: str | None = None  # the model it keeps busy (keep_alive's clock)
-        service.waiting += 1
-        service.in_flight += 1
-        service.tickets.add(self)
-        service.idle.clear()
-
-    def stop_for_shutdown(self) -> None:
-        self.shut_down = True
-        if self.handle is not None:
-            self.handle.cancel()
-
-    def started(self) -> None:
-        if self._waiting:
-            self._waiting = False
-            self._service.waiting -= 1
-
-    def hold(self, model_id: str, keep_alive_s: float | None) -> None:
-        """The request runs on `model_id`: that model's keep_alive clock waits for it."""
-        keep_alive = self._service.keep_alive
-        if keep_alive is not None and self._model_id is None:
-            self._model_id = model_id
-            keep_alive.begin(model_id, keep_alive_s)
-
-    def release(self) -> None:
-        self.started()
-        if self._in_flight:
-            if self._model_id is not None and self._service.keep_alive is not None:
-                self._service.keep_alive.end(self._model_id)
-            self._in_flight = False
-            self._service.in_flight -= 1
-            self._service.tickets.discard(self)
-            if not self._service.tickets:
-                self._service.idle.set()  # wakes a drain waiting for the last one
-
-
 class GenerationStream:
     """An admitted generation: iterate for text pieces (or `pieces()` for text with its
     tokens' log-probabilities), then read `completion` (and `logprobs`, every entry).
@@ -124,7 +81,7 @@ class GenerationStream:
         handle: GenerationHandle,
         admitted: Admitted,
         model: str,
-        ticket: _QueueTicket,
+        ticket: QueueTicket,
     ) -> None:
         self._service = service
         self._handle = handle
@@ -178,8 +135,9 @@ class GenerationStream:
             self._handle.cancel()
             self._service.record_failure(CancelledError("the consumer left"))
 
-    def cancel(self) -> None:
-        self._handle.cancel()
+    @property
+    def request_id(self) -> str:
+        return self._handle.request.request_id
 
     def discard(self) -> None:
         """Withdraws an admitted request that will be submitted again (not a failure)."""
@@ -219,7 +177,7 @@ class GenerationService:
         self.max_queue = max_queue
         self.waiting = 0  # submitted, not yet decoding
         self.in_flight = 0  # submitted, not yet ended
-        self.tickets: set[_QueueTicket] = set()  # requests in flight (for the drain)
+        self.tickets: set[QueueTicket] = set()  # requests in flight (for the drain)
         self.idle = asyncio.Event()  # set while nothing is in flight
         self.idle.set()
         self.draining = False
@@ -262,18 +220,23 @@ class GenerationService:
                 retry_after_s=retry,
             )
 
-    async def start(self, request: GenerationRequest) -> GenerationStream:
-        """Submits and waits for admission: bad prompts raise here, before any output."""
+    def refused(self, error: BrowserLLMError) -> None:
+        """Counts a request refused on its way in (an unknown model), as start() would."""
+        self.stats.started()
+        self.record_failure(error)
+
+    async def start(
+        self, request: GenerationRequest, keep_alive_s: float | None = None
+    ) -> GenerationStream:
+        """Submits and waits for admission: bad prompts raise here, before any output.
+        `request.model` is a catalog id (service/prepare.py resolved the client's name);
+        `keep_alive_s`: how long that model stays loaded once idle (None: as before)."""
         self.stats.started()
         if self.draining:
             self.stats.rejected()
             raise _shutting_down()
         engine = self._engine_for(request)
-        try:
-            wanted = self._router.resolve(request.model) if self._router else None
-        except BrowserLLMError as error:
-            self.record_failure(error)
-            raise
+        wanted = request.model
         # keep_alive unloaded the model: a request naming none loads it again (native only:
         # the clock runs the registry's models).
         native = engine is not self._engines.get("browser")
@@ -285,7 +248,7 @@ class GenerationService:
         for _ in range(_SWAP_ATTEMPTS):
             if wanted is not None:
                 await self._route(engine, wanted, request.request_id)
-            stream = await self._admit(engine, request)
+            stream = await self._admit(engine, request, keep_alive_s)
             if wanted is None or stream.model_id == wanted:
                 return stream
             # Another request swapped models between our load and our admission: never
@@ -316,7 +279,9 @@ class GenerationService:
             self.record_failure(error)
             raise
 
-    async def _admit(self, engine: Engine, request: GenerationRequest) -> GenerationStream:
+    async def _admit(
+        self, engine: Engine, request: GenerationRequest, keep_alive_s: float | None
+    ) -> GenerationStream:
         model = engine.model
         # During a model swap the engine holds no model for a moment: requests queue
         # behind the swap and run on the new model.
@@ -336,7 +301,7 @@ class GenerationService:
             raise error
         if self._log_prompts:
             logger.info("request %s prompt: %r", request.request_id, request.prompt)
-        ticket = _QueueTicket(self)
+        ticket = QueueTicket(self)
         handle = ticket.handle = engine.submit(request)
         try:
             event = await handle.next_event()
@@ -357,7 +322,7 @@ class GenerationService:
             raise BrowserLLMError(f"engine sent {type(event).__name__} before admission")
         answering = event.model_id or model_id
         if engine is self._engine:
-            ticket.hold(answering, request.keep_alive_s)
+            ticket.hold(answering, keep_alive_s)
         return GenerationStream(self, handle, event, answering, ticket)
 
     def _not_loaded(self) -> ModelNotLoadedError:
@@ -383,10 +348,6 @@ class GenerationService:
             self.record_failure(error)
             raise error
         return engine
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        stream = await self.start(request)
-        return await stream.collect()
 
     def record_failure(self, error: BrowserLLMError) -> None:
         if isinstance(error, CancelledError):

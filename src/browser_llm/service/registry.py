@@ -22,8 +22,8 @@ from typing import Any, Literal
 from browser_llm.core.errors import BrowserLLMError, ModelLoadFailedError, ValidationError
 from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import Engine
-from browser_llm.engine.engine_pool import EnginePool, ResidentModel, resident_models
-from browser_llm.engine.probe import ProbeResult, probe_model
+from browser_llm.engine.pool import EnginePool, ResidentModel, resident_models
+from browser_llm.engine.process.probe import ProbeResult, probe_model
 from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.download import DownloadProgress
 from browser_llm.models.gguf_check import check_gguf
@@ -85,8 +85,10 @@ class ModelRegistry:
         store: ModelStore | None = None,
         profile: Profile | None = None,
         prober: Prober = probe_model,
+        pool: EnginePool | None = None,
     ) -> None:
         self._engine = engine
+        self._pool = pool  # the same engine, when several models may stay loaded
         self._profile = profile
         if isinstance(catalog, ModelLibrary):
             self.library = catalog
@@ -112,10 +114,12 @@ class ModelRegistry:
     @property
     def pool(self) -> EnginePool | None:
         """The engine pool when several models may stay loaded (MAX_LOADED_MODELS > 1)."""
-        return self._engine if isinstance(self._engine, EnginePool) else None
+        return self._pool
 
     def residents(self) -> list[ResidentModel]:
         """The loaded models, most recently used first."""
+        if self._pool is not None:
+            return self._pool.residents()
         return resident_models(self._engine)
 
     def is_resident(self, model_id: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from browser_llm.engine.base import Engine, EngineState
-from browser_llm.engine.browser_engine import BrowserEngine
+from browser_llm.engine.browser.engine import BrowserEngine
 from browser_llm.service.generation import GenerationService
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.registry import ModelRegistry
@@ -162,8 +162,8 @@ class StatusService:
             "foreign_load": stats.foreign_load,
             "degraded": stats.threads < stats.threads_max,
             "step_ms": stats.step_ms,
-            "process": stats.process,
-            "cluster": stats.cluster,
+            "process": stats.details.get("process"),
+            "cluster": stats.details.get("cluster"),
         }
 
     def _models_loaded(self) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""The Anthropic Messages dialect at /v1/messages: bodies, calls, rendering and routes."""

@@ -1,0 +1,1 @@
+"""The Ollama dialect at /api: request models, options, routes, model routes, views."""

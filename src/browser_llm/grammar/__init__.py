@@ -1,0 +1,1 @@
+"""Grammars in pure Python: GBNF, its walker, JSON schema -> GBNF, closing, output checks."""

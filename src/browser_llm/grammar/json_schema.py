@@ -1,0 +1,164 @@
+"""JSON mode and JSON schema -> a GBNF grammar that llama.cpp can enforce.
+
+Any valid schema is accepted. The grammar enforces what it can (grammar/schema_reduce.py
+says which part); the rest is checked on the finished output and reported in the
+response's `json` block. Malformed schemas (unknown types, remote $ref, too deep or
+too big, or not valid JSON Schema: grammar/check.py) are refused with a 400.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from browser_llm.core.errors import ValidationError
+from browser_llm.grammar.schema_reduce import PLACEHOLDER_RULES, reduce_schema
+
+__all__ = [
+    "JSON_OBJECT_GBNF",
+    "MAX_SCHEMA_BYTES",
+    "MAX_SCHEMA_DEPTH",
+    "SchemaField",
+    "grammar_for",
+]
+
+# JSON mode: one JSON object. Depth, members, strings, numbers and whitespace
+# are bounded so that a small model stuck repeating itself ("1222222...",
+# {"a": {"a": {...}}}) is forced to close what it opened instead of running
+# to max_tokens.
+_MAX_DEPTH = 3
+_MAX_MEMBERS = 8
+
+
+def _json_object_grammar() -> str:
+    more = f"{{0,{_MAX_MEMBERS - 1}}}"
+    rules = ["root ::= obj0"]
+    for level in range(_MAX_DEPTH):
+        nxt = f"val{level + 1}"
+        rules += [
+            f'obj{level} ::= "{{" ws ( mem{level} ("," ws mem{level}){more} )? "}}" ws',
+            f'mem{level} ::= string ":" ws {nxt}',
+            f'arr{level} ::= "[" ws ( {nxt} ("," ws {nxt}){more} )? "]" ws',
+            f"val{level + 1} ::= "
+            + (f"obj{level + 1} | arr{level + 1} | scalar" if level + 1 < _MAX_DEPTH else "scalar"),
+        ]
+    rules += [
+        'scalar ::= string | number | ("true" | "false" | "null") ws',
+        'string ::= "\\"" char{0,100} "\\"" ws',
+        'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+        'number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})? ws',
+        'ws ::= | " " | "\\n" [ \\t]{0,20}',
+    ]
+    return "\n".join(rules) + "\n"
+
+
+JSON_OBJECT_GBNF = _json_object_grammar()
+
+MAX_SCHEMA_BYTES = 32_768
+MAX_SCHEMA_DEPTH = 16
+
+_SCHEMA_MAPS = {"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"}
+_SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+_SCHEMA_VALUES = {"items", "additionalProperties", "not", "if", "then", "else", "contains"}
+_CONVERTER_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
+
+
+@dataclass(frozen=True)
+class SchemaField:
+    """Where a schema came from in the request, as its errors name it: `name` starts the
+    message ("format", "tools: a function's parameters") and `field` goes in details."""
+
+    name: str = "json_schema"
+    field: str = "json_schema"
+
+
+def _check(node: Any, path: str, depth: int, where: SchemaField) -> None:
+    if depth > MAX_SCHEMA_DEPTH:
+        raise ValidationError(
+            f"{where.name} is nested deeper than {MAX_SCHEMA_DEPTH} levels at {path}",
+            {"field": where.field, "path": path},
+        )
+    if isinstance(node, bool):
+        return
+    if not isinstance(node, dict):
+        raise ValidationError(
+            f"{where.name}: {path} must be an object", {"field": where.field, "path": path}
+        )
+    for key, value in node.items():
+        at = f"{path}/{key}"
+        if key == "type":
+            kinds = value if isinstance(value, list) else [value]
+            unknown = [k for k in kinds if k not in _TYPES]
+            if unknown:
+                raise ValidationError(
+                    f"{where.name}: unknown type {unknown[0]!r} at {path}",
+                    {"field": where.field, "path": path},
+                )
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            for name, sub in value.items():
+                _check(sub, f"{at}/{name}", depth + 1, where)
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            for i, sub in enumerate(value):
+                _check(sub, f"{at}/{i}", depth + 1, where)
+        elif key in _SCHEMA_VALUES and isinstance(value, dict | bool):
+            _check(value, at, depth + 1, where)
+        elif key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
+            raise ValidationError(
+                f"{where.name}: only local $ref ('#/...') is allowed, at {path}",
+                {"field": where.field, "path": path},
+            )
+
+
+def grammar_for(
+    json_mode: bool, schema: dict[str, Any] | None, where: SchemaField | None = None
+) -> str | None:
+    """The GBNF for a request, or None when its output is free text."""
+    if schema is None:
+        return JSON_OBJECT_GBNF if json_mode else None
+    where = where or SchemaField()
+    text = json.dumps(schema)
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise ValidationError(
+            f"{where.name} is {len(text)} bytes; at most {MAX_SCHEMA_BYTES}",
+            {"field": where.field},
+        )
+    _check(schema, "#", 0, where)
+    convert = _schema_converter()
+    try:
+        grammar = str(convert(json.dumps(reduce_schema(schema, convert))))
+    except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise ValidationError(
+            f"{where.name} cannot be compiled to a grammar: {exc or type(exc).__name__}",
+            {"field": where.field},
+        ) from exc
+    for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (grammar/schema_reduce.py)
+        grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")
+    # This converter's string character takes raw control characters (a newline inside a
+    # string), which JSON forbids: the answer would not parse.
+    return grammar.replace(_CONVERTER_CHAR, _JSON_CHAR)
+
+
+@functools.cache
+def _schema_converter() -> Callable[[str], str]:
+    """llama-cpp-python's JSON schema -> GBNF converter, loaded from its file.
+
+    The converter is plain Python, but importing it as ``llama_cpp.llama_grammar`` runs
+    the package's ``__init__``, which loads llama.cpp's native library: the server
+    process must never do that (llama.cpp lives in the engine process).
+    """
+    package = importlib.util.find_spec("llama_cpp")  # locates without importing
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("llama-cpp-python is not installed")
+    path = Path(next(iter(package.submodule_search_locations))) / "llama_grammar.py"
+    spec = importlib.util.spec_from_file_location("browser_llm_llama_grammar", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return cast(Callable[[str], str], module.json_schema_to_gbnf)

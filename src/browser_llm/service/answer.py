@@ -1,0 +1,129 @@
+"""The answer to a call as neutral events (text, done, failure) that every dialect only
+renders: one stream ending, one reading of tool calls, one rule for a call cut short."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from browser_llm.core.errors import BrowserLLMError
+from browser_llm.core.types import Completion, TokenLogprob
+from browser_llm.engine.base import GenerationRequest
+from browser_llm.service.calls import Call
+from browser_llm.service.generation import GenerationService, GenerationStream
+from browser_llm.service.prepare import Preparer
+from browser_llm.service.tools.format import answer_text, plan_outcome
+from browser_llm.service.tools.generic import ToolCall, ToolPlan
+
+__all__ = ["Answer", "AnswerEvent", "Answers", "Done", "Failure", "TextDelta"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str  # may be empty when it only carries log-probabilities
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class Done:
+    completion: Completion
+    content: str | None  # the answer's text (tool answers: the plain part; None: only calls)
+    calls: tuple[ToolCall, ...]  # complete, validated calls (tool answers only)
+    rest: str  # streamed tool answers: text of the answer not yet sent as TextDelta
+
+    @property
+    def finish_reason(self) -> str:
+        return self.completion.finish_reason
+
+
+@dataclass(frozen=True)
+class Failure:
+    error: BrowserLLMError
+
+
+AnswerEvent = TextDelta | Done | Failure
+
+
+class Answer:
+    """One admitted generation: `events()` while it runs, or `done(completion)` once a
+    caller has collected it whole."""
+
+    def __init__(self, stream: GenerationStream, plan: ToolPlan | None, load_s: float) -> None:
+        self.stream = stream
+        self.plan = plan
+        self.model_id = stream.model_id
+        self.asked_logprobs = stream.asked_logprobs
+        self.load_s = load_s  # time its start spent loading the model on demand
+        self._request_id = stream.request_id
+
+    async def events(self) -> AsyncIterator[AnswerEvent]:
+        """TextDelta pieces, then Done, or Failure where the generation failed."""
+        plan, streamed = self.plan, None
+        try:
+            if plan is None:
+                async for piece in self.stream.pieces():
+                    yield TextDelta(piece.text, piece.logprobs)
+            else:
+                # A plain answer streams as it arrives; calls only once they parse.
+                streamed = answer_text(plan)
+                async for text in self.stream:
+                    delta = streamed.feed(text)
+                    if delta:
+                        yield TextDelta(delta)
+        except BrowserLLMError as exc:
+            yield Failure(exc)
+            return
+        assert self.stream.completion is not None
+        done = self.done(self.stream.completion)
+        if streamed is not None:
+            done = Done(done.completion, done.content, done.calls, streamed.rest(done.content))
+        yield done
+
+    def done(self, completion: Completion) -> Done:
+        if self.plan is None:
+            return Done(completion, completion.text, (), "")
+        outcome = plan_outcome(self.plan, completion.text)
+        if completion.closed_early and outcome.calls:
+            # max_tokens ran out inside the last call and the engine closed its JSON with
+            # filler values: that call is not the model's; the complete ones before it are.
+            outcome.calls.pop()
+        if outcome.errors:  # the grammar should make this impossible: worth a log line
+            logger.warning(
+                "request %s: tool call arguments off schema: %s", self._request_id, outcome.errors
+            )
+        return Done(completion, outcome.content, tuple(outcome.calls), "")
+
+    @property
+    def logprobs(self) -> list[TokenLogprob]:
+        """Every entry of a collected answer (requests that asked for them)."""
+        return self.stream.logprobs
+
+
+class Answers:
+    """Calls in, answers out: prepare, then start on the generation service."""
+
+    def __init__(self, generation: GenerationService, preparer: Preparer) -> None:
+        self._generation = generation
+        self._preparer = preparer
+
+    def prepare(self, call: Call) -> tuple[str | None, GenerationRequest]:
+        """The engine request a call would run (model resolved), without running it."""
+        model_id = self._preparer.resolve(call.model)
+        return model_id, self._preparer.prepare(call, model_id).request
+
+    async def start(self, call: Call) -> Answer:
+        """Admitted, or the request's error (before any output)."""
+        try:
+            model_id = self._preparer.resolve(call.model)
+        except BrowserLLMError as error:  # counted, as every request that reached the queue
+            self._generation.refused(error)
+            raise
+        prepared = self._preparer.prepare(call, model_id)
+        started = time.perf_counter()
+        stream = await self._generation.start(prepared.request, prepared.keep_alive_s)
+        load_s = 0.0 if prepared.loaded else time.perf_counter() - started
+        return Answer(stream, prepared.plan, load_s)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from browser_llm.config import DEFAULT_MODEL_ID as MODEL
+from tests import processes
 from tests.e2e.conftest import Server
 
 VERSION = "2.1.332"
@@ -31,7 +31,7 @@ def claude_bin() -> Path:
     if not binary.exists():
         prefix.mkdir(parents=True, exist_ok=True)
         package = f"@anthropic-ai/claude-code@{VERSION}"  # pinned, as every dependency
-        subprocess.run(
+        processes.run(
             [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package],
             check=True,
             timeout=600,
@@ -50,7 +50,7 @@ def _claude(binary: Path, server: Server, home: Path, *args: str) -> dict[str, A
         "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    done = subprocess.run(
+    done = processes.run(
         [str(binary), "-p", "say hi", "--model", MODEL, "--output-format", "json", *args],
         env=env,
         cwd=home,

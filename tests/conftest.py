@@ -31,27 +31,29 @@ RUNNER_ONLY_ENV: dict[str, str] = {}
 if "OMP_WAIT_POLICY" not in os.environ:
     RUNNER_ONLY_ENV["OMP_WAIT_POLICY"] = os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-# The longest modules first, in `make test`'s seconds (2 cores, a busy machine), each one
-# that mostly computes (generation) beside one that mostly waits (kills and restarts, Ray,
-# timers), so the waits overlap with work; the others follow in pytest's order. Update it
-# from --durations when a module grows.
+# The longest modules first, in seconds of `make test` (2 cores, a busy machine). wllama in
+# chromium collapses beside other computing (its threads spin at barriers: 100 s alone,
+# 570 s beside the tool-call tests), so it goes first, beside modules that mostly wait
+# (engines killed and restarted, wedges waited for, keep-alive timers, servers draining);
+# then the modules that mostly compute, whose servers' governors share the cores. The
+# others follow in pytest's order. Update it from --durations when a module grows.
 FIRST = [
-    "e2e/test_sampling_real.py",  # 230 s, llama.cpp in this process
-    "cluster/test_cluster.py",  # 160 s, Ray starting and replacing replicas
-    "e2e/test_openai_tools.py",  # 200 s, 120 tool calls
-    "reliability/test_engine_process.py",  # 160 s, engine processes killed and restarted
-    "e2e/test_template_tools.py",  # 185 s
-    "reliability/test_engine_process_wedge.py",  # 90 s, waiting for wedges (or none)
-    "browser_engine/test_chromium.py",  # 100 s, wllama in chromium
-    "e2e/test_resident_models.py",  # 65 s, loads and keep-alive timers
-    "e2e/test_json_closing_real.py",  # 70 s
+    "browser_engine/test_chromium.py",  # 100 s
+    "reliability/test_engine_process_wedge.py",  # 90 s
+    "reliability/test_engine_process.py",  # 90 s
+    "e2e/test_resident_models.py",  # 65 s
+    "reliability/test_shutdown.py",  # 30 s
     "cluster/test_shared_rate_limit.py",  # 45 s, two servers
+    "e2e/test_openai_tools.py",  # 200 s, 120 tool calls
+    "cluster/test_cluster.py",  # 160 s, Ray starting and replacing replicas
+    "e2e/test_template_tools.py",  # 185 s
+    "e2e/test_json_closing_real.py",  # 70 s
     "e2e/test_json_mode.py",  # 50 s
-    "reliability/test_shutdown.py",  # 30 s, servers draining and stopping
     "reliability/test_disconnects.py",  # 50 s
     "e2e/test_slot_moves.py",  # 45 s
     "e2e/test_batching.py",  # 40 s
     "e2e/test_prefix_cache.py",  # 35 s
+    "e2e/test_sampling_real.py",  # 20 s, llama.cpp in this process (passive waits)
 ]
 
 

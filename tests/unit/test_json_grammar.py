@@ -112,3 +112,123 @@ def test_integer_ranges_and_patterns_reach_the_grammar() -> None:
     assert accepts(code, '"AB-123"') and not accepts(code, '"AB-12x"')
     # Unanchored patterns are not a whole-string shape: checked on the output only.
     assert accepts({"type": "string", "pattern": "[a-z]"}, '"123"')
+
+
+# ---- one whitespace rule for every JSON grammar (issue 36) ----------------------------
+
+RECIPE: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "kind": {"enum": ["sweet", "savoury"]},
+        "serves": {"type": "integer", "minimum": 1, "maximum": 12},
+        "ingredients": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "amount": {"type": "number"}},
+                "required": ["name", "amount"],
+            },
+        },
+        "notes": {"type": "string", "format": "date"},
+    },
+    "required": ["name", "kind", "serves", "ingredients"],
+}
+PRETTY = (
+    '{\n  "name": "Pancakes",\n  "kind": "sweet",\n  "serves": 4,\n  "ingredients": [\n'
+    '    {\n      "name": "milk",\n      "amount": 0.5\n    },\n'
+    '\t\t{"name" : "egg", "amount": 2}\n  ]\n}'
+)
+
+
+def _grammars() -> dict[str, str]:
+    schema_grammar = json_constraint(False, RECIPE)
+    assert schema_grammar is not None
+    mode = grammar_for(True, None)
+    assert mode is not None
+    return {"schema": schema_grammar, "json_mode": mode}
+
+
+def _accepts_text(grammar: str, text: str) -> bool:
+    from browser_llm.grammar.gbnf import parse_gbnf
+    from browser_llm.grammar.walk import GrammarWalker
+
+    walker = GrammarWalker(parse_gbnf(grammar))
+    state = walker.walk(walker.initial, text)
+    return state is not None and state.accepting
+
+
+def test_every_json_grammar_has_llama_cpps_whitespace_rule_once() -> None:
+    from browser_llm.grammar.json_schema import JSON_WS
+
+    assert JSON_WS == '| " " | "\\n"{1,2} [ \\t]{0,20}'  # common/json-schema-to-grammar.cpp
+    for grammar in _grammars().values():
+        ws_rules = [line for line in grammar.splitlines() if line.endswith(JSON_WS)]
+        assert len(ws_rules) == 1
+        assert '" "?' not in grammar  # the Python port's own rule is gone
+
+
+@pytest.mark.parametrize("kind", ["schema", "json_mode"])
+def test_pretty_printed_json_is_accepted(kind: str) -> None:
+    grammar = _grammars()[kind]
+    assert _accepts_text(grammar, PRETTY)
+    compact = '{"name":"P","kind":"savoury","serves":12,"ingredients":[]}'
+    assert _accepts_text(grammar, compact)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "P" , "kind": "sweet", "serves": 1, "ingredients": []}',  # before ","
+        '{"name": "P", "kind": "sweet", "serves": 1, "ingredients": []}\n',  # after the end
+        '{\n\n\n"name": "P", "kind": "sweet", "serves": 1, "ingredients": []}',  # 3 newlines
+        "{\n" + " " * 21 + '"name": "P", "kind": "sweet", "serves": 1, "ingredients": []}',
+        '{  "name": "P", "kind": "sweet", "serves": 1, "ingredients": []}',  # two spaces
+    ],
+)
+def test_whitespace_goes_where_llama_cpp_puts_it_and_is_bounded(text: str) -> None:
+    for grammar in _grammars().values():
+        assert not _accepts_text(grammar, text)
+
+
+def test_enum_and_const_values_take_whitespace_before_the_closing_brace() -> None:
+    # The Python port left no whitespace after an enum value: `"sweet"\n}` was refused.
+    schema = {"type": "object", "properties": {"s": {"enum": ["a", "b"]}, "c": {"const": 1}}}
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert _accepts_text(grammar, '{\n  "s": "a"\n}')
+    assert _accepts_text(grammar, '{\n  "c": 1\n}')
+
+
+def test_hermes_tool_calls_take_pretty_printed_arguments() -> None:
+    from browser_llm.service.hermes_tools import hermes_grammar
+    from browser_llm.service.tool_calls import ToolPlan
+
+    assert ToolPlan is not None  # the grammar only needs a call grammar and the plan's mode
+
+    class Plan:
+        parallel = False
+        mode = "required"
+
+    call = json_constraint(
+        False,
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": "weather"},
+                "arguments": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+            "required": ["name", "arguments"],
+        },
+    )
+    assert call is not None
+    grammar = hermes_grammar(Plan(), call)  # type: ignore[arg-type]
+    text = (
+        '<tool_call>\n{\n  "name": "weather",\n  "arguments": {\n    "city": "Oslo"\n  }\n}'
+        "\n</tool_call>"
+    )
+    assert _accepts_text(grammar, text)

@@ -48,12 +48,13 @@ ANY_VALUE: dict[str, Any] = {"type": ["object", "array", "string", "number", "bo
 # Integer ranges up to this many values become an enum the grammar enforces.
 _MAX_ENUM_RANGE = 256
 
-# Placeholder constants and the GBNF that replaces them (grammar/json_schema.py swaps them in).
+# Placeholder constants and the GBNF that replaces them (grammar/json_schema.py swaps them in;
+# the whitespace after the value stays the constant's own).
 PLACEHOLDER_RULES = {
-    "BLLM_NONNEGATIVE_INTEGER": '("0" | [1-9] [0-9]{0,15}) space',
-    "BLLM_POSITIVE_INTEGER": "[1-9] [0-9]{0,15} space",
+    "BLLM_NONNEGATIVE_INTEGER": '"0" | [1-9] [0-9]{0,15}',
+    "BLLM_POSITIVE_INTEGER": "[1-9] [0-9]{0,15}",
     "BLLM_NONNEGATIVE_NUMBER": (
-        '("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})? space'
+        '("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})?'
     ),
 }
 _SHORTHANDS = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}

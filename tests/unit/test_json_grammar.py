@@ -232,3 +232,108 @@ def test_hermes_tool_calls_take_pretty_printed_arguments() -> None:
         "\n</tool_call>"
     )
     assert _accepts_text(grammar, text)
+
+
+# ---- the converter's drift from llama.cpp's C++ one (issue 36 item 2) -------------------
+
+
+@pytest.mark.parametrize(
+    ("bounds", "inside", "outside"),
+    [
+        ({"minimum": 1, "maximum": 1000}, ["1", "999", "1000"], ["0", "1001", "-1", "01"]),
+        ({"minimum": -5, "maximum": 5}, ["-5", "0", "5"], ["-6", "6"]),
+        ({"minimum": -20}, ["-20", "0", "123456"], ["-21", "-100"]),
+        ({"maximum": 100}, ["-7", "0", "100"], ["101", "1000"]),
+        ({"maximum": -3}, ["-3", "-1000"], ["-2", "0", "5"]),
+        ({"exclusiveMinimum": 10, "exclusiveMaximum": 300}, ["11", "299"], ["10", "300"]),
+    ],
+)
+def test_integer_bounds_of_any_width_reach_the_grammar(
+    bounds: dict[str, int], inside: list[str], outside: list[str]
+) -> None:
+    # The Python port ignores integer bounds; llama.cpp turns any bounds into a grammar.
+    grammar = json_constraint(False, {"type": "integer", **bounds})
+    assert grammar is not None
+    for text in inside:
+        assert _accepts_text(grammar, text), text
+    for text in outside:
+        assert not _accepts_text(grammar, text), text
+
+
+def test_a_type_list_keeps_the_other_keywords() -> None:
+    # The port read {"type": [a, b], ...} as any a or any b; llama.cpp keeps the keywords.
+    schema = {
+        "type": "object",
+        "properties": {
+            "who": {
+                "type": ["object", "null"],
+                "properties": {"n": {"type": ["integer", "null"], "minimum": 1, "maximum": 3}},
+                "required": ["n"],
+                "additionalProperties": False,
+            },
+            "tag": {"type": ["string", "null"], "maxLength": 2},
+        },
+        "required": ["who", "tag"],
+        "additionalProperties": False,
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert _accepts_text(grammar, '{"who": {"n": 3}, "tag": "ab"}')
+    assert _accepts_text(grammar, '{"who": null, "tag": null}')
+    assert _accepts_text(grammar, '{"who": {"n": null}, "tag": ""}')
+    assert not _accepts_text(grammar, '{"who": {"other": 1}, "tag": "ab"}')
+    assert not _accepts_text(grammar, '{"who": {"n": 4}, "tag": "ab"}')
+    assert not _accepts_text(grammar, '{"who": null, "tag": "abc"}')
+
+
+def test_a_type_list_at_the_root_keeps_its_defs() -> None:
+    schema = {
+        "type": ["array", "null"],
+        "items": {"$ref": "#/$defs/point"},
+        "$defs": {"point": {"type": "integer", "minimum": 0, "maximum": 9}},
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert _accepts_text(grammar, "[1, 9]") and _accepts_text(grammar, "null")
+    assert not _accepts_text(grammar, "[10]")
+
+
+def test_a_patterns_dot_stays_inside_a_json_string() -> None:
+    # "." took a raw quote (ending the string early) or a control character: no JSON then.
+    grammar = json_constraint(False, {"type": "string", "pattern": "^.{2,3}$"})
+    assert grammar is not None
+    assert _accepts_text(grammar, '"ab"') and _accepts_text(grammar, '"a\\"b"')
+    assert not _accepts_text(grammar, '"a"b"')
+    assert not _accepts_text(grammar, '"a\tb"')
+
+
+def test_formats_match_llama_cpp() -> None:
+    for fmt, good, bad in [
+        ("date", '"2024-02-29"', '"2024-13-01"'),
+        ("time", '"23:59:59Z"', '"24:00:00Z"'),
+        ("date-time", '"2024-02-29T12:00:00.123+02:00"', '"2024-02-29 12:00:00Z"'),
+        ("uuid", '"123e4567-e89b-12d3-a456-426614174000"', '"123e4567e89b12d3a456426614174000"'),
+    ]:
+        grammar = json_constraint(False, {"type": "string", "format": fmt})
+        assert grammar is not None
+        assert _accepts_text(grammar, good) and not _accepts_text(grammar, bad), fmt
+
+
+def test_optional_properties_and_order_match_llama_cpp() -> None:
+    # Required properties first, in `properties` order; then optional ones, each skippable.
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "integer"},
+            "b": {"type": "integer"},
+            "c": {"type": "integer"},
+        },
+        "required": ["b"],
+        "additionalProperties": False,
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    for text in ['{"b": 1}', '{"b": 1, "a": 2}', '{"b": 1, "c": 3}', '{"b": 1, "a": 2, "c": 3}']:
+        assert _accepts_text(grammar, text), text
+    for text in ['{"a": 2, "b": 1}', '{"b": 1, "c": 3, "a": 2}', "{}"]:
+        assert not _accepts_text(grammar, text), text

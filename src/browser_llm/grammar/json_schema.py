@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.grammar.schema_reduce import PLACEHOLDER_RULES, reduce_schema
+from browser_llm.grammar.schema_reduce import reduce_schema, substitute_placeholders
 
 __all__ = ["JSON_OBJECT_GBNF", "JSON_WS", "MAX_SCHEMA_BYTES", "MAX_SCHEMA_DEPTH", "grammar_for"]
 
@@ -69,6 +69,8 @@ _SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
 _SCHEMA_VALUES = {"items", "additionalProperties", "not", "if", "then", "else", "contains"}
 _CONVERTER_CHAR = 'char ::= [^"\\\\] |'
 _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+_CONVERTER_DOT = "dot ::= [^\\x0A\\x0D]"
+_JSON_DOT = 'dot ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 _TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
@@ -128,11 +130,12 @@ def grammar_for(json_mode: bool, schema: dict[str, Any] | None) -> str | None:
             f"json_schema cannot be compiled to a grammar: {exc or type(exc).__name__}",
             {"field": "json_schema"},
         ) from exc
-    for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (grammar/schema_reduce.py)
-        grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")
+    grammar = substitute_placeholders(grammar)  # rules of our own (grammar/schema_reduce.py)
     # This converter's string character takes raw control characters (a newline inside a
-    # string), which JSON forbids: the answer would not parse.
-    return _llama_cpp_whitespace(grammar.replace(_CONVERTER_CHAR, _JSON_CHAR))
+    # string), which JSON forbids: the answer would not parse. So does a pattern's "." (in
+    # llama.cpp's too), and a raw quote: it ended the string where the pattern went on.
+    grammar = grammar.replace(_CONVERTER_CHAR, _JSON_CHAR).replace(_CONVERTER_DOT, _JSON_DOT)
+    return _llama_cpp_whitespace(grammar)
 
 
 _GBNF_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|[\w-]+|\{[^}]*\}|\S')

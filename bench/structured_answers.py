@@ -2,9 +2,12 @@
 response format, on Browser LLM checkouts and/or llama.cpp's llama-server.
 
 Per answer: finish reason, parses, validates against the schema, a string value that
-loops (a span of 4+ characters repeated 4+ times in a row), answer tokens, and the
-answer itself (to read whether it is sensible). Compare a change by pointing --repo at
-each checkout (each uses its own .venv), and add --llama-server for the peer:
+loops (a span of 4+ characters repeated 4+ times in a row), answer tokens, the tokens its
+whitespace costs (the answer's tokens minus those of the same value written on one line
+with single spaces, as the grammar before issue 36 allowed; counted by the Browser LLM
+target's tokenizer), and the answer itself (to read whether it is sensible). Compare a
+change by pointing --repo at each checkout (each uses its own .venv), and add
+--llama-server for the peer:
 
     .venv/bin/python bench/structured_answers.py --repo /work/main --repo . --llama-server
 """
@@ -174,10 +177,28 @@ def ask(base: str, prompt: str, schema: dict[str, Any], max_tokens: int) -> dict
     }
 
 
+def whitespace_tokens(base: str, text: str) -> int | None:
+    """Tokens of the answer minus tokens of its value on one line (None: no value)."""
+    try:
+        one_line = json.dumps(json.loads(text), ensure_ascii=False)
+    except json.JSONDecodeError:
+        return None
+    url = f"{base}/api/v1/tokenize"
+    counts = [
+        httpx.post(url, json={"text": t}, timeout=60).json()["data"]["count"]
+        for t in (text, one_line)
+    ]
+    return int(counts[0] - counts[1])
+
+
 def run(target: Target, max_tokens: int) -> list[dict[str, Any]]:
     base = f"http://127.0.0.1:{target.port}"
     with target:
-        return [ask(base, prompt, schema, max_tokens) for _, prompt, schema in CASES]
+        results = [ask(base, prompt, schema, max_tokens) for _, prompt, schema in CASES]
+        for r in results:
+            if not isinstance(target, LlamaServerTarget):
+                r["ws_tokens"] = whitespace_tokens(base, r["text"])
+        return results
 
 
 def main() -> int:
@@ -198,11 +219,11 @@ def main() -> int:
     for target in targets:
         results = run(target, args.max_tokens)
         print(f"\n{target.name} (max_tokens {args.max_tokens}, temperature 0)")
-        print(f"{'case':<10} {'finish':<7} parses valid loops tokens")
+        print(f"{'case':<10} {'finish':<7} parses valid loops tokens whitespace")
         for (case, _, _), r in zip(CASES, results, strict=True):
             print(
                 f"{case:<10} {r['finish']:<7} {r['parses']!s:<6} {r['valid']!s:<5} "
-                f"{r['loops']!s:<5} {r['tokens']:>6}"
+                f"{r['loops']!s:<5} {r['tokens']:>6} {r.get('ws_tokens', '-')!s:>10}"
             )
             if args.show:
                 print("   ", json.dumps(r["text"])[:400])

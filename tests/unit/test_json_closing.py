@@ -251,3 +251,20 @@ def test_the_shortest_closing_takes_no_optional_whitespace(grammar_kind: str) ->
     assert pretty.allows(b",\n\t  ", room=1000)
     rest = pretty.closing_tokens()
     assert rest is not None and not any(chr(t).isspace() for t in rest)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value"),
+    [({"minimum": 1}, 1), ({"minimum": 37, "maximum": 4521}, 37), ({"maximum": -3}, -3)],
+)
+def test_a_bounded_integer_closes_with_its_shortest_value(
+    bounds: dict[str, int], value: int
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", **bounds}},
+        "required": ["n"],
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert json.loads(_close(grammar, b"{").decode()) == {"n": value}

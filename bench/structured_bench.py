@@ -117,7 +117,7 @@ def ask(
 
 
 def run(
-    target: Target, samplings: list[str], budget: int, log: Path | None
+    target: Target, model: str, samplings: list[str], budget: int, log: Path | None
 ) -> list[dict[str, Any]]:
     llama = isinstance(target, LlamaServerTarget)
     base = f"http://127.0.0.1:{target.port}"
@@ -125,7 +125,7 @@ def run(
     with target:
         for name in samplings:
             for case, prompt, schema in CASES:
-                r = ask(base, llama, prompt, schema, SAMPLINGS[name], budget)
+                r = ask(base, llama, model, prompt, schema, SAMPLINGS[name], budget)
                 r.update(case=case, sampling=name, server=target.name)
                 results.append(r)
                 if log is not None:
@@ -178,7 +178,8 @@ def main() -> int:
     load = os.getloadavg()[0]
     rows = []
     for target in targets:
-        results = run(target, samplings, args.max_tokens, args.log)
+        # The model by name: Browser LLM's router would load whichever model a request names.
+        results = run(target, args.model, samplings, args.max_tokens, args.log)
         for name in samplings:
             rows.append((f"{target.name}, {name}", [r for r in results if r["sampling"] == name]))
         rows.append((f"{target.name}, all", results))

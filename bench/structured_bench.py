@@ -73,12 +73,12 @@ def tokenize(base: str, llama: bool, text: str) -> list[int]:
 def ask(
     base: str,
     llama: bool,
+    model: str,
     prompt: str,
     schema: dict[str, Any],
     sampling: dict[str, Any],
     budget: int,
 ) -> dict[str, Any]:
-    model = httpx.get(f"{base}/v1/models", timeout=30).json()["data"][0]["id"]
     body = {
         "model": model,
         "messages": [{"role": "user", "content": prompt}],

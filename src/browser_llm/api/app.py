@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             svc.keep_alive.close()
+            svc.responses.close()
             if svc.peers is not None:
                 await svc.peers.close()
             svc.browser.shutdown()

@@ -23,15 +23,22 @@ def imported_modules(folder: Path, pattern: str = "**/*.py") -> set[tuple[str, s
     return found
 
 
+_RESPONSES = "browser_llm.api.responses"
+
+
 @pytest.mark.parametrize(
     ("layer", "forbidden"),
     [
         ("engine", ("fastapi", "starlette", "browser_llm.api", "browser_llm.service")),
         ("grammar", ("llama_cpp", "browser_llm.engine", "browser_llm.service", "browser_llm.api")),
         ("engine/browser", ("browser_llm.engine.native", "llama_cpp")),
-        ("api/spec", ("browser_llm.api.openai", "browser_llm.api.ollama")),
-        ("api/openai", ("browser_llm.api.spec", "browser_llm.api.ollama")),
-        ("api/ollama", ("browser_llm.api.spec", "browser_llm.api.openai")),
+        ("api/spec", ("browser_llm.api.openai", "browser_llm.api.ollama", _RESPONSES)),
+        ("api/openai", ("browser_llm.api.spec", "browser_llm.api.ollama", _RESPONSES)),
+        ("api/ollama", ("browser_llm.api.spec", "browser_llm.api.openai", _RESPONSES)),
+        (
+            "api/responses",
+            ("browser_llm.api.spec", "browser_llm.api.openai", "browser_llm.api.ollama"),
+        ),
         ("models", ("browser_llm.api", "browser_llm.service", "browser_llm.engine", "llama_cpp")),
         ("core", ("browser_llm.api", "browser_llm.service", "browser_llm.engine", "fastapi")),
         ("service", ("browser_llm.api", "fastapi", "starlette")),

@@ -18,6 +18,7 @@ from browser_llm.api.ollama import routes as ollama
 from browser_llm.api.openai import embeddings as openai_embeddings
 from browser_llm.api.openai import routes as openai_compat
 from browser_llm.api.ratelimit import RateLimiter
+from browser_llm.api.responses import routes as openai_responses
 from browser_llm.api.security import SecurityMiddleware
 from browser_llm.api.services import (
     build_services,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(engine_page.page_router)
     app.include_router(openai_compat.router)
     app.include_router(openai_embeddings.router)
+    app.include_router(openai_responses.router)
     # Ollama's API at /api/<name>; the seed API is /api/v1/... (Ollama has no route "v1").
     app.include_router(ollama.router)
     app.include_router(ollama_models.router)

@@ -223,3 +223,4 @@ class ResponseCreate(_Strict):
     context_management: list[dict[str, Any]] | None = None
     access_programs: dict[str, Any] | None = None
     image: dict[str, Any] | None = None
+    client_metadata: dict[str, Any] | None = None  # Codex CLI: its session and turn ids

@@ -367,3 +367,46 @@ def test_a_failure_mid_stream_is_response_failed_and_nothing_stored(
     failed = events[-1]["response"]
     assert failed["status"] == "failed" and failed["error"]["message"]
     assert failing_client.get(f"/v1/responses/{failed['id']}").status_code == 404
+
+
+def test_a_codex_shaped_body_is_accepted(client: TestClient, fake_engine: FakeEngine) -> None:
+    """The fields Codex CLI 0.171 sends on every turn (recorded from its own request)."""
+    body = {
+        "model": "",
+        "input": [
+            {
+                "type": "message",
+                "role": "developer",
+                "content": [{"type": "input_text", "text": "d"}],
+            },
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        ],
+        "tools": [
+            {**WEATHER, "name": "exec_command", "strict": False},
+            {"type": "namespace", "name": "multi_agent_v1", "description": "x", "tools": []},
+            {"type": "web_search", "external_web_access": False},
+        ],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "reasoning": {"summary": "auto"},
+        "store": False,
+        "stream": True,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "0199-session",
+        "client_metadata": {"session_id": "0199-session", "turn_id": "0199-turn"},
+    }
+    resp = client.post("/v1/responses", json=body)
+    assert resp.status_code == 200, resp.text
+    assert _events(resp.text)[-1]["type"] == "response.completed"
+    assert _stored_count(client) == 0
+
+
+def test_retention_settings_bound_the_store(tmp_path: Path) -> None:
+    settings = Settings(
+        models_dir=tmp_path / "models", data_dir=tmp_path / "data", responses_max_count=2
+    )
+    with TestClient(create_app(settings, engine=FakeEngine()), base_url=LOCAL) as c:
+        ids = [c.post("/v1/responses", json={"input": f"n{n}"}).json()["id"] for n in range(3)]
+        assert c.get(f"/v1/responses/{ids[0]}").status_code == 404
+        assert all(c.get(f"/v1/responses/{rid}").status_code == 200 for rid in ids[1:])
+    assert (tmp_path / "data" / "responses.sqlite3").exists()

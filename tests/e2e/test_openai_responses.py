@@ -220,6 +220,7 @@ def test_a_codex_shaped_request_completes(server: Server) -> None:
         "stream": True,
         "include": ["reasoning.encrypted_content"],
         "prompt_cache_key": "a-session",
+        "client_metadata": {"session_id": "a-session"},
         "max_output_tokens": 48,
     }
     url = server.base_url.replace("/api/v1", "/v1/responses")

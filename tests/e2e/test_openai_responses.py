@@ -174,6 +174,22 @@ def test_function_call_round_trip(oai: openai.OpenAI) -> None:
     assert answered.output[0].type == "message" and answered.output_text
 
 
+def test_streamed_function_call_through_the_sdk_accumulator(oai: openai.OpenAI) -> None:
+    with oai.responses.stream(
+        model=MODEL,
+        input="What is the weather in Paris?",
+        tools=[WEATHER],
+        tool_choice={"type": "function", "name": "get_weather"},
+        temperature=0,
+        store=False,
+    ) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert "response.function_call_arguments.delta" in kinds
+    [call] = [item for item in final.output if item.type == "function_call"]
+    assert call.name == "get_weather" and isinstance(json.loads(call.arguments)["city"], str)
+
+
 class City(BaseModel):
     name: str
     country: str

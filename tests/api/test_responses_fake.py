@@ -410,3 +410,11 @@ def test_retention_settings_bound_the_store(tmp_path: Path) -> None:
         assert c.get(f"/v1/responses/{ids[0]}").status_code == 404
         assert all(c.get(f"/v1/responses/{rid}").status_code == 200 for rid in ids[1:])
     assert (tmp_path / "data" / "responses.sqlite3").exists()
+
+
+def test_creating_a_response_counts_as_a_generate_call() -> None:
+    from browser_llm.api.ratelimit import bucket_for
+
+    assert bucket_for("POST", "/v1/responses") == "generate"
+    assert bucket_for("GET", "/v1/responses/resp_1") == "other"
+    assert bucket_for("DELETE", "/v1/responses/resp_1") == "other"

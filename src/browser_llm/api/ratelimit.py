@@ -38,12 +38,13 @@ class RateDecision:
         return headers
 
 
-# Ollama's inference routes (its /api/generate is matched by the suffix rule).
-_OLLAMA_GENERATE = {"/api/chat", "/api/embed", "/api/embeddings"}
+# Ollama's inference routes (its /api/generate is matched by the suffix rule), and
+# OpenAI's Responses API (POST creates; its GETs and DELETEs of stored responses are "other").
+_GENERATE = {"/api/chat", "/api/embed", "/api/embeddings", "/v1/responses"}
 
 
 def bucket_for(method: str, path: str) -> str:
-    if path.endswith("/generate") or path.endswith("/completions") or path in _OLLAMA_GENERATE:
+    if path.endswith("/generate") or path.endswith("/completions") or path in _GENERATE:
         return "generate" if method == "POST" else "other"
     if path.endswith("/status"):
         return "status"

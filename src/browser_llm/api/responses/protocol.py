@@ -121,6 +121,13 @@ def _string_input(value: Any) -> Any:
     return value
 
 
+def _string_or_items(schema: dict[str, Any]) -> None:
+    """The published schema says what is accepted: a string, or the list of items."""
+    items = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [{"type": "string"}, items]
+
+
 class FunctionTool(_Lenient):
     type: Literal["function"]
     name: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -182,7 +189,7 @@ class ResponseCreate(_Strict):
     )
     # A string is one user message (errors then name input.N..., not a union's branches).
     input: Annotated[list[InputItem], BeforeValidator(_string_input), Field(max_length=2048)] = (
-        Field(default_factory=list)
+        Field(default_factory=list, json_schema_extra=_string_or_items)
     )
     instructions: StrictStr | None = None
     previous_response_id: Annotated[StrictStr, Field(max_length=200)] | None = None

@@ -20,13 +20,13 @@ def fake_engine() -> FakeEngine:
 
 @pytest.fixture
 def client(fake_engine: FakeEngine, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(models_dir=tmp_path / "models")
+    settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data")
     with TestClient(create_app(settings, engine=fake_engine), base_url=LOCAL) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def idle_client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(models_dir=tmp_path / "models", model="none")
+    settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data", model="none")
     with TestClient(create_app(settings, engine=FakeEngine()), base_url=LOCAL) as test_client:
         yield test_client

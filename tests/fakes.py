@@ -51,6 +51,10 @@ class FakeEngine:
         self.submitted: list[GenerationRequest] = []
         self.gpus: tuple[GpuDevice, ...] = ()
         self.tokenized: list[tuple[str, bool, bool]] = []
+        # Scripted answer: these pieces instead of FAKE_PIECES, ended with finish_reason
+        # "length" and closed_early when `closed_early` (the engine closed the JSON).
+        self.reply: tuple[str, ...] | None = None
+        self.closed_early = False
 
     @property
     def state(self) -> EngineState:
@@ -120,7 +124,7 @@ class FakeEngine:
             return
         max_tokens = handle.request.params.max_tokens
         handle.post(Admitted(prompt_tokens, max_tokens, False, self._model.model_id))
-        pieces = FAKE_PIECES[:max_tokens]
+        pieces = self.reply if self.reply is not None else FAKE_PIECES[:max_tokens]
         top_n, offset = handle.request.logprobs, 0
         for i, piece in enumerate(pieces):
             await asyncio.sleep(0)
@@ -130,7 +134,7 @@ class FakeEngine:
             entries = (fake_logprob(i, piece, top_n, offset),) if top_n is not None else ()
             offset += len(piece)
             handle.post(TokenText(piece, entries))
-        reason = "length" if len(pieces) == max_tokens else "stop"
+        reason = "length" if len(pieces) == max_tokens or self.closed_early else "stop"
         now = time.perf_counter() - handle.request.submitted_at
         handle.post(
             Finished(
@@ -139,6 +143,7 @@ class FakeEngine:
                     finish_reason=reason,
                     usage=Usage(prompt_tokens, len(pieces)),
                     timings=Timings(0.0, 0.001, 0.001, 0.004, now),
+                    closed_early=self.closed_early,
                 )
             )
         )

@@ -86,11 +86,9 @@ class Answer:
     def done(self, completion: Completion) -> Done:
         if self.plan is None:
             return Done(completion, completion.text, (), "")
-        outcome = plan_outcome(self.plan, completion.text)
-        if completion.closed_early and outcome.calls:
-            # max_tokens ran out inside the last call and the engine closed its JSON with
-            # filler values: that call is not the model's; the complete ones before it are.
-            outcome.calls.pop()
+        # max_tokens ran out inside the last call and the engine closed its JSON with filler
+        # values: that call is not the model's, the complete ones before it are.
+        outcome = plan_outcome(self.plan, completion.text, completion.closed_early)
         if outcome.errors:  # the grammar should make this impossible: worth a log line
             logger.warning(
                 "request %s: tool call arguments off schema: %s", self._request_id, outcome.errors

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from browser_llm.core.errors import ModelNotLoadedError, ValidationError
+from browser_llm.core.errors import (
+    CONTEXT_LENGTH_EXCEEDED,
+    ModelNotLoadedError,
+    ValidationError,
+)
 from browser_llm.core.types import (
     Completion,
     Embeddings,
@@ -111,13 +115,20 @@ class FakeEngine:
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError("no model")))
             return
-        prompt_tokens = len((handle.request.prompt or "").split())
+        request = handle.request
+        # A word is a token; a chat counts its last message's (system turns grow with tools).
+        text = request.prompt or (request.messages[-1].content if request.messages else "")
+        prompt_tokens = len(text.split())
         if prompt_tokens >= self._context_length:
             handle.post(
                 Failed(
                     ValidationError(
                         "prompt too long",
-                        {"prompt_tokens": prompt_tokens, "context_length": self._context_length},
+                        {
+                            "prompt_tokens": prompt_tokens,
+                            "context_length": self._context_length,
+                            "reason": CONTEXT_LENGTH_EXCEEDED,  # as engine/prompt.py says
+                        },
                     )
                 )
             )

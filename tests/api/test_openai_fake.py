@@ -244,7 +244,16 @@ def test_prompt_too_long_is_a_400_before_any_chunk(client: TestClient) -> None:
         "/v1/completions", json={**COMPLETION, "prompt": "word " * 100, "stream": True}
     )
     error = _openai_error(resp, 400, "invalid_request_error")
-    assert error["code"] == "VALIDATION_ERROR"
+    # OpenAI's code for it, on the prompt's field (chat: messages); the seed API keeps its own.
+    assert (error["code"], error["param"]) == ("context_length_exceeded", "prompt")
+    chat = {**CHAT, "messages": [{"role": "user", "content": "word " * 100}]}
+    error = _openai_error(
+        client.post("/v1/chat/completions", json=chat), 400, "invalid_request_error"
+    )
+    assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
+    seed = client.post("/api/v1/generate", json={"prompt": "word " * 100}).json()["error"]
+    assert seed["code"] == "VALIDATION_ERROR"
+    assert seed["details"]["reason"] == "context_length_exceeded"
 
 
 @pytest.fixture

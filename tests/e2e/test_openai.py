@@ -122,3 +122,19 @@ def test_the_engine_extension_picks_the_engine(oai: openai.OpenAI) -> None:
     assert browser.value.status_code == 503
     with pytest.raises(openai.BadRequestError):
         oai.completions.create(model=MODEL, prompt="Hi", max_tokens=4, extra_body={"engine": "gpu"})
+
+
+def test_a_prompt_longer_than_the_context_is_context_length_exceeded(
+    oai: openai.OpenAI, server: Server
+) -> None:
+    """OpenAI's clients look for this code (issue 33 item 11); the seed API keeps its own."""
+    context = server.status()["engine"]["context_length"]
+    long_text = "hello " * (context + 10)
+    with pytest.raises(openai.BadRequestError) as chat:
+        oai.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": long_text}], max_tokens=4
+        )
+    assert (chat.value.code, chat.value.param) == ("context_length_exceeded", "messages")
+    with pytest.raises(openai.BadRequestError) as legacy:
+        oai.completions.create(model=MODEL, prompt=long_text, max_tokens=4, stream=True)
+    assert (legacy.value.code, legacy.value.param) == ("context_length_exceeded", "prompt")

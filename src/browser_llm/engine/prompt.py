@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from browser_llm.core.errors import ValidationError
+from browser_llm.core.errors import CONTEXT_LENGTH_EXCEEDED, ValidationError
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
@@ -67,7 +67,11 @@ def prepare_prompt(model: _Tokenizer, request: GenerationRequest) -> PreparedPro
         raise ValidationError(
             f"prompt is {len(tokens)} tokens; the context holds {context} "
             "(and needs room for at least one new token)",
-            {"prompt_tokens": len(tokens), "context_length": context},
+            {
+                "prompt_tokens": len(tokens),
+                "context_length": context,
+                "reason": CONTEXT_LENGTH_EXCEEDED,
+            },
         )
     requested = request.params.max_tokens
     room = context - len(tokens)

@@ -107,7 +107,7 @@ class OpenAIView:
             yield sse(self._chunk({"role": "assistant", "content": first}))
         async for event in self.answer.events():
             if isinstance(event, Failure):
-                yield sse(openai_error_of(event.error))
+                yield sse(openai_error_of(event.error, self.chat))
                 break
             if not isinstance(event, Done):
                 yield sse(self._text(event.text, event.logprobs))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from fastapi.testclient import TestClient
 
@@ -129,6 +130,19 @@ def test_models_list_shape(client: TestClient) -> None:
         assert model["object"] == "model"
         assert isinstance(model["created"], int)
         assert isinstance(model["owned_by"], str) and model["owned_by"]
+
+
+def test_models_retrieve_through_the_openai_package(client: TestClient) -> None:
+    """openai's client.models.retrieve (issue 33 item 8): one entry of the list."""
+    oai = openai.OpenAI(base_url=f"{LOCAL}/v1", api_key="unused", http_client=client)
+    model = oai.models.retrieve(DEFAULT_MODEL_ID)
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert model.id == DEFAULT_MODEL_ID and model.object == "model"
+    assert model.owned_by == listed[DEFAULT_MODEL_ID]["owned_by"]
+    assert model.model_extra == {"loaded": True}
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.models.retrieve("no-such-model")
+    assert missing.value.param == "model" and "no-such-model" in missing.value.message
 
 
 # ---- streams -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from browser_llm.api.streams import (
     GenerationSSEResponse,
     collect_unless_disconnected,
 )
+from browser_llm.core.errors import ModelNotFoundError
 from browser_llm.service.calls import Call
 
 __all__ = ["router"]
@@ -60,8 +61,8 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     return await _answer(request, call, body, offset=len(call.prompt or ""))
 
 
-@router.get("/models", summary="OpenAI-compatible model list (models that can answer)")
-async def list_models(request: Request) -> Response:
+def _served_models(request: Request) -> list[dict[str, Any]]:
+    """The models that can answer (on disk, and aliases of those), in OpenAI's shape."""
     svc = services(request)
     created = int(time.time())
     served = [v.entry.id for v in svc.registry.list() if v.downloaded]
@@ -69,7 +70,7 @@ async def list_models(request: Request) -> Response:
     served += [alias for alias, target in svc.router.aliases.items() if target in served]
     aliases = svc.router.aliases
     loaded = {r.model.model_id for r in svc.registry.residents()}
-    data = [
+    return [
         {
             "id": model_id,
             "object": "model",
@@ -79,4 +80,19 @@ async def list_models(request: Request) -> Response:
         }
         for model_id in served
     ]
-    return JSONResponse({"object": "list", "data": data})
+
+
+@router.get("/models", summary="OpenAI-compatible model list (models that can answer)")
+async def list_models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": _served_models(request)})
+
+
+@router.get("/models/{model_id:path}", summary="OpenAI-compatible model (one of the list)")
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    for model in _served_models(request):
+        if model["id"] == model_id:
+            return JSONResponse(model)
+    raise ModelNotFoundError(
+        f"model '{model_id}' is not known; GET /v1/models lists the models that can answer",
+        {"field": "model", "model": model_id},
+    )

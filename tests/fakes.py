@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from browser_llm.core.errors import (
     CONTEXT_LENGTH_EXCEEDED,
@@ -13,6 +14,7 @@ from browser_llm.core.errors import (
 from browser_llm.core.types import (
     Completion,
     Embeddings,
+    EmbedInput,
     GpuDevice,
     LoadedModel,
     Timings,
@@ -78,12 +80,13 @@ class FakeEngine:
     def check_fits(self, model_id: str, size_bytes: int) -> None:
         return None
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         if self._model is None:
             raise ModelNotLoadedError("no model loaded")
         # A fixed, distinct unit vector per text length (shape tests only).
         vectors = [[1.0 if i == len(t) % 8 else 0.0 for i in range(8)] for t in texts]
-        return Embeddings(self._model.model_id, vectors, sum(len(t.split()) for t in texts))
+        tokens = sum(len(t.split()) if isinstance(t, str) else len(t) for t in texts)
+        return Embeddings(self._model.model_id, vectors, tokens)
 
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:

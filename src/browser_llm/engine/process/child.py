@@ -35,6 +35,7 @@ from browser_llm.engine.native.engine import LlamaEngine
 from browser_llm.engine.native.vocab_ops import detokenize_work, tokenize_work
 from browser_llm.engine.process.wire import (
     LOG_PREFIX,
+    decode_embed_inputs,
     decode_request,
     encode_embeddings,
     encode_error,
@@ -153,7 +154,7 @@ class _Child:
             done.add_done_callback(lambda f: self._reply(op_id, f))
         elif op == "embed":
             embed_id = int(message["id"])
-            texts = [str(t) for t in message["texts"]]
+            texts = decode_embed_inputs(message["texts"])
             engine.embed_future(texts).add_done_callback(lambda f: self._reply(embed_id, f))
         elif op in ("tokenize", "detokenize"):
             op_id = int(message["id"])

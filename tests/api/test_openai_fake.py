@@ -4,6 +4,7 @@ OpenAI's API defines them, and OpenAI's error shape."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def test_parameters_reach_the_engine(client: TestClient, fake_engine: FakeEngine
             "seed": 3,
             "frequency_penalty": 0.1,
             "presence_penalty": -0.2,
+            "logit_bias": {"15": -100, "16": 2.5},
         },
     )
     client.post("/v1/completions", json={**COMPLETION, "stop": ["a", "b"]})
@@ -108,6 +110,7 @@ def test_parameters_reach_the_engine(client: TestClient, fake_engine: FakeEngine
     p = chat.params
     assert (p.max_tokens, p.temperature, p.top_p, p.stop, p.seed) == (7, 0.2, 0.5, ("END",), 3)
     assert (p.frequency_penalty, p.presence_penalty) == (0.1, -0.2)
+    assert p.logit_bias == ((15, -math.inf), (16, 2.5))  # -100 bans, as OpenAI documents
     assert chat.messages is not None and chat.messages[-1].content == "Say hi"
     # OpenAI's defaults: completions 16 tokens, temperature and top_p 1.
     assert completion.params.max_tokens == 16
@@ -130,6 +133,12 @@ def test_models_list_shape(client: TestClient) -> None:
         assert model["object"] == "model"
         assert isinstance(model["created"], int)
         assert isinstance(model["owned_by"], str) and model["owned_by"]
+
+
+@pytest.mark.parametrize("bias", [{"x": 1}, {"15": 101}, {"15": -100.5}])
+def test_bad_logit_bias_is_a_400_naming_it(client: TestClient, bias: dict[str, Any]) -> None:
+    resp = client.post("/v1/chat/completions", json={**CHAT, "logit_bias": bias})
+    assert _openai_error(resp, 400, "invalid_request_error")["param"] == "logit_bias"
 
 
 def test_models_retrieve_through_the_openai_package(client: TestClient) -> None:

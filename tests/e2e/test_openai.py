@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 
@@ -138,3 +139,34 @@ def test_a_prompt_longer_than_the_context_is_context_length_exceeded(
     with pytest.raises(openai.BadRequestError) as legacy:
         oai.completions.create(model=MODEL, prompt=long_text, max_tokens=4, stream=True)
     assert (legacy.value.code, legacy.value.param) == ("context_length_exceeded", "prompt")
+
+
+def test_logit_bias_bans_a_word(oai: openai.OpenAI, server: Server) -> None:
+    """logit_bias -100 on the token the greedy answer starts with (issue 33 item 10): the
+    answer no longer starts with it; other biases leave the greedy answer as it was."""
+    prompt = "The capital of France is"
+    first = oai.completions.create(
+        model=MODEL, prompt=prompt, max_tokens=6, temperature=0, logprobs=0
+    )
+    assert first.choices[0].logprobs is not None and first.choices[0].logprobs.tokens
+    word = first.choices[0].logprobs.tokens[0]
+    ids = httpx.post(
+        f"{server.base_url}/tokenize", json={"text": word, "parse_special": False}, timeout=30
+    ).json()["data"]["tokens"]
+    assert len(ids) == 1, f"{word!r} is not one token: {ids}"
+    banned = oai.completions.create(
+        model=MODEL,
+        prompt=prompt,
+        max_tokens=6,
+        temperature=0,
+        logprobs=0,
+        logit_bias={str(ids[0]): -100},
+    )
+    assert banned.choices[0].logprobs is not None
+    assert banned.choices[0].logprobs.tokens[0] != word
+    assert not banned.choices[0].text.startswith(word)
+    # A small bias on an unrelated token changes nothing here.
+    again = oai.completions.create(
+        model=MODEL, prompt=prompt, max_tokens=6, temperature=0, logit_bias={"0": 0.5}
+    )
+    assert again.choices[0].text == first.choices[0].text

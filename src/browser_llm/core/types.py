@@ -52,6 +52,8 @@ class GenerationParams:
     seed: int | None = None
     ignore_eos: bool = False
     grammar: str | None = None  # GBNF the output must match (JSON mode / schema)
+    # (token id, value added to its logit; -inf bans it): llama.cpp's logit-bias sampler.
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ def _refuse(field: str, why: str) -> ValidationError:
 def refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
     if body.n not in (None, 1):
         raise _refuse("n", "only n=1 is supported (send the request n times)")
-    if body.logit_bias:
-        raise _refuse("logit_bias", "not supported by this server")
     if isinstance(body, CompletionRequest):
         if body.best_of not in (None, 1):
             raise _refuse("best_of", "only best_of=1 is supported")

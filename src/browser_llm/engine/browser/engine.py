@@ -208,10 +208,12 @@ class BrowserEngine:
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
             return handle
-        if request.logprobs is not None:  # the tab's wllama sends text only, no logits
+        if request.logprobs is not None or request.params.logit_bias:
+            # The tab's wllama sends text only, no logits, and takes no biases.
+            field = "logprobs" if request.logprobs is not None else "logit_bias"
             error = ValidationError(
-                "logprobs: not available on the browser engine; use engine 'native'",
-                {"field": "logprobs"},
+                f"{field}: not available on the browser engine; use engine 'native'",
+                {"field": field},
             )
             handle.post(Failed(error))
             return handle

@@ -135,6 +135,44 @@ def test_models_list_shape(client: TestClient) -> None:
         assert isinstance(model["owned_by"], str) and model["owned_by"]
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_n_choices_whole_and_streamed(
+    client: TestClient, fake_engine: FakeEngine, path: str
+) -> None:
+    body = {**(CHAT if "chat" in path else COMPLETION), "n": 3, "seed": 7, "max_tokens": 20}
+    whole = client.post(path, json=body).json()
+    assert [c["index"] for c in whole["choices"]] == [0, 1, 2]
+    texts = [c["message"]["content"] if "chat" in path else c["text"] for c in whole["choices"]]
+    assert texts == ["".join(FAKE_PIECES)] * 3
+    assert whole["usage"]["completion_tokens"] == 3 * len(FAKE_PIECES)
+    assert whole["usage"]["prompt_tokens"] == 2  # "Say hi": counted once
+    # Each choice its own sequence; a seed gives choice i the seed + i.
+    assert [r.params.seed for r in fake_engine.submitted] == [7, 8, 9]
+    events = [
+        json.loads(line[6:])
+        for line in client.post(
+            path, json={**body, "stream": True, "stream_options": {"include_usage": True}}
+        ).text.splitlines()
+        if line.startswith("data: {")
+    ]
+    streamed: dict[int, str] = {}
+    finished = set()
+    for event in events[:-1]:
+        choice = event["choices"][0]
+        piece = choice["delta"].get("content") if "chat" in path else choice["text"]
+        streamed[choice["index"]] = streamed.get(choice["index"], "") + (piece or "")
+        if choice["finish_reason"]:
+            finished.add(choice["index"])
+    assert streamed == dict(enumerate(texts)) and finished == {0, 1, 2}
+    assert events[-1]["usage"]["completion_tokens"] == 3 * len(FAKE_PIECES)
+
+
+@pytest.mark.parametrize("n", [0, 17])
+def test_n_out_of_range_is_a_400(client: TestClient, n: int) -> None:
+    resp = client.post("/v1/chat/completions", json={**CHAT, "n": n})
+    assert _openai_error(resp, 400, "invalid_request_error")["param"] == "n"
+
+
 @pytest.mark.parametrize("bias", [{"x": 1}, {"15": 101}, {"15": -100.5}])
 def test_bad_logit_bias_is_a_400_naming_it(client: TestClient, bias: dict[str, Any]) -> None:
     resp = client.post("/v1/chat/completions", json={**CHAT, "logit_bias": bias})
@@ -230,7 +268,7 @@ def _openai_error(resp: Any, status: int, kind: str) -> dict[str, Any]:
         ({"model": "x"}, "messages"),
         ({**CHAT, "temperature": 5}, "temperature"),
         ({**CHAT, "max_tokens": 0}, "max_tokens"),
-        ({**CHAT, "n": 2}, "n"),
+        ({**CHAT, "n": 17}, "n"),
         ({**CHAT, "messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
     ],
 )

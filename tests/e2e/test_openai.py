@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -95,10 +96,10 @@ def test_model_list(oai: openai.OpenAI) -> None:
 
 def test_errors_have_openai_shape(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as err:
-        oai.chat.completions.create(model=MODEL, messages=MESSAGES, n=2)
+        oai.chat.completions.create(model=MODEL, messages=MESSAGES, n=17)
     body = err.value.body
     assert isinstance(body, dict) and body["type"] == "invalid_request_error"
-    assert body["param"] == "n" and "n=1" in body["message"]
+    assert body["param"] == "n" and "1 to 16" in body["message"]
     with pytest.raises(openai.BadRequestError):
         oai.chat.completions.create(model=MODEL, messages=[], max_tokens=5)
     with pytest.raises(openai.NotFoundError):
@@ -170,3 +171,38 @@ def test_logit_bias_bans_a_word(oai: openai.OpenAI, server: Server) -> None:
         model=MODEL, prompt=prompt, max_tokens=6, temperature=0, logit_bias={"0": 0.5}
     )
     assert again.choices[0].text == first.choices[0].text
+
+
+def _streamed_choices(stream: Any) -> dict[int, str]:
+    texts: dict[int, str] = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+    return texts
+
+
+def test_n_choices_streamed_and_not(oai: openai.OpenAI) -> None:
+    """n: 3 (issue 33 item 10): three sequences generated together. Greedy, each choice is
+    the n=1 answer; sampled with a seed, choice i is the n=1 answer with seed + i."""
+    ask: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
+    greedy = oai.chat.completions.create(**ask, temperature=0).choices[0].message.content
+    three = oai.chat.completions.create(**ask, temperature=0, n=3)
+    assert [c.index for c in three.choices] == [0, 1, 2]
+    assert [c.message.content for c in three.choices] == [greedy] * 3
+    assert _streamed_choices(
+        oai.chat.completions.create(**ask, temperature=0, n=3, stream=True)
+    ) == {0: greedy, 1: greedy, 2: greedy}
+    sampled = {**ask, "temperature": 1.0}
+    alone = [
+        oai.chat.completions.create(**sampled, seed=40 + i).choices[0].message.content
+        for i in range(3)
+    ]
+    together = oai.chat.completions.create(**sampled, seed=40, n=3)
+    assert [c.message.content for c in together.choices] == alone
+    assert together.usage is not None and together.usage.completion_tokens > 0
+    streamed = _streamed_choices(oai.chat.completions.create(**sampled, seed=40, n=3, stream=True))
+    assert streamed == dict(enumerate(alone))
+    legacy = oai.completions.create(
+        model=MODEL, prompt="Once upon a time", max_tokens=8, n=3, temperature=0
+    )
+    assert len({c.text for c in legacy.choices}) == 1 and len(legacy.choices) == 3

@@ -80,6 +80,7 @@ def _call(
         keep_alive_s=keep_alive_seconds(body.keep_alive),
         stream=body.stream,
         logprobs=logprobs,
+        n=body.n or 1,
         submitted_at=arrived,
     )
 

@@ -17,7 +17,7 @@ from browser_llm.api.services import services
 from browser_llm.api.streams import (
     SSE_EVENT_SCHEMA,
     GenerationSSEResponse,
-    collect_unless_disconnected,
+    collect_all_unless_disconnected,
 )
 from browser_llm.core.errors import ModelNotFoundError
 from browser_llm.service.calls import Call
@@ -38,14 +38,17 @@ _STREAMS: dict[int | str, dict[str, Any]] = {
 async def _answer(
     request: Request, call: Call, body: ChatCompletionRequest | CompletionRequest, offset: int = 0
 ) -> Response:
-    """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints."""
-    answer = await services(request).answers.start(call)
-    view = OpenAIView(answer, isinstance(body, ChatCompletionRequest), offset)
+    """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints;
+    `n` choices are n answers generated together."""
+    answers = await services(request).answers.start_all(call)
+    view = OpenAIView(answers, isinstance(body, ChatCompletionRequest), offset)
+    streams = [a.stream for a in answers]
     if body.stream:
         include = bool(body.stream_options and body.stream_options.include_usage)
-        return GenerationSSEResponse(answer.stream, view.events(include))
-    completion = await collect_unless_disconnected(request, answer.stream)
-    return JSONResponse(view.body(answer.done(completion)))
+        return GenerationSSEResponse(streams, view.events(include))
+    completions = await collect_all_unless_disconnected(request, streams)
+    dones = [a.done(c) for a, c in zip(answers, completions, strict=True)]
+    return JSONResponse(view.body(dones))
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion", responses=_STREAMS)

@@ -59,6 +59,13 @@ def test_any_label_is_read_as_json(client: TestClient, path: str, label: str | N
     assert FAKE_PIECES[0] in resp.text
 
 
+def test_ollamas_curl_delete_example(client: TestClient) -> None:
+    """curl -X DELETE .../api/delete -d '{"model": ...}': read as JSON (here: not on disk)."""
+    body = json.dumps({"model": "no-such-model"}).encode()
+    resp = client.request("DELETE", "/api/delete", content=body, headers={"Content-Type": FORM})
+    assert resp.status_code == 404 and "not found" in resp.json()["error"]
+
+
 def test_the_request_without_a_label_is_really_unlabelled(live_server: LiveServer) -> None:
     # httpx's content= sends no Content-Type: the case litellm's prefixes hit.
     body = json.dumps(BODIES["/api/chat"]).encode()

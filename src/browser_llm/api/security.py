@@ -49,6 +49,7 @@ def _open_path(path: str) -> bool:
 # Ollama's and OpenAI's servers read a body as JSON whatever its label: litellm's ollama/
 # prefixes send none, curl -d labels it a form. The label is dropped, and the routes read
 # an unlabelled body as JSON (FastAPI's strict_content_type=False, api/app.py).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # curl -X DELETE -d too
 _NO_PREFLIGHT = (
     "cross-origin request refused: from a web page, send the body with "
     "Content-Type: application/json (CORS, BROWSER_LLM_CORS_ORIGINS)"
@@ -94,7 +95,7 @@ class SecurityMiddleware:
             return
         if (
             scope["type"] == "http"
-            and scope["method"] == "POST"
+            and scope["method"] in _BODY_METHODS
             and not _labelled_json(headers.get("content-type"))
         ):
             # A browser sends such a body from any page without a CORS preflight.

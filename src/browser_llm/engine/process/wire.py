@@ -21,7 +21,6 @@ from browser_llm.core.types import (
     ChatMessage,
     Completion,
     Embeddings,
-    EmbedInput,
     GenerationParams,
     GpuDevice,
     LoadedModel,
@@ -46,7 +45,6 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "FrameReader",
     "WireError",
-    "decode_embed_inputs",
     "decode_embeddings",
     "decode_error",
     "decode_event",
@@ -357,18 +355,6 @@ def decode_gpu_devices(data: Any) -> tuple[GpuDevice, ...]:
 
 def encode_embeddings(result: Embeddings) -> dict[str, Any]:
     return dataclasses.asdict(result)
-
-
-def decode_embed_inputs(data: Any) -> list[EmbedInput]:
-    """An embed op's inputs: texts, or token id lists (json carries both as they are)."""
-    if not isinstance(data, list):
-        raise WireError("malformed embedding inputs")
-    for item in data:
-        if not isinstance(item, str) and not (
-            isinstance(item, list) and all(type(t) is int for t in item)
-        ):
-            raise WireError("malformed embedding input")
-    return data
 
 
 def decode_embeddings(data: Any) -> Embeddings:

@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="Local LLM inference on llama.cpp. Every response is wrapped in the "
         "envelope {success, data, error, metadata}; see docs/api.md.",
         lifespan=lifespan,
+        # A body without Content-Type is JSON (security.py drops other labels than JSON).
+        strict_content_type=False,
     )
     # Outermost last: request id -> CORS (answers preflights) -> security -> routes.
     app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)

@@ -53,6 +53,7 @@ class Call:
     keep_alive_s: float | None = None  # how long its model stays loaded once idle
     stream: bool = False
     logprobs: int | None = None  # alternatives per token; None: none computed
+    n: int = 1  # independent answers (choices) to the same prompt, generated together
     submitted_at: float = field(default_factory=time.perf_counter)
 
 

@@ -6,7 +6,7 @@ starts once per worker that needs it), and the workers take the modules longest 
 (the order below), so that they end together. Much of an end-to-end test's time is waiting
 (a server starting, a timer firing, a page loading, Ray placing replicas), and the other
 worker fills it; the servers' engines share the cores through their thread governor
-(engine/thread_governor.py). Without xdist the order is pytest's own.
+(engine/native/cpu/governor.py). Without xdist the order is pytest's own.
 
 (Not `--dist loadgroup`: pytest-xdist 3.8 marks a group by rewriting `item._nodeid`, which
 pytest 9 no longer reads, so every test became a group of its own.)

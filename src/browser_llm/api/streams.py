@@ -35,6 +35,13 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
     "required": ["data"],
 }
 
+
+def json_or_sse(description: str) -> dict[int | str, dict[str, Any]]:
+    """A route's documented 200: one JSON body, or with stream=true Server-Sent Events."""
+    content = {"application/json": {}, "text/event-stream": {"schema": SSE_EVENT_SCHEMA}}
+    return {200: {"description": description, "content": content}}
+
+
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 

@@ -4,8 +4,6 @@ key (api/security.py); `anthropic-version` and `anthropic-beta` are accepted, an
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -15,9 +13,9 @@ from browser_llm.api.anthropic.render import MessagesView, prompt_only
 from browser_llm.api.envelope import arrived_at, request_id_of
 from browser_llm.api.services import services
 from browser_llm.api.streams import (
-    SSE_EVENT_SCHEMA,
     GenerationSSEResponse,
     collect_unless_disconnected,
+    json_or_sse,
 )
 from browser_llm.service.prompt_count import count_prompt_tokens
 
@@ -25,13 +23,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["anthropic"])
 
-_STREAMS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The Message; with stream=true, Anthropic's Server-Sent Events "
-        "(message_start ... message_stop)",
-        "content": {"application/json": {}, "text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-    }
-}
+_STREAMS = json_or_sse(
+    "The Message; with stream=true, Anthropic's Server-Sent Events (message_start ... message_stop)"
+)
 
 
 @router.post("/messages", summary="Anthropic Messages API", responses=_STREAMS)

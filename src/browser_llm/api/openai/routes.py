@@ -15,9 +15,9 @@ from browser_llm.api.openai.protocol import ChatCompletionRequest, CompletionReq
 from browser_llm.api.openai.render import OpenAIView
 from browser_llm.api.services import services
 from browser_llm.api.streams import (
-    SSE_EVENT_SCHEMA,
     GenerationSSEResponse,
     collect_all_unless_disconnected,
+    json_or_sse,
 )
 from browser_llm.core.errors import ModelNotFoundError
 from browser_llm.service.calls import Call
@@ -26,13 +26,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-_STREAMS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The completion; with stream=true, Server-Sent Events (chunks, then "
-        "data: [DONE])",
-        "content": {"application/json": {}, "text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-    }
-}
+_STREAMS = json_or_sse(
+    "The completion; with stream=true, Server-Sent Events (chunks, then data: [DONE])"
+)
 
 
 async def _answer(

@@ -14,9 +14,9 @@ from browser_llm.api.responses.protocol import ResponseCreate
 from browser_llm.api.responses.render import ResponsesView, new_response_id
 from browser_llm.api.services import services
 from browser_llm.api.streams import (
-    SSE_EVENT_SCHEMA,
     GenerationSSEResponse,
     collect_unless_disconnected,
+    json_or_sse,
 )
 from browser_llm.core.errors import BrowserLLMError, ValidationError
 from browser_llm.service.response_store import ResponseStore, StoredResponse
@@ -25,13 +25,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["openai-responses"])
 
-_CREATED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The response; with stream=true, Server-Sent Events (response.created "
-        "... response.completed)",
-        "content": {"application/json": {}, "text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-    }
-}
+_CREATED = json_or_sse(
+    "The response; with stream=true, Server-Sent Events (response.created ... response.completed)"
+)
 
 
 class ResponseNotFoundError(BrowserLLMError):

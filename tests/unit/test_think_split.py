@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +17,7 @@ def _streamed(text: str, cuts: list[int], inside: bool) -> tuple[str, str]:
     splitter = ThinkSplitter(THINK, inside)
     reasoning = answer = ""
     bounds = [0, *sorted({c % (len(text) + 1) for c in cuts}), len(text)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         r, t = splitter.feed(text[a:b])
         reasoning, answer = reasoning + r, answer + t
     r, t = splitter.finish()

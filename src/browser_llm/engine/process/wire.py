@@ -201,6 +201,7 @@ def encode_request(request: GenerationRequest) -> dict[str, Any]:
         "engine": request.engine,
         "submitted_at": request.submitted_at,
         "logprobs": request.logprobs,
+        "template_vars": [list(v) for v in request.template_vars],
     }
 
 
@@ -219,6 +220,7 @@ def decode_request(data: Any) -> GenerationRequest:
             engine=data["engine"],
             submitted_at=float(data["submitted_at"]),
             logprobs=_top_count(data.get("logprobs")),
+            template_vars=tuple((str(k), bool(v)) for k, v in data.get("template_vars", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError("malformed request") from exc

@@ -14,11 +14,7 @@ __all__ = ["THINK_TEMPLATE", "think_model"]
 THINK_TEMPLATE = """\
 {%- for message in messages -%}
 <|im_start|>{{ message.role }}
-{% if message.role == 'assistant' and '</think>' in message.content -%}
-{{ message.content.split('</think>')[-1] | trim }}
-{%- else -%}
-{{ message.content }}
-{%- endif %}<|im_end|>
+{{ message.content }}<|im_end|>
 {% endfor -%}
 {%- if add_generation_prompt -%}
 <|im_start|>assistant

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
-from browser_llm.core.errors import ModelNotLoadedError, ValidationError
+from browser_llm.core.errors import (
+    CONTEXT_LENGTH_EXCEEDED,
+    ModelNotLoadedError,
+    ValidationError,
+)
 from browser_llm.core.types import (
     Completion,
     Embeddings,
+    EmbedInput,
     GpuDevice,
     LoadedModel,
     Timings,
@@ -51,6 +57,10 @@ class FakeEngine:
         self.submitted: list[GenerationRequest] = []
         self.gpus: tuple[GpuDevice, ...] = ()
         self.tokenized: list[tuple[str, bool, bool]] = []
+        # Scripted answer: these pieces instead of FAKE_PIECES, ended with finish_reason
+        # "length" and closed_early when `closed_early` (the engine closed the JSON).
+        self.reply: tuple[str, ...] | None = None
+        self.closed_early = False
 
     @property
     def state(self) -> EngineState:
@@ -70,12 +80,13 @@ class FakeEngine:
     def check_fits(self, model_id: str, size_bytes: int) -> None:
         return None
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         if self._model is None:
             raise ModelNotLoadedError("no model loaded")
         # A fixed, distinct unit vector per text length (shape tests only).
         vectors = [[1.0 if i == len(t) % 8 else 0.0 for i in range(8)] for t in texts]
-        return Embeddings(self._model.model_id, vectors, sum(len(t.split()) for t in texts))
+        tokens = sum(len(t.split()) if isinstance(t, str) else len(t) for t in texts)
+        return Embeddings(self._model.model_id, vectors, tokens)
 
     @property
     def gpu_devices(self) -> tuple[GpuDevice, ...]:
@@ -107,20 +118,27 @@ class FakeEngine:
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError("no model")))
             return
-        prompt_tokens = len((handle.request.prompt or "").split())
+        request = handle.request
+        # A word is a token; a chat counts its last message's (system turns grow with tools).
+        text = request.prompt or (request.messages[-1].content if request.messages else "")
+        prompt_tokens = len(text.split())
         if prompt_tokens >= self._context_length:
             handle.post(
                 Failed(
                     ValidationError(
                         "prompt too long",
-                        {"prompt_tokens": prompt_tokens, "context_length": self._context_length},
+                        {
+                            "prompt_tokens": prompt_tokens,
+                            "context_length": self._context_length,
+                            "reason": CONTEXT_LENGTH_EXCEEDED,  # as engine/prompt.py says
+                        },
                     )
                 )
             )
             return
         max_tokens = handle.request.params.max_tokens
         handle.post(Admitted(prompt_tokens, max_tokens, False, self._model.model_id))
-        pieces = FAKE_PIECES[:max_tokens]
+        pieces = self.reply if self.reply is not None else FAKE_PIECES[:max_tokens]
         top_n, offset = handle.request.logprobs, 0
         for i, piece in enumerate(pieces):
             await asyncio.sleep(0)
@@ -130,7 +148,7 @@ class FakeEngine:
             entries = (fake_logprob(i, piece, top_n, offset),) if top_n is not None else ()
             offset += len(piece)
             handle.post(TokenText(piece, entries))
-        reason = "length" if len(pieces) == max_tokens else "stop"
+        reason = "length" if len(pieces) == max_tokens or self.closed_early else "stop"
         now = time.perf_counter() - handle.request.submitted_at
         handle.post(
             Finished(
@@ -139,6 +157,7 @@ class FakeEngine:
                     finish_reason=reason,
                     usage=Usage(prompt_tokens, len(pieces)),
                     timings=Timings(0.0, 0.001, 0.001, 0.004, now),
+                    closed_early=self.closed_early,
                 )
             )
         )

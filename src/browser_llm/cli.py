@@ -20,6 +20,7 @@ _SERVE_FLAGS = {
     "port": "port (default 3000)",
     "model": "model id to load at start-up, or 'none'",
     "models_dir": "folder for downloaded models",
+    "data_dir": "folder for the server's own data (stored responses)",
     "context_size": "KV cache size in tokens",
     "threads": "CPU threads for llama.cpp",
     "log_level": "debug, info, warning or error",

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from browser_llm.core.durations import duration_seconds
+from browser_llm.core.durations import FOREVER_S, duration_seconds
 
 __all__ = ["DEFAULT_MODEL_ID", "Settings"]
 
@@ -23,6 +23,11 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct-q4"
 def _default_models_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "browser-llm" / "models"
+
+
+def _default_data_dir() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "browser-llm"
 
 
 def _default_threads() -> int:
@@ -60,6 +65,22 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_ID, description="Model id loaded at start-up; 'none' starts idle."
     )
     models_dir: Path = Field(default_factory=_default_models_dir)
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="The server's own data (the Responses API's stored responses)",
+    )
+    responses_max_count: int = Field(
+        10000,
+        ge=1,
+        le=10_000_000,
+        description="Stored responses kept at most (/v1/responses, store=true); the oldest "
+        "go first",
+    )
+    responses_max_age: str = Field(
+        "720h",
+        description="How long a stored response is kept (a duration such as 720h, or "
+        "seconds; negative: for ever)",
+    )
     aliases: str = Field(
         "",
         description="Other names for models, as name=model-id pairs, comma separated "
@@ -193,6 +214,22 @@ class Settings(BaseSettings):
     def keep_alive_s(self) -> float:
         """The server's default keep_alive in seconds (FOREVER_S: for ever)."""
         return duration_seconds(self.keep_alive)
+
+    @field_validator("responses_max_age")
+    @classmethod
+    def _check_responses_max_age(cls, value: str) -> str:
+        duration_seconds(value)  # malformed: a start-up error
+        return value.strip()
+
+    @property
+    def responses_max_age_s(self) -> float | None:
+        """Seconds a stored response is kept; None: for ever."""
+        seconds = duration_seconds(self.responses_max_age)
+        return None if seconds == FOREVER_S else seconds
+
+    @property
+    def responses_db(self) -> Path:
+        return self.data_dir / "responses.sqlite3"
 
     @field_validator("aliases")
     @classmethod

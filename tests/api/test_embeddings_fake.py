@@ -20,7 +20,9 @@ def test_shape_and_usage(client: TestClient) -> None:
 def test_bad_input_is_openai_shaped_400(client: TestClient) -> None:
     for body, param in (
         ({"input": []}, "input"),
-        ({"input": [[1, 2, 3]]}, "input"),
+        ({"input": [[1, 2, 300]]}, "input"),  # the fake vocabulary is 257 ids
+        ({"input": [[]]}, "input"),
+        ({"input": [1, "x"]}, "input"),
         ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
         ({"input": "x", "made_up": 1}, "made_up"),
         ({"input": ["x"] * 300}, "input"),
@@ -29,6 +31,13 @@ def test_bad_input_is_openai_shaped_400(client: TestClient) -> None:
         assert resp.status_code == 400, (body, resp.text)
         error = resp.json()["error"]
         assert error["type"] == "invalid_request_error" and error["param"] == param, error
+
+
+def test_token_arrays_are_embedded(client: TestClient) -> None:
+    one = client.post("/v1/embeddings", json={"input": [1, 2, 3]}).json()
+    assert len(one["data"]) == 1 and one["usage"]["prompt_tokens"] == 3
+    two = client.post("/v1/embeddings", json={"input": [[1, 2], [3, 4, 5]]}).json()
+    assert [d["index"] for d in two["data"]] == [0, 1] and two["usage"]["prompt_tokens"] == 5
 
 
 def test_no_model_loaded_is_503(idle_client: TestClient) -> None:

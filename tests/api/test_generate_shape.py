@@ -79,7 +79,11 @@ def test_stream_errors_before_output_are_json(client: TestClient) -> None:
     long_prompt = "word " * 100
     resp = client.post("/api/v1/generate", json={"prompt": long_prompt, "stream": True})
     assert resp.status_code == 400
-    assert resp.json()["error"]["details"] == {"prompt_tokens": 100, "context_length": 64}
+    assert resp.json()["error"]["details"] == {
+        "prompt_tokens": 100,
+        "context_length": 64,
+        "reason": "context_length_exceeded",
+    }
 
 
 def test_generate_without_model_is_model_not_loaded(idle_client: TestClient) -> None:

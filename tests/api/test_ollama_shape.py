@@ -157,7 +157,7 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
     ("/api/show", {"model": "nope"}, 404, "not found"),
     ("/api/pull", {"model": "nope"}, 404, "not found"),
     ("/api/embed", {"model": MODEL}, 400, "input"),
-    ("/api/embed", {"model": MODEL, "input": "x", "options": {"num_ctx": 8}}, 400, "options"),
+    ("/api/embed", {"model": MODEL, "input": "x", "options": {"num_ctx": -8}}, 400, "options"),
     ("/api/nothing", {}, 404, "no such endpoint"),
 ]
 

@@ -4,10 +4,12 @@ OpenAI's API defines them, and OpenAI's error shape."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from fastapi.testclient import TestClient
 
@@ -99,6 +101,7 @@ def test_parameters_reach_the_engine(client: TestClient, fake_engine: FakeEngine
             "seed": 3,
             "frequency_penalty": 0.1,
             "presence_penalty": -0.2,
+            "logit_bias": {"15": -100, "16": 2.5},
         },
     )
     client.post("/v1/completions", json={**COMPLETION, "stop": ["a", "b"]})
@@ -107,6 +110,7 @@ def test_parameters_reach_the_engine(client: TestClient, fake_engine: FakeEngine
     p = chat.params
     assert (p.max_tokens, p.temperature, p.top_p, p.stop, p.seed) == (7, 0.2, 0.5, ("END",), 3)
     assert (p.frequency_penalty, p.presence_penalty) == (0.1, -0.2)
+    assert p.logit_bias == ((15, -math.inf), (16, 2.5))  # -100 bans, as OpenAI documents
     assert chat.messages is not None and chat.messages[-1].content == "Say hi"
     # OpenAI's defaults: completions 16 tokens, temperature and top_p 1.
     assert completion.params.max_tokens == 16
@@ -129,6 +133,63 @@ def test_models_list_shape(client: TestClient) -> None:
         assert model["object"] == "model"
         assert isinstance(model["created"], int)
         assert isinstance(model["owned_by"], str) and model["owned_by"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_n_choices_whole_and_streamed(
+    client: TestClient, fake_engine: FakeEngine, path: str
+) -> None:
+    body = {**(CHAT if "chat" in path else COMPLETION), "n": 3, "seed": 7, "max_tokens": 20}
+    whole = client.post(path, json=body).json()
+    assert [c["index"] for c in whole["choices"]] == [0, 1, 2]
+    texts = [c["message"]["content"] if "chat" in path else c["text"] for c in whole["choices"]]
+    assert texts == ["".join(FAKE_PIECES)] * 3
+    assert whole["usage"]["completion_tokens"] == 3 * len(FAKE_PIECES)
+    assert whole["usage"]["prompt_tokens"] == 2  # "Say hi": counted once
+    # Each choice its own sequence; a seed gives choice i the seed + i.
+    assert [r.params.seed for r in fake_engine.submitted] == [7, 8, 9]
+    events = [
+        json.loads(line[6:])
+        for line in client.post(
+            path, json={**body, "stream": True, "stream_options": {"include_usage": True}}
+        ).text.splitlines()
+        if line.startswith("data: {")
+    ]
+    streamed: dict[int, str] = {}
+    finished = set()
+    for event in events[:-1]:
+        choice = event["choices"][0]
+        piece = choice["delta"].get("content") if "chat" in path else choice["text"]
+        streamed[choice["index"]] = streamed.get(choice["index"], "") + (piece or "")
+        if choice["finish_reason"]:
+            finished.add(choice["index"])
+    assert streamed == dict(enumerate(texts)) and finished == {0, 1, 2}
+    assert events[-1]["usage"]["completion_tokens"] == 3 * len(FAKE_PIECES)
+
+
+@pytest.mark.parametrize("n", [0, 17])
+def test_n_out_of_range_is_a_400(client: TestClient, n: int) -> None:
+    resp = client.post("/v1/chat/completions", json={**CHAT, "n": n})
+    assert _openai_error(resp, 400, "invalid_request_error")["param"] == "n"
+
+
+@pytest.mark.parametrize("bias", [{"x": 1}, {"15": 101}, {"15": -100.5}])
+def test_bad_logit_bias_is_a_400_naming_it(client: TestClient, bias: dict[str, Any]) -> None:
+    resp = client.post("/v1/chat/completions", json={**CHAT, "logit_bias": bias})
+    assert _openai_error(resp, 400, "invalid_request_error")["param"] == "logit_bias"
+
+
+def test_models_retrieve_through_the_openai_package(client: TestClient) -> None:
+    """openai's client.models.retrieve (issue 33 item 8): one entry of the list."""
+    oai = openai.OpenAI(base_url=f"{LOCAL}/v1", api_key="unused", http_client=client)
+    model = oai.models.retrieve(DEFAULT_MODEL_ID)
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert model.id == DEFAULT_MODEL_ID and model.object == "model"
+    assert model.owned_by == listed[DEFAULT_MODEL_ID]["owned_by"]
+    assert model.model_extra == {"loaded": True}
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.models.retrieve("no-such-model")
+    assert missing.value.param == "model" and "no-such-model" in missing.value.message
 
 
 # ---- streams -----------------------------------------------------------------------------
@@ -207,7 +268,7 @@ def _openai_error(resp: Any, status: int, kind: str) -> dict[str, Any]:
         ({"model": "x"}, "messages"),
         ({**CHAT, "temperature": 5}, "temperature"),
         ({**CHAT, "max_tokens": 0}, "max_tokens"),
-        ({**CHAT, "n": 2}, "n"),
+        ({**CHAT, "n": 17}, "n"),
         ({**CHAT, "messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
     ],
 )
@@ -244,7 +305,16 @@ def test_prompt_too_long_is_a_400_before_any_chunk(client: TestClient) -> None:
         "/v1/completions", json={**COMPLETION, "prompt": "word " * 100, "stream": True}
     )
     error = _openai_error(resp, 400, "invalid_request_error")
-    assert error["code"] == "VALIDATION_ERROR"
+    # OpenAI's code for it, on the prompt's field (chat: messages); the seed API keeps its own.
+    assert (error["code"], error["param"]) == ("context_length_exceeded", "prompt")
+    chat = {**CHAT, "messages": [{"role": "user", "content": "word " * 100}]}
+    error = _openai_error(
+        client.post("/v1/chat/completions", json=chat), 400, "invalid_request_error"
+    )
+    assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
+    seed = client.post("/api/v1/generate", json={"prompt": "word " * 100}).json()["error"]
+    assert seed["code"] == "VALIDATION_ERROR"
+    assert seed["details"]["reason"] == "context_length_exceeded"
 
 
 @pytest.fixture

@@ -159,3 +159,18 @@ def test_seed_api(client: TestClient, thinking: tuple[str, ...]) -> None:
 def test_a_model_without_markers_is_unchanged(client: TestClient) -> None:
     body = client.post("/v1/chat/completions", json=CHAT).json()
     assert "reasoning_content" not in body["choices"][0]["message"]
+
+
+def test_responses_output_text_is_the_answer_only(
+    client: TestClient, thinking: tuple[str, ...]
+) -> None:
+    # The Responses API's own `reasoning` item is not rendered yet: the reasoning must at
+    # least stay out of the answer's text, streamed and whole.
+    body = {"model": client.get("/v1/models").json()["data"][0]["id"], "input": "hi"}
+    whole = client.post("/v1/responses", json={**body, "store": False}).json()
+    texts = [p["text"] for item in whole["output"] for p in item.get("content", [])]
+    assert texts == [ANSWER]
+    streamed = client.post("/v1/responses", json={**body, "store": False, "stream": True}).text
+    events = _sse(streamed)
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert deltas == ANSWER

@@ -350,7 +350,11 @@ def test_a_too_long_prompt_is_a_validation_error_with_details(client: TestClient
         _send(ws, "generate", "g", {"prompt": "word " * 100})
         data = _check_error(_recv(ws), "g", "VALIDATION_ERROR")
     if "details" in data:
-        assert data["details"] == {"prompt_tokens": 100, "context_length": 64}
+        assert data["details"] == {
+            "prompt_tokens": 100,
+            "context_length": 64,
+            "reason": "context_length_exceeded",
+        }
 
 
 # ---- SSE error events: the same data as WebSocket errors -------------------------------------

@@ -46,6 +46,7 @@ def start_server(tmp: Path, **env: str) -> Server:
         "BROWSER_LLM_HOST": "127.0.0.1",
         "BROWSER_LLM_PORT": str(port),
         "BROWSER_LLM_MODELS_DIR": str(tmp / "models"),
+        "BROWSER_LLM_DATA_DIR": str(tmp / "data"),
         # The suite sends far more than 60 generates a minute; limits have their own tests.
         "BROWSER_LLM_RATE_LIMIT_GENERATE": "100000",
         "BROWSER_LLM_RATE_LIMIT_STATUS": "100000",

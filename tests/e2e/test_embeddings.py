@@ -90,3 +90,34 @@ def test_embeddings_and_eight_streams_interleave_and_all_finish(server: Server) 
         embeds = [pool.submit(embed_one, i) for i in range(4)]
         assert [f.result(timeout=300) for f in embeds] == [4] * 4
         assert all(f.result(timeout=300) > 1 for f in streams)
+
+
+def test_token_arrays_are_the_models_own_ids(oai: openai.OpenAI, server: Server) -> None:
+    """`input` as int[] and int[][] (issue 33 item 9): the model's own token ids, read as
+    they are; the same ids as the text's own tokenization give the text's vector."""
+    texts = ["The cat sat on the mat.", "héllo 世界"]
+    ids = [
+        httpx.post(
+            f"{server.base_url}/tokenize", json={"text": t, "add_special": True}, timeout=30
+        ).json()["data"]["tokens"]
+        for t in texts
+    ]
+    by_text = oai.embeddings.create(model=MODEL, input=texts)
+    one = oai.embeddings.create(model=MODEL, input=ids[0])
+    assert one.usage.prompt_tokens == len(ids[0])
+    assert one.data[0].embedding == pytest.approx(by_text.data[0].embedding, abs=1e-5)
+    both = oai.embeddings.create(model=MODEL, input=ids)
+    assert [d.index for d in both.data] == [0, 1]
+    for got, want in zip(both.data, by_text.data, strict=True):
+        assert got.embedding == pytest.approx(want.embedding, abs=1e-5)
+
+
+def test_a_token_id_outside_the_vocabulary_is_a_400_naming_its_position(
+    oai: openai.OpenAI,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as many:
+        oai.embeddings.create(model=MODEL, input=[[1, 2], [3, 10**9]])
+    assert many.value.param == "input" and "input[1][1]" in many.value.message
+    with pytest.raises(openai.BadRequestError) as one:
+        oai.embeddings.create(model=MODEL, input=[5, -1])
+    assert one.value.param == "input" and "input[1]" in one.value.message

@@ -149,7 +149,7 @@ OPENAI_BODIES: dict[str, bytes] = {
     ),
     "temperature NaN": b'{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
     "max_tokens huge": b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e999}',
-    "n is 2": b'{"messages": [{"role": "user", "content": "hi"}], "n": 2}',
+    "n is 17": b'{"messages": [{"role": "user", "content": "hi"}], "n": 17}',
     "schema nested 200 deep": json.dumps(
         {
             "messages": [{"role": "user", "content": "hi"}],

@@ -18,6 +18,7 @@ from tests.fakes import FakeEngine
 
 _SETTINGS = Settings(
     models_dir=Path(tempfile.gettempdir()) / "browser-llm-fuzz-models",
+    data_dir=Path(tempfile.mkdtemp(prefix="browser-llm-fuzz-data-")),
     rate_limit_generate=1_000_000,
     rate_limit_status=1_000_000,
     rate_limit_other=1_000_000,

@@ -59,7 +59,11 @@ def test_prompt_too_long_names_sizes() -> None:
     request = GenerationRequest(prompt="a b c d e f g h i j", raw=True)
     with pytest.raises(ValidationError) as err:
         prepare_prompt(_FakeTokenizer(), request)
-    assert err.value.details == {"prompt_tokens": 11, "context_length": 10}
+    assert err.value.details == {
+        "prompt_tokens": 11,
+        "context_length": 10,
+        "reason": "context_length_exceeded",
+    }
 
 
 def test_max_tokens_is_clamped_to_room_left() -> None:

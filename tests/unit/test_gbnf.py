@@ -51,3 +51,14 @@ def test_states_are_interned_and_bounded() -> None:
     small = GrammarWalker(parse_gbnf('root ::= "abcdefgh"'), max_states=3)
     assert small.walk(small.initial, "abcdefgh") is not None  # states beyond 3 are not kept
     assert small.full
+
+
+def test_llama_cpps_json_whitespace_rule() -> None:
+    from browser_llm.grammar.json_schema import JSON_WS
+
+    w = _walker(f'root ::= "{{" space "}}"\nspace ::= {JSON_WS}')
+    for gap in ["", " ", "\n", "\n\n", "\n\t  ", "\n" + " " * 20, "\n\n\t"]:
+        assert _accepts(w, "{" + gap + "}"), repr(gap)
+    for gap in ["  ", "\n\n\n", "\n" + " " * 21, "\t", " \n", "\r\n"]:
+        assert not _accepts(w, "{" + gap + "}"), repr(gap)
+    assert w.closing(w.initial) == "{}"

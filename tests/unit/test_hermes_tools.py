@@ -116,6 +116,16 @@ def test_answers_parse_into_calls_and_text() -> None:
     assert plan_outcome(_plan("required"), "<tool_call>\n{").calls == []
 
 
+def test_a_block_the_engine_closed_is_dropped_before_repeats_merge() -> None:
+    """max_tokens ran out in the fifth of five identical blocks and the engine closed it:
+    the closed one goes, the repeats merge, the model's call stays (issue 33 item 7)."""
+    five = "\n".join([ONE] * 5)
+    assert [c.name for c in plan_outcome(_plan(), five, closed=True).calls] == ["get_weather"]
+    closed = TWO.replace('"a": 1, "b": 2', '"a": 0, "b": 0')  # the second closed with filler
+    assert [c.name for c in plan_outcome(_plan(), closed, closed=True).calls] == ["get_weather"]
+    assert plan_outcome(_plan(), ONE, closed=True).calls == []
+
+
 def test_streamed_text_is_the_answer_and_calls_stream_nothing() -> None:
     stream = answer_text(_plan())
     assert isinstance(stream, HermesAnswerText)

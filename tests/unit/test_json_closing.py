@@ -217,3 +217,54 @@ def test_walk_matches_the_grammar_text_it_was_built_from() -> None:
     assert state is not None and state.accepting
     # JSON mode bounds depth to 3 objects: a fourth level is not allowed.
     assert walker.walk(walker.initial, '{"a": {"b": {"c": {') is None
+
+
+PRETTY_PERSON = (
+    '{\n  "name": "Ana",\n  "age": 42,\n  "role": "guest",\n  "address": {\n'
+    '    "city": "Porto",\n    "zip": "4000"\n  },\n  "tags": [\n    "a",\n\n\t"b"\n  ]\n}'
+)
+
+
+def test_every_prefix_of_a_pretty_printed_instance_closes_valid() -> None:
+    # llama.cpp's whitespace (newlines, indentation) is allowed everywhere it allows it, and
+    # a closing forced in the middle of it still parses and validates (issue 36).
+    grammar = json_constraint(False, PERSON)
+    assert grammar is not None
+    for prefix in _cut_everywhere(PRETTY_PERSON):
+        value = json.loads(_close(grammar, prefix).decode())
+        jsonschema.validate(value, PERSON)
+    for prefix in _cut_everywhere(PRETTY_PERSON):
+        json.loads(_close(JSON_OBJECT_GBNF, prefix).decode())
+
+
+@pytest.mark.parametrize("grammar_kind", ["schema", "json_mode"])
+def test_the_shortest_closing_takes_no_optional_whitespace(grammar_kind: str) -> None:
+    grammar = json_constraint(False, PERSON) if grammar_kind == "schema" else JSON_OBJECT_GBNF
+    assert grammar is not None
+    compact, pretty = _budget(grammar), _budget(grammar)
+    assert compact.allows(b'{"name":"A"', room=1000)
+    assert pretty.allows(b'{\n  "name": "A"', room=1000)
+    closing = compact.closing_tokens()
+    assert closing is not None and pretty.closing_tokens() == closing
+    assert not any(chr(t).isspace() for t in closing)
+    # ... and in the middle of an indentation, the closing only finishes the value.
+    assert pretty.allows(b",\n\t  ", room=1000)
+    rest = pretty.closing_tokens()
+    assert rest is not None and not any(chr(t).isspace() for t in rest)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value"),
+    [({"minimum": 1}, 1), ({"minimum": 37, "maximum": 4521}, 37), ({"maximum": -3}, -3)],
+)
+def test_a_bounded_integer_closes_with_its_shortest_value(
+    bounds: dict[str, int], value: int
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", **bounds}},
+        "required": ["n"],
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert json.loads(_close(grammar, b"{").decode()) == {"n": value}

@@ -126,3 +126,228 @@ def test_large_length_bounds_stay_out_of_the_grammar() -> None:
     assert many is not None and len(many) < 2000
     check = check_json_output('"' + "a" * 20 + '"', {"type": "string", "minLength": 300})
     assert not check.valid  # the dropped bound is still checked on the output
+
+
+# ---- one whitespace rule for every JSON grammar (issue 36) ----------------------------
+
+RECIPE: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "kind": {"enum": ["sweet", "savoury"]},
+        "serves": {"type": "integer", "minimum": 1, "maximum": 12},
+        "ingredients": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "amount": {"type": "number"}},
+                "required": ["name", "amount"],
+            },
+        },
+        "notes": {"type": "string", "format": "date"},
+    },
+    "required": ["name", "kind", "serves", "ingredients"],
+}
+PRETTY = (
+    '{\n  "name": "Pancakes",\n  "kind": "sweet",\n  "serves": 4,\n  "ingredients": [\n'
+    '    {\n      "name": "milk",\n      "amount": 0.5\n    },\n'
+    '\t\t{"name" : "egg", "amount": 2}\n  ]\n}'
+)
+
+
+def _grammars() -> dict[str, str]:
+    schema_grammar = json_constraint(False, RECIPE)
+    assert schema_grammar is not None
+    mode = grammar_for(True, None)
+    assert mode is not None
+    return {"schema": schema_grammar, "json_mode": mode}
+
+
+def _accepts_text(grammar: str, text: str) -> bool:
+    from browser_llm.grammar.gbnf import parse_gbnf
+    from browser_llm.grammar.walk import GrammarWalker
+
+    walker = GrammarWalker(parse_gbnf(grammar))
+    state = walker.walk(walker.initial, text)
+    return state is not None and state.accepting
+
+
+def test_every_json_grammar_has_llama_cpps_whitespace_rule_once() -> None:
+    from browser_llm.grammar.json_schema import JSON_WS
+
+    assert JSON_WS == '| " " | "\\n"{1,2} [ \\t]{0,20}'  # common/json-schema-to-grammar.cpp
+    for grammar in _grammars().values():
+        ws_rules = [line for line in grammar.splitlines() if line.endswith(JSON_WS)]
+        assert len(ws_rules) == 1
+        assert '" "?' not in grammar  # the Python port's own rule is gone
+
+
+@pytest.mark.parametrize("kind", ["schema", "json_mode"])
+def test_pretty_printed_json_is_accepted(kind: str) -> None:
+    grammar = _grammars()[kind]
+    assert _accepts_text(grammar, PRETTY)
+    compact = '{"name":"P","kind":"savoury","serves":12,"ingredients":[]}'
+    assert _accepts_text(grammar, compact)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "P" , "kind": "sweet", "serves": 1, "ingredients": []}',  # before ","
+        '{"name": "P", "kind": "sweet", "serves": 1, "ingredients": []}\n',  # after the end
+        '{\n\n\n"name": "P", "kind": "sweet", "serves": 1, "ingredients": []}',  # 3 newlines
+        "{\n" + " " * 21 + '"name": "P", "kind": "sweet", "serves": 1, "ingredients": []}',
+        '{  "name": "P", "kind": "sweet", "serves": 1, "ingredients": []}',  # two spaces
+    ],
+)
+def test_whitespace_goes_where_llama_cpp_puts_it_and_is_bounded(text: str) -> None:
+    for grammar in _grammars().values():
+        assert not _accepts_text(grammar, text)
+
+
+def test_enum_and_const_values_take_whitespace_before_the_closing_brace() -> None:
+    # The Python port left no whitespace after an enum value: `"sweet"\n}` was refused.
+    schema = {"type": "object", "properties": {"s": {"enum": ["a", "b"]}, "c": {"const": 1}}}
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert _accepts_text(grammar, '{\n  "s": "a"\n}')
+    assert _accepts_text(grammar, '{\n  "c": 1\n}')
+
+
+def test_hermes_tool_calls_take_pretty_printed_arguments() -> None:
+    from browser_llm.service.tools.generic import ToolPlan
+    from browser_llm.service.tools.hermes import hermes_grammar
+
+    assert ToolPlan is not None  # the grammar only needs a call grammar and the plan's mode
+
+    class Plan:
+        parallel = False
+        mode = "required"
+
+    call = json_constraint(
+        False,
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": "weather"},
+                "arguments": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+            "required": ["name", "arguments"],
+        },
+    )
+    assert call is not None
+    grammar = hermes_grammar(Plan(), call)  # type: ignore[arg-type]
+    text = (
+        '<tool_call>\n{\n  "name": "weather",\n  "arguments": {\n    "city": "Oslo"\n  }\n}'
+        "\n</tool_call>"
+    )
+    assert _accepts_text(grammar, text)
+
+
+# ---- the converter's drift from llama.cpp's C++ one (issue 36 item 2) -------------------
+
+
+@pytest.mark.parametrize(
+    ("bounds", "inside", "outside"),
+    [
+        ({"minimum": 1, "maximum": 1000}, ["1", "999", "1000"], ["0", "1001", "-1", "01"]),
+        ({"minimum": -5, "maximum": 5}, ["-5", "0", "5"], ["-6", "6"]),
+        ({"minimum": -20}, ["-20", "0", "123456"], ["-21", "-100"]),
+        ({"maximum": 100}, ["-7", "0", "100"], ["101", "1000"]),
+        ({"maximum": -3}, ["-3", "-1000"], ["-2", "0", "5"]),
+        ({"exclusiveMinimum": 10, "exclusiveMaximum": 300}, ["11", "299"], ["10", "300"]),
+    ],
+)
+def test_integer_bounds_of_any_width_reach_the_grammar(
+    bounds: dict[str, int], inside: list[str], outside: list[str]
+) -> None:
+    # The Python port ignores integer bounds; llama.cpp turns any bounds into a grammar.
+    grammar = json_constraint(False, {"type": "integer", **bounds})
+    assert grammar is not None
+    for text in inside:
+        assert _accepts_text(grammar, text), text
+    for text in outside:
+        assert not _accepts_text(grammar, text), text
+
+
+def test_a_type_list_keeps_the_other_keywords() -> None:
+    # The port read {"type": [a, b], ...} as any a or any b; llama.cpp keeps the keywords.
+    schema = {
+        "type": "object",
+        "properties": {
+            "who": {
+                "type": ["object", "null"],
+                "properties": {"n": {"type": ["integer", "null"], "minimum": 1, "maximum": 3}},
+                "required": ["n"],
+                "additionalProperties": False,
+            },
+            "tag": {"type": ["string", "null"], "maxLength": 2},
+        },
+        "required": ["who", "tag"],
+        "additionalProperties": False,
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert _accepts_text(grammar, '{"who": {"n": 3}, "tag": "ab"}')
+    assert _accepts_text(grammar, '{"who": null, "tag": null}')
+    assert _accepts_text(grammar, '{"who": {"n": null}, "tag": ""}')
+    assert not _accepts_text(grammar, '{"who": {"other": 1}, "tag": "ab"}')
+    assert not _accepts_text(grammar, '{"who": {"n": 4}, "tag": "ab"}')
+    assert not _accepts_text(grammar, '{"who": null, "tag": "abc"}')
+
+
+def test_a_type_list_at_the_root_keeps_its_defs() -> None:
+    schema = {
+        "type": ["array", "null"],
+        "items": {"$ref": "#/$defs/point"},
+        "$defs": {"point": {"type": "integer", "minimum": 0, "maximum": 9}},
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    assert _accepts_text(grammar, "[1, 9]") and _accepts_text(grammar, "null")
+    assert not _accepts_text(grammar, "[10]")
+
+
+def test_a_patterns_dot_stays_inside_a_json_string() -> None:
+    # "." took a raw quote (ending the string early) or a control character: no JSON then.
+    grammar = json_constraint(False, {"type": "string", "pattern": "^.{2,3}$"})
+    assert grammar is not None
+    assert _accepts_text(grammar, '"ab"') and _accepts_text(grammar, '"a\\"b"')
+    assert not _accepts_text(grammar, '"a"b"')
+    assert not _accepts_text(grammar, '"a\tb"')
+
+
+def test_formats_match_llama_cpp() -> None:
+    for fmt, good, bad in [
+        ("date", '"2024-02-29"', '"2024-13-01"'),
+        ("time", '"23:59:59Z"', '"24:00:00Z"'),
+        ("date-time", '"2024-02-29T12:00:00.123+02:00"', '"2024-02-29 12:00:00Z"'),
+        ("uuid", '"123e4567-e89b-12d3-a456-426614174000"', '"123e4567e89b12d3a456426614174000"'),
+    ]:
+        grammar = json_constraint(False, {"type": "string", "format": fmt})
+        assert grammar is not None
+        assert _accepts_text(grammar, good) and not _accepts_text(grammar, bad), fmt
+
+
+def test_optional_properties_and_order_match_llama_cpp() -> None:
+    # Required properties first, in `properties` order; then optional ones, each skippable.
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "integer"},
+            "b": {"type": "integer"},
+            "c": {"type": "integer"},
+        },
+        "required": ["b"],
+        "additionalProperties": False,
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    for text in ['{"b": 1}', '{"b": 1, "a": 2}', '{"b": 1, "c": 3}', '{"b": 1, "a": 2, "c": 3}']:
+        assert _accepts_text(grammar, text), text
+    for text in ['{"a": 2, "b": 1}', '{"b": 1, "c": 3, "a": 2}', "{}"]:
+        assert not _accepts_text(grammar, text), text

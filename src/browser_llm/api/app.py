@@ -19,6 +19,7 @@ from browser_llm.api.ollama import routes as ollama
 from browser_llm.api.openai import embeddings as openai_embeddings
 from browser_llm.api.openai import routes as openai_compat
 from browser_llm.api.ratelimit import RateLimiter
+from browser_llm.api.responses import routes as openai_responses
 from browser_llm.api.security import SecurityMiddleware
 from browser_llm.api.services import (
     build_services,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             svc.keep_alive.close()
+            svc.responses.close()
             if svc.peers is not None:
                 await svc.peers.close()
             svc.browser.shutdown()
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="Local LLM inference on llama.cpp. Every response is wrapped in the "
         "envelope {success, data, error, metadata}; see docs/api.md.",
         lifespan=lifespan,
+        # A body without Content-Type is JSON (security.py drops other labels than JSON).
+        strict_content_type=False,
     )
     # Outermost last: request id -> CORS (answers preflights) -> security -> routes.
     app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(openai_compat.router)
     app.include_router(openai_embeddings.router)
     app.include_router(anthropic.router)  # /v1/messages: Anthropic's shapes, errors included
+    app.include_router(openai_responses.router)
     # Ollama's API at /api/<name>; the seed API is /api/v1/... (Ollama has no route "v1").
     app.include_router(ollama.router)
     app.include_router(ollama_models.router)

@@ -100,8 +100,9 @@ def error_response(
         )
     if is_openai_path(request.url.path):
         param = details.get("field") if isinstance(details, dict) else None
+        chat = request.url.path.rstrip("/").endswith("/chat/completions")
         return JSONResponse(
-            openai_error(code, message, param if isinstance(param, str) else None),
+            openai_error(code, message, param if isinstance(param, str) else None, details, chat),
             status_code=status_code,
             headers=headers,
         )

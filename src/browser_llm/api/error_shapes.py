@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from browser_llm.core.errors import BrowserLLMError
+from browser_llm.core.errors import CONTEXT_LENGTH_EXCEEDED, BrowserLLMError
 
 __all__ = [
     "ERRORS",
@@ -109,16 +109,24 @@ def stream_error_of(exc: BrowserLLMError) -> dict[str, Any]:
     return stream_error_data(exc.code, exc.message, exc.details)
 
 
-def openai_error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    """OpenAI's error body, for HTTP answers and stream events on /v1 alike."""
+def openai_error(
+    code: str, message: str, param: str | None = None, details: Any = None, chat: bool = True
+) -> dict[str, Any]:
+    """OpenAI's error body, for HTTP answers and stream events on /v1 alike. A prompt longer
+    than the context (`details.reason`) is OpenAI's `context_length_exceeded` on the prompt's
+    field, `messages` (chat) or `prompt`: OpenAI's clients look for that code."""
     status = status_for(code)
     kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    if isinstance(details, dict) and details.get("reason") == CONTEXT_LENGTH_EXCEEDED:
+        code, param = CONTEXT_LENGTH_EXCEEDED, "messages" if chat else "prompt"
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def openai_error_of(exc: BrowserLLMError) -> dict[str, Any]:
+def openai_error_of(exc: BrowserLLMError, chat: bool = True) -> dict[str, Any]:
     param = exc.details.get("field") if isinstance(exc.details, dict) else None
-    return openai_error(exc.code, exc.message, param if isinstance(param, str) else None)
+    return openai_error(
+        exc.code, exc.message, param if isinstance(param, str) else None, exc.details, chat
+    )
 
 
 def ollama_error(code: str, message: str) -> dict[str, Any]:

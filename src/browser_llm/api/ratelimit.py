@@ -39,8 +39,9 @@ class RateDecision:
 
 
 # Ollama's inference routes (its /api/generate is matched by the suffix rule), and
-# Anthropic's Messages route.
-_GENERATE_PATHS = {"/api/chat", "/api/embed", "/api/embeddings", "/v1/messages"}
+# Anthropic's Messages route, and OpenAI's Responses API (POST creates; its GETs and DELETEs
+# of stored responses are "other").
+_GENERATE_PATHS = {"/api/chat", "/api/embed", "/api/embeddings", "/v1/messages", "/v1/responses"}
 
 
 def bucket_for(method: str, path: str) -> str:

@@ -1,5 +1,6 @@
-"""Pure-ASGI guard in front of every route: Host check (DNS rebinding), WebSocket
-Origin check, API key, rate limits and the request body bound."""
+"""Pure-ASGI guard in front of every route: Host check (DNS rebinding), Origin checks
+(WebSockets, and bodies a web page can send without a CORS preflight), API key, rate
+limits and the request body bound. A POST body is read as JSON whatever its label."""
 
 from __future__ import annotations
 
@@ -45,6 +46,28 @@ def _open_path(path: str) -> bool:
     return path == HEALTH_PATH or is_web_path(path)
 
 
+# Ollama's and OpenAI's servers read a body as JSON whatever its label: litellm's ollama/
+# prefixes send none, curl -d labels it a form. The label is dropped, and the routes read
+# an unlabelled body as JSON (FastAPI's strict_content_type=False, api/app.py).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # curl -X DELETE -d too
+_NO_PREFLIGHT = (
+    "cross-origin request refused: from a web page, send the body with "
+    "Content-Type: application/json (CORS, BROWSER_LLM_CORS_ORIGINS)"
+)
+
+
+def _labelled_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _drop_label(scope: Scope) -> None:
+    # In place: the outer middleware reads the route Starlette records on this scope.
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+
+
 def _hostname(host_header: str) -> str:
     return (urlsplit("//" + host_header).hostname or "").lower()
 
@@ -70,6 +93,16 @@ class SecurityMiddleware:
         if scope["type"] == "websocket" and not self._origin_ok(headers):
             await self._deny(scope, send, 403, "FORBIDDEN", "cross-origin WebSocket refused")
             return
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _BODY_METHODS
+            and not _labelled_json(headers.get("content-type"))
+        ):
+            # A browser sends such a body from any page without a CORS preflight.
+            if not self._origin_ok(headers):
+                await self._deny(scope, send, 403, "FORBIDDEN", _NO_PREFLIGHT)
+                return
+            _drop_label(scope)
         presented = self._presented_key(scope, headers)
         if not self._key_ok(scope, presented):
             await self._deny(

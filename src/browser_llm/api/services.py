@@ -28,6 +28,7 @@ from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.prepare import Preparer
 from browser_llm.service.registry import ModelRegistry
+from browser_llm.service.response_store import ResponseStore
 from browser_llm.service.stats import RequestStats
 from browser_llm.service.status import StatusService
 from browser_llm.service.tokens import TokenService
@@ -65,6 +66,7 @@ class Services:
     status: StatusService
     logs: LogBuffer
     tokens: TokenService
+    responses: ResponseStore  # /v1/responses with store=true (SQLite, opened on first use)
     # model id -> GETs of its bytes by browser engine tabs
     file_requests: dict[str, int] = field(default_factory=dict)
     # the other server processes on the same Redis, for /metrics and /debug/profile
@@ -202,6 +204,9 @@ def build_services(
         status=status,
         logs=logs,
         tokens=TokenService(engine, {"native": native, "browser": browser}),
+        responses=ResponseStore(
+            settings.responses_db, settings.responses_max_count, settings.responses_max_age_s
+        ),
         file_requests=file_requests,
     )
 

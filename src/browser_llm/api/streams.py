@@ -4,7 +4,7 @@ stream is closed (its queue place and sequence released) when the response ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -15,7 +15,12 @@ from browser_llm.core.errors import CancelledError
 from browser_llm.core.types import Completion
 from browser_llm.service.generation import GenerationStream
 
-__all__ = ["SSE_EVENT_SCHEMA", "GenerationSSEResponse", "collect_unless_disconnected"]
+__all__ = [
+    "SSE_EVENT_SCHEMA",
+    "GenerationSSEResponse",
+    "collect_all_unless_disconnected",
+    "collect_unless_disconnected",
+]
 
 
 # One Server-Sent Event, as clients parse it: its `data` line holds one JSON object.
@@ -42,7 +47,7 @@ class GenerationSSEResponse(StreamingResponse):
 
     def __init__(
         self,
-        stream: GenerationStream,
+        stream: GenerationStream | Sequence[GenerationStream],  # several: n choices
         content: AsyncIterable[bytes],
         headers: Mapping[str, str] | None = None,
         media_type: str = "text/event-stream",  # Ollama's routes: application/x-ndjson
@@ -50,13 +55,14 @@ class GenerationSSEResponse(StreamingResponse):
         super().__init__(
             content, media_type=media_type, headers={**_SSE_HEADERS, **(headers or {})}
         )
-        self.generation = stream
+        self.generations = (stream,) if isinstance(stream, GenerationStream) else tuple(stream)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.generation.close()
+            for generation in self.generations:
+                generation.close()
 
 
 async def _until_disconnect(request: Request) -> None:
@@ -66,17 +72,27 @@ async def _until_disconnect(request: Request) -> None:
 
 async def collect_unless_disconnected(request: Request, stream: GenerationStream) -> Completion:
     """Runs a whole generation, cancelling it if the client goes away first."""
-    work = asyncio.ensure_future(stream.collect())
+    return (await collect_all_unless_disconnected(request, [stream]))[0]
+
+
+async def collect_all_unless_disconnected(
+    request: Request, streams: Sequence[GenerationStream]
+) -> list[Completion]:
+    """Runs generations whole (n choices), cancelling them if the client goes away first
+    or one of them fails."""
+    work = asyncio.ensure_future(asyncio.gather(*(s.collect() for s in streams)))
     watch = asyncio.ensure_future(_until_disconnect(request))
+    both: set[asyncio.Future[Any]] = {work, watch}
     left = True
     try:
-        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         left = not work.done()
     finally:
         watch.cancel()
         if not work.done():
             work.cancel()
-        stream.close()
+        for stream in streams:
+            stream.close()
     if left:
         raise CancelledError("client disconnected")
     return work.result()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from browser_llm.core.errors import (
     ModelLoadFailedError,
     ValidationError,
 )
-from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, EmbedInput, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Admitted,
     EngineState,
@@ -198,7 +199,7 @@ class RemoteEngine:
     ) -> str:
         return str(await self._call("detokenize", tokens, remove_special, unparse_special))
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         result = await self._call("embed", texts)
         return Embeddings(
             model_id=str(result["model_id"]),

@@ -25,6 +25,7 @@ from browser_llm.cluster.prefix_choice import prefix_digest, prefix_key
 from browser_llm.cluster.reports import ReplicaReports, redis_url_of
 from browser_llm.config import Settings
 from browser_llm.core.errors import BrowserLLMError
+from browser_llm.core.types import EmbedInput
 from browser_llm.engine.process.engine import ProcessEngine
 from browser_llm.engine.process.wire import decode_request, encode_error, encode_event, encode_model
 from browser_llm.models.catalog import Catalog
@@ -105,7 +106,7 @@ class EngineReplica:
     ) -> dict[str, Any]:
         return await _answer(self._engine.detokenize(tokens, remove_special, unparse_special))
 
-    async def embed(self, texts: list[str]) -> dict[str, Any]:
+    async def embed(self, texts: list[EmbedInput]) -> dict[str, Any]:
         return await _answer(self._engine.embed(texts))
 
     def check_health(self) -> None:

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# details.reason of the ValidationError for a prompt the context cannot hold (OpenAI's
+# error code for it, which the /v1 routes answer with).
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+
 __all__ = [
+    "CONTEXT_LENGTH_EXCEEDED",
     "BrowserLLMError",
     "CancelledError",
     "InferenceError",

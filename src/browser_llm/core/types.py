@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = [
     "ChatMessage",
     "Completion",
+    "EmbedInput",
     "Embeddings",
     "FinishReason",
     "GenerationParams",
@@ -20,6 +21,9 @@ __all__ = [
 ]
 
 FinishReason = Literal["stop", "length", "error"]
+# One input of an embedding: a text, or token ids of the model's own vocabulary (read as
+# they are: no BOS added, nothing re-tokenized).
+EmbedInput = str | list[int]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class GenerationParams:
     seed: int | None = None
     ignore_eos: bool = False
     grammar: str | None = None  # GBNF the output must match (JSON mode / schema)
+    # (token id, value added to its logit; -inf bans it): llama.cpp's logit-bias sampler.
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -19,6 +19,7 @@ from browser_llm.core.types import (
     ChatMessage,
     Completion,
     Embeddings,
+    EmbedInput,
     GenerationParams,
     GpuDevice,
     LoadedModel,
@@ -241,6 +242,7 @@ class Engine(Protocol):
         """Raises (STORAGE_ERROR) at once for a model this engine cannot hold."""
         ...
 
-    async def embed(self, texts: list[str]) -> Embeddings:
-        """One pooled, L2-normalised vector per text, from the loaded model."""
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
+        """One pooled, L2-normalised vector per input (a text, or the model's token ids),
+        from the loaded model."""
         ...

@@ -21,13 +21,13 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psutil
 
 from browser_llm.core.errors import StorageError
-from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, EmbedInput, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Engine,
     EngineState,
@@ -307,7 +307,7 @@ class EnginePool:
     ) -> str:
         return await self._home().detokenize(tokens, remove_special, unparse_special)
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         return await self._home().embed(texts)
 
     def stats(self) -> EngineStats:

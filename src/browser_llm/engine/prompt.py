@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from browser_llm.core.errors import ValidationError
-from browser_llm.core.types import ChatMessage
+from browser_llm.core.errors import CONTEXT_LENGTH_EXCEEDED, ValidationError
+from browser_llm.core.types import ChatMessage, GenerationParams
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
 
-__all__ = ["PreparedPrompt", "prepare_prompt", "prompt_text"]
+__all__ = ["PreparedPrompt", "check_logit_bias", "prepare_prompt", "prompt_text"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,22 @@ def prepare_prompt(model: _Tokenizer, request: GenerationRequest) -> PreparedPro
         raise ValidationError(
             f"prompt is {len(tokens)} tokens; the context holds {context} "
             "(and needs room for at least one new token)",
-            {"prompt_tokens": len(tokens), "context_length": context},
+            {
+                "prompt_tokens": len(tokens),
+                "context_length": context,
+                "reason": CONTEXT_LENGTH_EXCEEDED,
+            },
         )
     requested = request.params.max_tokens
     room = context - len(tokens)
     return PreparedPrompt(tokens, min(requested, room), clamped=requested > room)
+
+
+def check_logit_bias(params: GenerationParams, n_vocab: int) -> None:
+    """logit_bias names ids of this model's vocabulary (llama.cpp indexes by them)."""
+    for token, _ in params.logit_bias:
+        if not 0 <= token < n_vocab:
+            raise ValidationError(
+                f"logit_bias: {token} is not a token id of this model (0-{n_vocab - 1})",
+                {"field": "logit_bias", "token": token, "n_vocab": n_vocab},
+            )

@@ -11,21 +11,31 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from browser_llm.core.errors import ValidationError
-from browser_llm.grammar.schema_reduce import PLACEHOLDER_RULES, reduce_schema
+from browser_llm.grammar.schema_reduce import reduce_schema, substitute_placeholders
 
 __all__ = [
     "JSON_OBJECT_GBNF",
+    "JSON_WS",
     "MAX_SCHEMA_BYTES",
     "MAX_SCHEMA_DEPTH",
     "SchemaField",
     "grammar_for",
 ]
+
+# The whitespace of every JSON grammar here, and where it goes: llama.cpp's own
+# (common/json-schema-to-grammar.cpp): after "{", "[", ":" and ",", and before "}" and "]"
+# (a key may have it before its ":"); never after a value before a ",", nor after the whole
+# value. Small models learned JSON pretty-printed: a grammar that forbids the newline after
+# "{" pushes them off what they learned and they loop (issue 36). Bounded, so a model
+# cannot run away in whitespace; the shortest closing takes the empty choice.
+JSON_WS = '| " " | "\\n"{1,2} [ \\t]{0,20}'
 
 # JSON mode: one JSON object. Depth, members, strings, numbers and whitespace
 # are bounded so that a small model stuck repeating itself ("1222222...",
@@ -41,18 +51,18 @@ def _json_object_grammar() -> str:
     for level in range(_MAX_DEPTH):
         nxt = f"val{level + 1}"
         rules += [
-            f'obj{level} ::= "{{" ws ( mem{level} ("," ws mem{level}){more} )? "}}" ws',
-            f'mem{level} ::= string ":" ws {nxt}',
-            f'arr{level} ::= "[" ws ( {nxt} ("," ws {nxt}){more} )? "]" ws',
+            f'obj{level} ::= "{{" ws ( mem{level} ("," ws mem{level}){more} )? ws "}}"',
+            f'mem{level} ::= string ws ":" ws {nxt}',
+            f'arr{level} ::= "[" ws ( {nxt} ("," ws {nxt}){more} )? ws "]"',
             f"val{level + 1} ::= "
             + (f"obj{level + 1} | arr{level + 1} | scalar" if level + 1 < _MAX_DEPTH else "scalar"),
         ]
     rules += [
-        'scalar ::= string | number | ("true" | "false" | "null") ws',
-        'string ::= "\\"" char{0,100} "\\"" ws',
+        'scalar ::= string | number | "true" | "false" | "null"',
+        'string ::= "\\"" char{0,100} "\\""',
         'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
-        'number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})? ws',
-        'ws ::= | " " | "\\n" [ \\t]{0,20}',
+        'number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})?',
+        f"ws ::= {JSON_WS}",
     ]
     return "\n".join(rules) + "\n"
 
@@ -67,6 +77,8 @@ _SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
 _SCHEMA_VALUES = {"items", "additionalProperties", "not", "if", "then", "else", "contains"}
 _CONVERTER_CHAR = 'char ::= [^"\\\\] |'
 _JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+_CONVERTER_DOT = "dot ::= [^\\x0A\\x0D]"
+_JSON_DOT = 'dot ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 _TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
@@ -138,11 +150,59 @@ def grammar_for(
             f"{where.name} cannot be compiled to a grammar: {exc or type(exc).__name__}",
             {"field": where.field},
         ) from exc
-    for name, rule in PLACEHOLDER_RULES.items():  # rules of our own (grammar/schema_reduce.py)
-        grammar = grammar.replace(f'"\\"{name}\\""', f"({rule})")
+    grammar = substitute_placeholders(grammar)  # rules of our own (grammar/schema_reduce.py)
     # This converter's string character takes raw control characters (a newline inside a
-    # string), which JSON forbids: the answer would not parse.
-    return grammar.replace(_CONVERTER_CHAR, _JSON_CHAR)
+    # string), which JSON forbids: the answer would not parse. So does a pattern's "." (in
+    # llama.cpp's too), and a raw quote: it ended the string where the pattern went on.
+    grammar = grammar.replace(_CONVERTER_CHAR, _JSON_CHAR).replace(_CONVERTER_DOT, _JSON_DOT)
+    return _llama_cpp_whitespace(grammar)
+
+
+_GBNF_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|[\w-]+|\{[^}]*\}|\S')
+
+
+def _llama_cpp_whitespace(grammar: str) -> str:
+    """The converter's grammar with llama.cpp's whitespace (JSON_WS) where llama.cpp puts it.
+
+    The Python port puts its `space` after every value (so before "," too, and after the
+    whole answer) and allows only one space. Here every value loses its trailing `space`,
+    and the "}" or "]" that closes an object or array gains one in front.
+    """
+    rules = []
+    for line in grammar.splitlines():
+        name, sep, body = line.partition(" ::= ")
+        if not sep:
+            rules.append(line)
+            continue
+        if name == "space":
+            rules.append(f"space ::= {JSON_WS}")
+            continue
+        alternatives: list[list[str]] = [[]]
+        depth = 0
+        for token in _GBNF_TOKEN.findall(body):
+            depth += token == "("
+            depth -= token == ")"
+            if token == "|" and depth == 0:
+                alternatives.append([])
+            else:
+                alternatives[-1].append(token)
+        for alt in alternatives:
+            if alt and alt[-1] == "space":
+                alt.pop()
+            if alt and alt[0] in ('"{"', '"["') and alt[-1] in ('"}"', '"]"'):
+                alt.insert(len(alt) - 1, "space")
+                if alt[-3] == "space":  # an empty object: one gap, not two
+                    del alt[-3]
+        rules.append(f"{name} ::= " + " | ".join(_join(alt) for alt in alternatives))
+    return "\n".join(rules) + "\n"
+
+
+def _join(tokens: list[str]) -> str:
+    text = ""
+    for token in tokens:
+        glued = token in ("*", "+", "?", ")") or token.startswith("{") or text.endswith("(")
+        text += token if glued or not text else f" {token}"
+    return text
 
 
 @functools.cache

@@ -1,8 +1,8 @@
 """A JSON schema -> the part of it a grammar can enforce (the input of llama.cpp's converter).
 
 Keywords the converter understands pass through; some others become grammar the
-converter can express (a small integer range becomes an enum; `minimum: 0` becomes
-a placeholder that grammar/json_schema.py swaps for a grammar rule of its own). Everything
+converter can express (integer bounds, and `minimum: 0` on a number, become a placeholder
+that is swapped for a grammar rule of our own). Everything
 else (`multipleOf`, `uniqueItems`, `not`, `if`/`then`/`else`, `patternProperties`,
 unanchored patterns, ...) is left out of the grammar and checked on the finished
 output (grammar/check.py), so `json.valid` tells the truth.
@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from browser_llm.grammar.gbnf import GrammarSyntaxError, parse_gbnf
+from browser_llm.grammar.integer_range import integer_range_rule
 
-__all__ = ["PLACEHOLDER_RULES", "reduce_schema"]
+__all__ = ["reduce_schema", "substitute_placeholders"]
 
 _PASSED = {
     "type",
@@ -45,22 +46,17 @@ _SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
 _SHAPING = _PASSED - {"required", "minItems", "maxItems", "minLength", "maxLength"} | {"pattern"}
 # Any JSON value (the converter reads an empty schema as "an object").
 ANY_VALUE: dict[str, Any] = {"type": ["object", "array", "string", "number", "boolean", "null"]}
-# Integer ranges up to this many values become an enum the grammar enforces.
-_MAX_ENUM_RANGE = 256
 # Length and item bounds up to this stay in the grammar. The converter writes a bound as
 # that many nested rules: llama.cpp refused maxLength 1024 and hung on Claude Code's
 # `maxLength: 524288` (a 4 MB grammar); larger bounds are checked on the output instead.
 _MAX_REPEAT = 256
 _REPEAT_BOUNDS = {"minLength", "maxLength", "minItems", "maxItems"}
 
-# Placeholder constants and the GBNF that replaces them (grammar/json_schema.py swaps them in).
-PLACEHOLDER_RULES = {
-    "BLLM_NONNEGATIVE_INTEGER": '("0" | [1-9] [0-9]{0,15}) space',
-    "BLLM_POSITIVE_INTEGER": "[1-9] [0-9]{0,15} space",
-    "BLLM_NONNEGATIVE_NUMBER": (
-        '("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})? space'
-    ),
-}
+# Bounds the converter drops become a placeholder constant, swapped for a grammar rule of
+# our own by substitute_placeholders (the whitespace after the value stays the constant's).
+_PLACEHOLDER = re.compile(r'"\\"BLLM_(INTEGER|NONNEGATIVE_NUMBER)(?::(-?\d*):(-?\d*))?\\""')
+_NONNEGATIVE_NUMBER = '("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,3})?'
+_MAX_INTEGER_BOUND = 10**15  # integers have at most 16 digits in the grammar
 _SHORTHANDS = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
 _GBNF_ESCAPES = set('xuUtrn\\"[]')
 
@@ -71,6 +67,9 @@ def reduce_schema(node: Any, pattern_grammar: Callable[[str], str]) -> Any:
         return dict(ANY_VALUE)  # true: anything; false: nothing can match (reported after)
     if not isinstance(node, dict):
         return node
+    kinds = node.get("type")
+    if isinstance(kinds, list) and kinds and not {"$ref", "anyOf", "oneOf"} & node.keys():
+        return _split_types(node, kinds, pattern_grammar)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):
@@ -99,23 +98,54 @@ def reduce_schema(node: Any, pattern_grammar: Callable[[str], str]) -> Any:
     return out
 
 
+def _split_types(
+    node: dict[str, Any], kinds: list[Any], pattern_grammar: Callable[[str], str]
+) -> Any:
+    """{"type": [a, b], ...} as {"anyOf": [{"type": a, ...}, {"type": b, ...}]}: the converter
+    reads a type list as any a or any b and drops the other keywords (properties, maxLength,
+    bounds: {"type": ["object", "null"], "properties": ...} became any object); llama.cpp
+    keeps them in each alternative."""
+    if len(kinds) == 1:
+        return reduce_schema({**node, "type": kinds[0]}, pattern_grammar)
+    defs = {k: node[k] for k in ("$defs", "definitions") if k in node}  # refs point at them
+    rest = {k: v for k, v in node.items() if k not in defs}
+    out: dict[str, Any] = {
+        k: reduce_schema({"$defs": v}, pattern_grammar)["$defs"] for k, v in defs.items()
+    }
+    out["anyOf"] = [reduce_schema({**rest, "type": kind}, pattern_grammar) for kind in kinds]
+    return out
+
+
 def _bound_numbers(node: dict[str, Any], out: dict[str, Any]) -> None:
     kind = node.get("type")
     if kind not in ("integer", "number") or "enum" in out or "const" in out:
         return
     low, high = _bounds(node)
-    if kind == "integer" and low is not None and high is not None:
-        lo, hi = math.ceil(low), math.floor(high)
-        if 0 <= hi - lo < _MAX_ENUM_RANGE:
-            out["enum"] = list(range(lo, hi + 1))
-            return
-    if low is None or low < 0:
-        return
-    if kind == "integer":
-        name = "BLLM_POSITIVE_INTEGER" if low > 0 else "BLLM_NONNEGATIVE_INTEGER"
-    else:
-        name = "BLLM_NONNEGATIVE_NUMBER"
-    out["const"] = name
+    if kind == "integer":  # any bounds, as llama.cpp (integer_range.py)
+        lo, hi = _integer_bound(low, math.ceil), _integer_bound(high, math.floor)
+        if (lo is None and hi is None) or (lo is not None and hi is not None and lo > hi):
+            return  # nothing to enforce, or nothing fits (reported on the output)
+        out["const"] = f"BLLM_INTEGER:{'' if lo is None else lo}:{'' if hi is None else hi}"
+    elif low is not None and low >= 0:  # llama.cpp bounds no numbers; a sign we can
+        out["const"] = "BLLM_NONNEGATIVE_NUMBER"
+
+
+def _integer_bound(bound: float | None, to_int: Callable[[float], int]) -> int | None:
+    if bound is None or abs(bound) > _MAX_INTEGER_BOUND:
+        return None
+    return to_int(bound)
+
+
+def substitute_placeholders(grammar: str) -> str:
+    """The converter's grammar with the placeholders' own rules in place of the constants."""
+
+    def rule(match: re.Match[str]) -> str:
+        if match[1] == "INTEGER":
+            low, high = (int(g) if g else None for g in (match[2], match[3]))
+            return f"({integer_range_rule(low, high)})"
+        return f"({_NONNEGATIVE_NUMBER})"
+
+    return _PLACEHOLDER.sub(rule, grammar)
 
 
 def _bounds(node: dict[str, Any]) -> tuple[float | None, float | None]:

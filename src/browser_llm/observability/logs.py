@@ -113,10 +113,14 @@ class LogBuffer(logging.Handler):
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    """The console prints `level` and above. The handler itself filters: the app runs the
+    browser_llm logger at INFO for /debug/logs (api/app.py), and those records reach the
+    console's handler too."""
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(numeric)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=numeric, handlers=[console])
     # llama.cpp's own chatter is only wanted when debugging.
     native = logging.getLogger("browser_llm.engine.native.llama_cpp")
     native.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

@@ -3,10 +3,11 @@ renders: one stream ending, one reading of tool calls, one rule for a call cut s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import Completion, TokenLogprob
@@ -125,11 +126,9 @@ class Answer:
             return Done(completion, content, (), "", reasoning)
         if self.plan is None:
             return Done(completion, completion.text, (), "")
-        outcome = plan_outcome(self.plan, completion.text)
-        if completion.closed_early and outcome.calls:
-            # max_tokens ran out inside the last call and the engine closed its JSON with
-            # filler values: that call is not the model's; the complete ones before it are.
-            outcome.calls.pop()
+        # max_tokens ran out inside the last call and the engine closed its JSON with filler
+        # values: that call is not the model's, the complete ones before it are.
+        outcome = plan_outcome(self.plan, completion.text, completion.closed_early)
         if outcome.errors:  # the grammar should make this impossible: worth a log line
             logger.warning(
                 "request %s: tool call arguments off schema: %s", self._request_id, outcome.errors
@@ -156,13 +155,34 @@ class Answers:
 
     async def start(self, call: Call) -> Answer:
         """Admitted, or the request's error (before any output)."""
+        return (await self.start_all(replace(call, n=1)))[0]
+
+    async def start_all(self, call: Call) -> list[Answer]:
+        """`call.n` answers to one prompt, each its own sequence, submitted together (the
+        prefix cache lets them share the prompt's KV cells): all admitted, or the error of
+        the first that was not (the others closed). A seed gives choice i the seed + i."""
         try:
             model_id = self._preparer.resolve(call.model)
         except BrowserLLMError as error:  # counted, as every request that reached the queue
             self._generation.refused(error)
             raise
         prepared = self._preparer.prepare(call, model_id)
+        requests = [prepared.request]
+        for i in range(1, call.n):
+            params = prepared.request.params
+            seed = None if params.seed is None else (params.seed + i) & 0xFFFFFFFF
+            request_id = f"{prepared.request.request_id}.{i}"
+            requests.append(
+                replace(prepared.request, params=replace(params, seed=seed), request_id=request_id)
+            )
         started = time.perf_counter()
-        stream = await self._generation.start(prepared.request, prepared.keep_alive_s)
+        starts = [self._generation.start(r, prepared.keep_alive_s) for r in requests]
+        results = await asyncio.gather(*starts, return_exceptions=True)
+        streams = [r for r in results if isinstance(r, GenerationStream)]
+        failed = [r for r in results if not isinstance(r, GenerationStream)]
+        if failed:
+            for stream in streams:
+                stream.close()
+            raise failed[0]
         load_s = 0.0 if prepared.loaded else time.perf_counter() - started
-        return Answer(stream, prepared.plan, load_s, prepared.think)
+        return [Answer(stream, prepared.plan, load_s, prepared.think) for stream in streams]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from browser_llm.core.errors import BrowserLLMError, ModelNotLoadedError, ValidationError
-from browser_llm.core.types import Embeddings
+from browser_llm.core.types import Embeddings, EmbedInput
 from browser_llm.engine.base import Engine
 from browser_llm.service.keep_alive import KeepAlive
 from browser_llm.service.model_router import ModelRouter
@@ -33,7 +34,10 @@ class EmbeddingService:
         self._stats = stats
         self._keep_alive = keep_alive  # an embedding keeps its model busy, as a generation
 
-    async def embed(self, texts: list[str], model: str | None, request_id: str) -> Embeddings:
+    async def embed(
+        self, texts: Sequence[EmbedInput], model: str | None, request_id: str
+    ) -> Embeddings:
+        """`texts`: strings, or token id lists of the model's own vocabulary."""
         if not texts:
             raise ValidationError("input: give at least one text", {"field": "input"})
         if len(texts) > MAX_INPUTS:
@@ -52,6 +56,7 @@ class EmbeddingService:
                 raise ModelNotLoadedError(
                     "no model is loaded; load one with POST /api/v1/models/{id}/load"
                 )
+            _check_token_ids(texts, loaded.n_vocab)
             held = wanted or loaded.model_id
             if self._keep_alive is not None:
                 self._keep_alive.begin(held, None, keep_duration=True)
@@ -69,3 +74,18 @@ class EmbeddingService:
             "embeddings: %d texts, %d tokens, %.1f ms", len(texts), result.prompt_tokens, took_ms
         )
         return result
+
+
+def _check_token_ids(texts: Sequence[EmbedInput], n_vocab: int) -> None:
+    """Token ids must be the model's own: 400 naming the first one that is not."""
+    single = len(texts) == 1
+    for i, item in enumerate(texts):
+        if isinstance(item, str):
+            continue
+        for j, token in enumerate(item):
+            if not 0 <= token < n_vocab:
+                where = f"input[{j}]" if single else f"input[{i}][{j}]"
+                raise ValidationError(
+                    f"{where}: {token} is not a token id of this model (0-{n_vocab - 1})",
+                    {"field": "input", "position": [i, j], "token": token, "n_vocab": n_vocab},
+                )

@@ -20,7 +20,9 @@ from browser_llm.service.calls import OutputFormat
 __all__ = [
     "IGNORED_OPTIONS",
     "OFF_VALUES",
+    "SAMPLING_OPTIONS",
     "UNTIL_DONE",
+    "check_embedding_options",
     "generation_params",
     "output_format",
 ]
@@ -144,6 +146,31 @@ def generation_params(options: dict[str, Any] | None, context_size: int) -> Gene
                 {"field": f"options.{name}"},
             )
     return replace(params, **changes)
+
+
+# Options that only shape sampling: they change no embedding.
+SAMPLING_OPTIONS = frozenset(OFF_VALUES) | {
+    "temperature", "top_p", "top_k", "frequency_penalty", "presence_penalty",
+    "repeat_penalty", "repeat_last_n", "seed", "num_predict", "stop",
+}  # fmt: skip
+
+
+def check_embedding_options(options: dict[str, Any] | None) -> None:
+    """Ollama's options on /api/embed (langchain-ollama always sends them, most null):
+    sampling options change no embedding and load-time ones are the server's, so both are
+    ignored; `num_ctx` must still be a positive integer; an unknown option is refused."""
+    for name, value in (options or {}).items():
+        if value is None or name in SAMPLING_OPTIONS:
+            continue
+        if name == "num_ctx" and _integer(name, value) < 1:
+            raise ValidationError(
+                "options.num_ctx: must be a positive integer", {"field": "options.num_ctx"}
+            )
+        if name not in IGNORED_OPTIONS:
+            raise ValidationError(
+                f"options.{name}: unknown option (docs/api.md lists the supported ones)",
+                {"field": f"options.{name}"},
+            )
 
 
 def output_format(fmt: str | dict[str, Any] | None) -> OutputFormat | None:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from browser_llm.api.envelope import arrived_at, request_id_of
 from browser_llm.api.ollama.calls import chat_call, generate_call
 from browser_llm.api.ollama.names import resolve
+from browser_llm.api.ollama.options import check_embedding_options
 from browser_llm.api.ollama.protocol import (
     OllamaChatRequest,
     OllamaEmbedRequest,
@@ -94,8 +95,7 @@ async def chat(body: OllamaChatRequest, request: Request) -> Response:
 
 
 async def _embed(body: OllamaEmbedRequest, request: Request, texts: list[str]) -> Any:
-    if body.options:
-        raise ValidationError("options: not used for embeddings here", {"field": "options"})
+    check_embedding_options(body.options)
     svc = services(request)
     model = resolve(svc.router, svc.registry, body.model).entry.id
     started = time.perf_counter()

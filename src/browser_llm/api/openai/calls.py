@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from browser_llm.api.logprob_views import legacy_option, logprobs_option
@@ -22,6 +23,7 @@ __all__ = ["chat_call", "completion_call"]
 
 _DEFAULT_MAX_TOKENS = 4096  # OpenAI's default is "until done": clamped to the context
 _COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
+_MAX_BIASES = 1024  # logit_bias entries per request
 
 
 def _params(body: ChatCompletionRequest | CompletionRequest, default_max: int) -> GenerationParams:
@@ -38,7 +40,29 @@ def _params(body: ChatCompletionRequest | CompletionRequest, default_max: int) -
         presence_penalty=float(body.presence_penalty or 0.0),
         stop=stop_strings(body.stop),
         seed=None if body.seed is None else body.seed & 0xFFFFFFFF,
+        logit_bias=_logit_bias(body.logit_bias),
     )
+
+
+def _logit_bias(raw: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
+    """OpenAI's logit_bias: token id (a string key) -> -100..100, added to that token's
+    logit; -100 bans it (as OpenAI documents). The engine checks the ids against the model's
+    vocabulary."""
+    if raw is not None and len(raw) > _MAX_BIASES:
+        raise ValidationError(f"logit_bias: at most {_MAX_BIASES} tokens", {"field": "logit_bias"})
+    pairs = []
+    for key, value in (raw or {}).items():
+        if not key.strip().isdigit():
+            raise ValidationError(
+                f"logit_bias: keys are token ids; {key!r} is not one", {"field": "logit_bias"}
+            )
+        if not (math.isfinite(value) and -100 <= value <= 100):
+            raise ValidationError(
+                f"logit_bias: values are -100 to 100; {key!r} has {value}",
+                {"field": "logit_bias"},
+            )
+        pairs.append((int(key), -math.inf if value <= -100 else float(value)))
+    return tuple(pairs)
 
 
 def _call(
@@ -56,6 +80,7 @@ def _call(
         keep_alive_s=keep_alive_seconds(body.keep_alive),
         stream=body.stream,
         logprobs=logprobs,
+        n=body.n or 1,
         submitted_at=arrived,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from browser_llm.api.envelope import request_id_of
 from browser_llm.api.services import services
 from browser_llm.core.errors import ValidationError
+from browser_llm.core.types import EmbedInput
 
 __all__ = ["router"]
 
@@ -22,12 +23,36 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Bounded in the service (256 texts; the body size limit bounds their length).
-    input: StrictStr | list[StrictStr] | list[list[StrictInt]]
+    # Bounded in the service (256 inputs; the body size limit bounds their length). Token
+    # arrays are ids of the model's own vocabulary (checked there), as llama-server reads them.
+    input: StrictStr | list[Any] = Field(
+        description="a string, a list of strings, a token array (int[]) or a list of them"
+    )
     model: StrictStr = Field("", max_length=200)
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: StrictInt | None = None
     user: StrictStr | None = None  # ignored: metadata
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _inputs(given: str | list[Any]) -> list[EmbedInput]:
+    """The inputs: texts, or token arrays (int[] is one array)."""
+    if isinstance(given, str):
+        return [given]
+    if given and all(_is_int(t) for t in given):
+        return [list(given)]
+    if all(isinstance(t, str) for t in given):
+        return list(given)
+    if all(isinstance(t, list) and all(_is_int(i) for i in t) for t in given):
+        return list(given)
+    raise ValidationError(
+        "input: a string, a list of strings, a token array (int[]) or a list of token "
+        "arrays (int[][])",
+        {"field": "input"},
+    )
 
 
 def _encode(vector: list[float], encoding: str) -> list[float] | str:
@@ -39,11 +64,7 @@ def _encode(vector: list[float], encoding: str) -> list[float] | str:
 
 @router.post("/embeddings", summary="OpenAI-compatible embeddings (mean-pooled, L2-normalised)")
 async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
-    if isinstance(body.input, list) and body.input and not isinstance(body.input[0], str):
-        raise ValidationError(
-            "input: token arrays are not supported; send text", {"field": "input"}
-        )
-    texts = [body.input] if isinstance(body.input, str) else [str(t) for t in body.input]
+    texts = _inputs(body.input)
     svc = services(request)
     result = await svc.embeddings.embed(texts, body.model or None, request_id_of(request))
     width = len(result.vectors[0]) if result.vectors else 0

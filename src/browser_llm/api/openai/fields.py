@@ -10,7 +10,9 @@ from __future__ import annotations
 from browser_llm.api.openai.protocol import ChatCompletionRequest, CompletionRequest
 from browser_llm.core.errors import ValidationError
 
-__all__ = ["refuse_unsupported"]
+__all__ = ["MAX_CHOICES", "refuse_unsupported"]
+
+MAX_CHOICES = 16  # n: each choice is a sequence of its own (queue and slots as requests)
 
 
 def _refuse(field: str, why: str) -> ValidationError:
@@ -18,10 +20,8 @@ def _refuse(field: str, why: str) -> ValidationError:
 
 
 def refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
-    if body.n not in (None, 1):
-        raise _refuse("n", "only n=1 is supported (send the request n times)")
-    if body.logit_bias:
-        raise _refuse("logit_bias", "not supported by this server")
+    if body.n is not None and not 1 <= body.n <= MAX_CHOICES:
+        raise _refuse("n", f"1 to {MAX_CHOICES} choices")
     if isinstance(body, CompletionRequest):
         if body.best_of not in (None, 1):
             raise _refuse("best_of", "only best_of=1 is supported")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from browser_llm.api.error_shapes import openai_error_of
@@ -24,13 +24,15 @@ def sse(payload: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-def _usage(completion: Completion) -> dict[str, Any]:
-    u = completion.usage
+def _usage(completions: Sequence[Completion]) -> dict[str, Any]:
+    """One usage for every choice: the prompt once, the completion tokens of all."""
+    first = completions[0].usage
+    generated = sum(c.usage.completion_tokens for c in completions)
     return {
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
+        "prompt_tokens": first.prompt_tokens,
+        "completion_tokens": generated,
+        "total_tokens": first.prompt_tokens + generated,
+        "prompt_tokens_details": {"cached_tokens": first.cached_prompt_tokens},
     }
 
 
@@ -46,11 +48,12 @@ def _tool_calls(done: Done) -> list[dict[str, Any]]:
 
 
 class OpenAIView:
-    """One answer as /v1/chat/completions (chat) or /v1/completions renders it.
+    """Answers to one request (n choices, choice i from answers[i]) as
+    /v1/chat/completions (chat) or /v1/completions renders them.
     `offset`: legacy text_offset counts from the prompt's start, as OpenAI's (no echo)."""
 
-    def __init__(self, answer: Answer, chat: bool, offset: int = 0) -> None:
-        self.answer = answer
+    def __init__(self, answers: Sequence[Answer], chat: bool, offset: int = 0) -> None:
+        self.answers = answers
         self.chat = chat
         self.offset = offset
         prefix, kind = ("chatcmpl", "chat.completion") if chat else ("cmpl", "text_completion")
@@ -58,37 +61,45 @@ class OpenAIView:
             "id": f"{prefix}-{uuid.uuid4().hex[:24]}",
             "object": kind,
             "created": int(time.time()),
-            "model": answer.model_id,
+            "model": answers[0].model_id,
             "system_fingerprint": None,
         }
 
     def _logprobs(self, entries: list[TokenLogprob]) -> dict[str, Any] | None:
-        if not self.answer.asked_logprobs:
+        if not self.answers[0].asked_logprobs:
             return None
         return chat_logprobs(entries) if self.chat else completion_logprobs(entries, self.offset)
 
-    def body(self, done: Done) -> dict[str, Any]:
-        """The whole (non-streamed) answer."""
-        choice: dict[str, Any] = {"index": 0, "finish_reason": _finish(done)}
-        if self.chat:
-            message: dict[str, Any] = {"role": "assistant", "content": done.content}
-            if done.reasoning:  # both names: clients read one or the other
-                message["reasoning_content"] = message["reasoning"] = done.reasoning
-            if done.calls:
-                message["tool_calls"] = _tool_calls(done)
-            choice["message"] = message
-        else:
-            choice["text"] = done.content or ""
-        choice["logprobs"] = self._logprobs(self.answer.logprobs)
-        return {**self.base, "choices": [choice], "usage": _usage(done.completion)}
+    def body(self, dones: Sequence[Done]) -> dict[str, Any]:
+        """The whole (non-streamed) answer: one choice per Done, in the answers' order."""
+        choices = []
+        for index, (answer, done) in enumerate(zip(self.answers, dones, strict=True)):
+            choice: dict[str, Any] = {"index": index, "finish_reason": _finish(done)}
+            if self.chat:
+                message: dict[str, Any] = {"role": "assistant", "content": done.content}
+                if done.reasoning:  # both names: clients read one or the other
+                    message["reasoning_content"] = message["reasoning"] = done.reasoning
+                if done.calls:
+                    message["tool_calls"] = _tool_calls(done)
+                choice["message"] = message
+            else:
+                choice["text"] = done.content or ""
+            choice["logprobs"] = self._logprobs(answer.logprobs)
+            choices.append(choice)
+        usage = _usage([d.completion for d in dones])
+        return {**self.base, "choices": choices, "usage": usage}
 
     def _chunk(
-        self, delta: dict[str, Any] | str | None, finish: str | None = None, logprobs: Any = None
+        self,
+        index: int,
+        delta: dict[str, Any] | str | None,
+        finish: str | None = None,
+        logprobs: Any = None,
     ) -> dict[str, Any]:
         if self.chat:
-            choice: dict[str, Any] = {"index": 0, "delta": delta or {}, "finish_reason": finish}
+            choice: dict[str, Any] = {"index": index, "delta": delta or {}, "finish_reason": finish}
         else:
-            choice = {"index": 0, "text": delta or "", "finish_reason": finish}
+            choice = {"index": index, "text": delta or "", "finish_reason": finish}
         choice["logprobs"] = logprobs
         return {
             **self.base,
@@ -96,36 +107,58 @@ class OpenAIView:
             "choices": [choice],
         }
 
-    def _text(self, text: str, entries: tuple[TokenLogprob, ...] = ()) -> dict[str, Any]:
+    def _text(
+        self, index: int, text: str, entries: tuple[TokenLogprob, ...] = ()
+    ) -> dict[str, Any]:
         # Asked for: each text chunk carries its own tokens' entries.
         return self._chunk(
-            {"content": text} if self.chat else text, None, self._logprobs(list(entries))
+            index, {"content": text} if self.chat else text, None, self._logprobs(list(entries))
         )
 
     async def events(self, include_usage: bool) -> AsyncIterator[bytes]:
+        """Each choice's chunks in turn (the others keep generating meanwhile), then the
+        usage chunk when asked, then [DONE]; a failure ends the stream with its error."""
+        completions = []
+        for index, answer in enumerate(self.answers):
+            done = None
+            async for chunk in self._choice_events(index, answer):
+                if isinstance(chunk, Done):
+                    done = chunk
+                else:
+                    yield chunk
+            if done is None:  # failed: its error event went out
+                break
+            completions.append(done.completion)
+        else:
+            if include_usage:
+                usage = _usage(completions)
+                yield sse({**self._chunk(0, None), "choices": [], "usage": usage})
+        yield sse("[DONE]")
+
+    async def _choice_events(self, index: int, answer: Answer) -> AsyncIterator[bytes | Done]:
+        """One choice's chunks, then its Done (none after a failure)."""
         if self.chat:
             # Tool answers open with no content (it may be only calls), others with "".
-            first = None if self.answer.plan is not None else ""
-            yield sse(self._chunk({"role": "assistant", "content": first}))
-        async for event in self.answer.events():
+            first = None if answer.plan is not None else ""
+            yield sse(self._chunk(index, {"role": "assistant", "content": first}))
+        async for event in answer.events():
             if isinstance(event, Failure):
-                yield sse(openai_error_of(event.error))
-                break
+                yield sse(openai_error_of(event.error, self.chat))
+                return
             if isinstance(event, ReasoningDelta):
-                yield sse(self._chunk({"reasoning_content": event.text, "reasoning": event.text}))
+                delta = {"reasoning_content": event.text, "reasoning": event.text}
+                yield sse(self._chunk(index, delta))
                 continue
             if not isinstance(event, Done):
-                yield sse(self._text(event.text, event.logprobs))
+                yield sse(self._text(index, event.text, event.logprobs))
                 continue
             if event.rest:
-                yield sse(self._text(event.rest))
-            for index, call in enumerate(event.calls):
-                for delta in _call_deltas(index, call.id, call.name, call.arguments):
-                    yield sse(self._chunk({"tool_calls": [delta]}))
-            yield sse(self._chunk(None, _finish(event)))
-            if include_usage:
-                yield sse({**self._chunk(None), "choices": [], "usage": _usage(event.completion)})
-        yield sse("[DONE]")
+                yield sse(self._text(index, event.rest))
+            for position, call in enumerate(event.calls):
+                for delta in _call_deltas(position, call.id, call.name, call.arguments):
+                    yield sse(self._chunk(index, {"tool_calls": [delta]}))
+            yield sse(self._chunk(index, None, _finish(event)))
+            yield event
 
 
 def _call_deltas(index: int, call_id: str, name: str, arguments: str) -> list[dict[str, Any]]:

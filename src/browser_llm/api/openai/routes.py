@@ -17,8 +17,9 @@ from browser_llm.api.services import services
 from browser_llm.api.streams import (
     SSE_EVENT_SCHEMA,
     GenerationSSEResponse,
-    collect_unless_disconnected,
+    collect_all_unless_disconnected,
 )
+from browser_llm.core.errors import ModelNotFoundError
 from browser_llm.service.calls import Call
 
 __all__ = ["router"]
@@ -37,14 +38,17 @@ _STREAMS: dict[int | str, dict[str, Any]] = {
 async def _answer(
     request: Request, call: Call, body: ChatCompletionRequest | CompletionRequest, offset: int = 0
 ) -> Response:
-    """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints."""
-    answer = await services(request).answers.start(call)
-    view = OpenAIView(answer, isinstance(body, ChatCompletionRequest), offset)
+    """The SSE stream or the whole JSON answer, in the shape of OpenAI's two endpoints;
+    `n` choices are n answers generated together."""
+    answers = await services(request).answers.start_all(call)
+    view = OpenAIView(answers, isinstance(body, ChatCompletionRequest), offset)
+    streams = [a.stream for a in answers]
     if body.stream:
         include = bool(body.stream_options and body.stream_options.include_usage)
-        return GenerationSSEResponse(answer.stream, view.events(include))
-    completion = await collect_unless_disconnected(request, answer.stream)
-    return JSONResponse(view.body(answer.done(completion)))
+        return GenerationSSEResponse(streams, view.events(include))
+    completions = await collect_all_unless_disconnected(request, streams)
+    dones = [a.done(c) for a, c in zip(answers, completions, strict=True)]
+    return JSONResponse(view.body(dones))
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion", responses=_STREAMS)
@@ -60,8 +64,8 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     return await _answer(request, call, body, offset=len(call.prompt or ""))
 
 
-@router.get("/models", summary="OpenAI-compatible model list (models that can answer)")
-async def list_models(request: Request) -> Response:
+def _served_models(request: Request) -> list[dict[str, Any]]:
+    """The models that can answer (on disk, and aliases of those), in OpenAI's shape."""
     svc = services(request)
     created = int(time.time())
     served = [v.entry.id for v in svc.registry.list() if v.downloaded]
@@ -69,7 +73,7 @@ async def list_models(request: Request) -> Response:
     served += [alias for alias, target in svc.router.aliases.items() if target in served]
     aliases = svc.router.aliases
     loaded = {r.model.model_id for r in svc.registry.residents()}
-    data = [
+    return [
         {
             "id": model_id,
             "object": "model",
@@ -79,4 +83,19 @@ async def list_models(request: Request) -> Response:
         }
         for model_id in served
     ]
-    return JSONResponse({"object": "list", "data": data})
+
+
+@router.get("/models", summary="OpenAI-compatible model list (models that can answer)")
+async def list_models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": _served_models(request)})
+
+
+@router.get("/models/{model_id:path}", summary="OpenAI-compatible model (one of the list)")
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    for model in _served_models(request):
+        if model["id"] == model_id:
+            return JSONResponse(model)
+    raise ModelNotFoundError(
+        f"model '{model_id}' is not known; GET /v1/models lists the models that can answer",
+        {"field": "model", "model": model_id},
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from browser_llm.core.errors import (
     ValidationError,
     WebGPUError,
 )
-from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, EmbedInput, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     Engine,
     EngineState,
@@ -129,7 +129,7 @@ class BrowserEngine:
         tab = self._tab
         return tab is not None and tab.readings.webgpu_available
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         raise ValidationError(
             "embeddings run on the native engine only (not in the browser tab yet)",
             {"field": "engine"},
@@ -208,10 +208,12 @@ class BrowserEngine:
         if self._model is None:
             handle.post(Failed(ModelNotLoadedError(self.not_loaded_reason())))
             return handle
-        if request.logprobs is not None:  # the tab's wllama sends text only, no logits
+        if request.logprobs is not None or request.params.logit_bias:
+            # The tab's wllama sends text only, no logits, and takes no biases.
+            field = "logprobs" if request.logprobs is not None else "logit_bias"
             error = ValidationError(
-                "logprobs: not available on the browser engine; use engine 'native'",
-                {"field": "logprobs"},
+                f"{field}: not available on the browser engine; use engine 'native'",
+                {"field": field},
             )
             handle.post(Failed(error))
             return handle

@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from browser_llm.core.types import Embeddings, LoadedModel
+from browser_llm.core.types import Embeddings, EmbedInput, LoadedModel
 from browser_llm.engine.base import GenerationHandle
 
 __all__ = ["Command", "Embed", "Load", "Stop", "Submit", "Unload", "VocabOp"]
@@ -32,7 +32,7 @@ class Submit:
 
 @dataclass
 class Embed:
-    texts: list[str]
+    texts: list[EmbedInput]
     done: Future[Embeddings]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import llama_cpp
 
 from browser_llm.core.errors import InferenceError, ModelNotLoadedError, ValidationError
-from browser_llm.core.types import Embeddings
+from browser_llm.core.types import Embeddings, EmbedInput
 
 __all__ = ["EMBED_SHARE", "MAX_EMBED_TOKENS", "EmbedQueue", "Embedder"]
 
@@ -87,7 +87,7 @@ class Embedder:
 
 @dataclass
 class _Job:
-    texts: list[str]
+    texts: list[EmbedInput]
     done: Future[Embeddings]
     vectors: list[list[float]] = field(default_factory=list)
     tokens: int = 0
@@ -112,7 +112,7 @@ class EmbedQueue:
     def pending(self) -> bool:
         return bool(self._jobs)
 
-    def add(self, texts: list[str], done: Future[Embeddings]) -> None:
+    def add(self, texts: list[EmbedInput], done: Future[Embeddings]) -> None:
         self._jobs.append(_Job(texts, done))
 
     def run_one(self, model: Any, busy: bool) -> None:
@@ -126,7 +126,12 @@ class EmbedQueue:
             if model is None:
                 raise ModelNotLoadedError("no model is loaded")
             text = job.texts[len(job.vectors)]
-            tokens = model.tokenize(text, add_special=True)
+            if isinstance(text, str):
+                tokens = model.tokenize(text, add_special=True)
+            else:  # the model's own ids, as they are; an unknown id would crash llama.cpp
+                tokens = list(text)
+                if any(not 0 <= t < model.info.n_vocab for t in tokens):
+                    raise ValidationError("input: not a token id of this model", {"field": "input"})
             job.vectors.append(model.embedder().embed(tokens))
             job.tokens += len(tokens)
             took = time.monotonic() - started

@@ -55,7 +55,7 @@ from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.token_output import TokenOutput
 from browser_llm.engine.native.vocab_ops import run_vocab_op
-from browser_llm.engine.prompt import PreparedPrompt, prepare_prompt
+from browser_llm.engine.prompt import PreparedPrompt, check_logit_bias, prepare_prompt
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.grammar.closing import ClosingCatalog
 
@@ -222,6 +222,7 @@ class LlamaEngine(CommandInbox):
             # The prompt first: a prompt the context cannot hold is refused before any
             # grammar work (agents send long prompts with large tool grammars).
             prepared = prepare_prompt(self._model, handle.request)
+            check_logit_bias(handle.request.params, self._model.n_vocab)
             if grammar is not None and not grammar_compiles(self._model.vocab, grammar):
                 raise ValidationError("the JSON constraint could not be compiled by llama.cpp")
             if grammar is not None and self._closings is not None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from browser_llm.core.types import Embeddings, LoadedModel
+from browser_llm.core.types import Embeddings, EmbedInput, LoadedModel
 from browser_llm.engine.base import GenerationHandle, GenerationRequest
 from browser_llm.engine.native.commands import Command, Embed, Load, Submit, Unload, VocabOp
 from browser_llm.engine.native.vocab_ops import detokenize_work, tokenize_work
@@ -33,7 +33,7 @@ class CommandInbox:
         self.submit_handle(handle)
         return handle
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         return await asyncio.wrap_future(self.embed_future(texts))
 
     async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
@@ -51,7 +51,7 @@ class CommandInbox:
         self._inbox.put(Load(model_id, path, done))
         return done
 
-    def embed_future(self, texts: list[str]) -> Future[Embeddings]:
+    def embed_future(self, texts: Sequence[EmbedInput]) -> Future[Embeddings]:
         done: Future[Embeddings] = Future()
         self._inbox.put(Embed(list(texts), done))
         return done

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import math
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import llama_cpp
@@ -81,11 +82,18 @@ class SamplerChain:
         penalties = (
             params.frequency_penalty or params.presence_penalty or params.repeat_penalty != 1.0
         ) and params.penalty_last_n != 0
-        self._argmax_only = params.temperature <= 0.0 and not penalties and params.grammar is None
+        self._argmax_only = (
+            params.temperature <= 0.0
+            and not penalties
+            and params.grammar is None
+            and not params.logit_bias
+        )
         self._banned = np.array(eog_tokens if params.ignore_eos else (), dtype=np.int64)
         self._banned_ids = frozenset(self._banned.tolist())  # `in` on the array: ~50 us
+        if params.logit_bias:  # ids checked against the vocabulary (engine/prompt.py)
+            self._add(self._logit_bias(n_vocab, params.logit_bias))
         if params.ignore_eos and eog_tokens:
-            self._add(self._eog_ban(n_vocab, eog_tokens))
+            self._add(self._logit_bias(n_vocab, [(t, -float("inf")) for t in eog_tokens]))
         if penalties:
             self._add(
                 llama_cpp.llama_sampler_init_penalties(
@@ -120,13 +128,14 @@ class SamplerChain:
         llama_cpp.llama_sampler_chain_add(self._chain, sampler)
 
     @staticmethod
-    def _eog_ban(n_vocab: int, eog_tokens: tuple[int, ...]) -> Any:
-        biases = (llama_cpp.llama_logit_bias * len(eog_tokens))()
-        for i, token in enumerate(eog_tokens):
+    def _logit_bias(n_vocab: int, pairs: Sequence[tuple[int, float]]) -> Any:
+        """llama.cpp's logit-bias sampler: each (token, value) adds value to the logit."""
+        biases = (llama_cpp.llama_logit_bias * len(pairs))()
+        for i, (token, bias) in enumerate(pairs):
             biases[i].token = llama_cpp.llama_token(token)
-            biases[i].bias = -float("inf")
+            biases[i].bias = bias
         return llama_cpp.llama_sampler_init_logit_bias(
-            n_vocab, len(eog_tokens), ctypes.cast(biases, llama_cpp.llama_logit_bias_p)
+            n_vocab, len(pairs), ctypes.cast(biases, llama_cpp.llama_logit_bias_p)
         )
 
     def sample(self, ctx: Any, output_index: int) -> int:

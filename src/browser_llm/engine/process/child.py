@@ -27,7 +27,7 @@ from dataclasses import asdict
 from typing import Any
 
 from browser_llm.core.errors import BrowserLLMError, InternalError, ModelLoadFailedError
-from browser_llm.core.types import Embeddings
+from browser_llm.core.types import Embeddings, EmbedInput
 from browser_llm.engine.base import EngineStats, Event, Failed, Finished, GenerationHandle
 from browser_llm.engine.config import ContextConfig
 from browser_llm.engine.native.cpu.governor import ThreadGovernor, foreign_cpu_reader
@@ -35,7 +35,9 @@ from browser_llm.engine.native.engine import LlamaEngine
 from browser_llm.engine.native.vocab_ops import detokenize_work, tokenize_work
 from browser_llm.engine.process.wire import (
     LOG_PREFIX,
+    WireError,
     decode_request,
+    decode_tokens,
     encode_embeddings,
     encode_error,
     encode_event,
@@ -153,7 +155,7 @@ class _Child:
             done.add_done_callback(lambda f: self._reply(op_id, f))
         elif op == "embed":
             embed_id = int(message["id"])
-            texts = [str(t) for t in message["texts"]]
+            texts = _embed_inputs(message["texts"])
             engine.embed_future(texts).add_done_callback(lambda f: self._reply(embed_id, f))
         elif op in ("tokenize", "detokenize"):
             op_id = int(message["id"])
@@ -177,6 +179,13 @@ class _Child:
         elif op == "stop":
             return False
         return True
+
+
+def _embed_inputs(data: Any) -> list[EmbedInput]:
+    """An embed op's inputs: texts, or token id lists (JSON carries both as they are)."""
+    if not isinstance(data, list):
+        raise WireError("malformed embedding inputs")
+    return [item if isinstance(item, str) else decode_tokens(item) for item in data]
 
 
 def _configure_logging(level: str) -> None:

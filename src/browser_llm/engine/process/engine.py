@@ -21,11 +21,12 @@ import logging
 import socket
 import subprocess
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from browser_llm.core.errors import BrowserLLMError, CancelledError
-from browser_llm.core.types import Embeddings, GpuDevice, LoadedModel
+from browser_llm.core.types import Embeddings, EmbedInput, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
     EngineState,
     EngineStats,
@@ -163,7 +164,7 @@ class ProcessEngine:
     async def unload(self) -> None:
         await asyncio.wrap_future(self._operation({"op": "unload"}))
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: Sequence[EmbedInput]) -> Embeddings:
         result: Embeddings = await asyncio.wrap_future(
             self._operation({"op": "embed", "texts": list(texts)})
         )

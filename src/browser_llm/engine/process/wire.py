@@ -209,6 +209,7 @@ def decode_request(data: Any) -> GenerationRequest:
     try:
         params = dict(data["params"])
         params["stop"] = tuple(str(s) for s in params.get("stop", ()))
+        params["logit_bias"] = tuple((int(t), float(b)) for t, b in params.get("logit_bias", ()))
         messages = data["messages"]
         return GenerationRequest(
             prompt=data["prompt"],

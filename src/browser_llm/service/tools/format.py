@@ -101,10 +101,11 @@ def plan_grammar(plan: ToolPlan, where: SchemaField = TOOL_PARAMETERS) -> str | 
     return json_constraint(False, plan.output_schema(), where)
 
 
-def plan_outcome(plan: ToolPlan, text: str) -> ToolOutcome:
+def plan_outcome(plan: ToolPlan, text: str, closed: bool = False) -> ToolOutcome:
+    """`closed`: the engine closed the last call at max_tokens (it is dropped)."""
     if plan.format == "hermes":
-        return parse_hermes_output(plan, text)
-    return parse_tool_output(plan, text)
+        return parse_hermes_output(plan, text, closed)
+    return parse_tool_output(plan, text, closed)
 
 
 def answer_text(plan: ToolPlan) -> StreamedAnswer:

@@ -247,7 +247,8 @@ def _complete_calls(text: str) -> list[Any]:
         pos += len(text[pos:]) - len(text[pos:].lstrip())
 
 
-def parse_tool_output(plan: ToolPlan, text: str) -> ToolOutcome:
+def parse_tool_output(plan: ToolPlan, text: str, closed: bool = False) -> ToolOutcome:
+    """`closed`: the engine closed the JSON at max_tokens (Completion.closed_early)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -259,11 +260,16 @@ def parse_tool_output(plan: ToolPlan, text: str) -> ToolOutcome:
     if isinstance(value, dict) and isinstance(value.get("response"), str):
         return ToolOutcome(value["response"])
     found = value.get("tool_calls") if isinstance(value, dict) else None
-    return outcome_of_calls(plan, found if isinstance(found, list) else [])
+    return outcome_of_calls(plan, found if isinstance(found, list) else [], closed)
 
 
-def outcome_of_calls(plan: ToolPlan, found: list[Any]) -> ToolOutcome:
-    """The calls, each checked against its function's schema (errors listed)."""
+def outcome_of_calls(plan: ToolPlan, found: list[Any], closed: bool = False) -> ToolOutcome:
+    """The calls, each checked against its function's schema (errors listed). `closed`: the
+    engine ended the answer at max_tokens inside the last call and closed it with filler
+    values: that call is not the model's and is dropped, the complete ones before it kept."""
+    if closed:
+        # Before the de-duplication: the closed call may equal a complete one before it.
+        found = found[:-1]
     # A small model repeats itself: one call per distinct call.
     unique = {json.dumps(c, sort_keys=True): c for c in found}
     calls = [c for c in unique.values() if isinstance(c, dict)]

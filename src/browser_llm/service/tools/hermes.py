@@ -90,9 +90,9 @@ def hermes_grammar(plan: ToolPlan, call_grammar: str) -> str:
     return "\n".join([*head, rules]) + "\n"
 
 
-def parse_hermes_output(plan: ToolPlan, text: str) -> ToolOutcome:
-    """The calls in complete blocks (an unfinished last block is not a call) and the text
-    outside them."""
+def parse_hermes_output(plan: ToolPlan, text: str, closed: bool = False) -> ToolOutcome:
+    """The calls in complete blocks (an unfinished last block is not a call, nor is one the
+    engine `closed` at max_tokens) and the text outside them."""
     calls: list[Any] = []
     for body in _BLOCK.findall(text):
         try:
@@ -102,7 +102,7 @@ def parse_hermes_output(plan: ToolPlan, text: str) -> ToolOutcome:
     if not calls:
         answer = text.strip() if plan.mode == "auto" and not text.lstrip().startswith("<") else ""
         return ToolOutcome(answer or None) if plan.mode == "auto" else ToolOutcome(None)
-    return outcome_of_calls(plan, calls)
+    return outcome_of_calls(plan, calls, closed)
 
 
 class HermesAnswerText:

@@ -36,6 +36,8 @@ def _streamed(text: str, cuts: list[int], inside: bool) -> tuple[str, str]:
         ("thinking </thi", True, ("thinking </thi", "")),
         ("<thi", False, ("", "<thi")),
         ("</think>only answer", True, ("", "only answer")),
+        ("<think>\nx</think>y", True, ("x", "y")),  # the opening marker written again
+        (" <thi", True, ("<thi", "")),
         ("a</think>b</think>c", True, ("a", "b</think>c")),  # once closed, all answer
         ("answer <think>later</think>", False, ("", "answer <think>later</think>")),
         ("", True, ("", "")),

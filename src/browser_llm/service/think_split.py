@@ -42,6 +42,8 @@ class ThinkSplitter:
         self._state: Literal["start", "reasoning", "answer"] = "reasoning" if inside else "start"
         self._held = ""
         self._lead = True  # at the start of the reasoning or the answer: drop whitespace
+        # The prompt opened the block, yet some models write the opening marker again.
+        self._echo = inside
 
     def feed(self, piece: str) -> tuple[str, str]:
         self._held += piece
@@ -57,6 +59,14 @@ class ThinkSplitter:
                 self._state, self._lead = "answer", False
                 return "", answer
         if self._state == "reasoning":
+            if self._echo:
+                head = self._held.lstrip()
+                if head.startswith(self.markers.open):
+                    self._held, self._echo = head[len(self.markers.open) :], False
+                elif self.markers.open.startswith(head):
+                    return "", ""  # whitespace, or the marker again cut short: wait
+                else:
+                    self._echo = False
             if self._lead:
                 self._held = self._held.lstrip()
                 self._lead = not self._held
@@ -81,7 +91,7 @@ class ThinkSplitter:
         if self._state == "start":
             return "", held
         if self._state == "reasoning":
-            return held.rstrip(), ""
+            return (held.strip() if self._lead else held.rstrip()), ""
         return "", ""
 
 

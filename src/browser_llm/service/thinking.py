@@ -1,6 +1,6 @@
 """Whether a model thinks, read from its chat template (the GGUF header), never from its
 name: the markers around its reasoning, whether the generation prompt opens the block
-(Qwen3 and DeepSeek-R1 templates end it with ``<think>``: the output starts inside the
+(DeepSeek-R1's and QwQ's templates end it with ``<think>``: the output starts inside the
 reasoning), and the template variable that turns thinking off (``enable_thinking``).
 
 Probed once per model file, by rendering the template with a one-line conversation.

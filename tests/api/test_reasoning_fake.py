@@ -174,3 +174,29 @@ def test_responses_output_text_is_the_answer_only(
     events = _sse(streamed)
     deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     assert deltas == ANSWER
+
+
+def test_seed_websocket(client: TestClient, thinking: tuple[str, ...]) -> None:
+    ws_url = "ws://127.0.0.1:3000/api/v1/ws"
+    message = {"type": "generate", "id": "r1", "payload": {"prompt": "hi", "max_tokens": 50}}
+    kinds, reasoning, tokens = [], "", ""
+    with client.websocket_connect(ws_url) as ws:
+        ws.send_text(json.dumps(message))
+        while True:
+            got = json.loads(ws.receive_text())
+            if got.get("id") != "r1":
+                continue
+            kinds.append(got["type"])
+            if got["type"] == "reasoning":
+                reasoning += got["data"]["reasoning"]
+            elif got["type"] == "token":
+                tokens += got["data"]["token"]
+            else:
+                break
+    assert (reasoning, tokens) == (REASONING, ANSWER)
+    assert kinds.index("token") > max(i for i, k in enumerate(kinds) if k == "reasoning")
+    assert got["type"] == "done"
+    assert (got["data"]["completion"]["reasoning"], got["data"]["completion"]["text"]) == (
+        REASONING,
+        ANSWER,
+    )

@@ -102,6 +102,7 @@ def test_request_round_trip() -> None:
         params=GenerationParams(max_tokens=7, stop=("\n\n", "END"), seed=42, grammar="root ::= x"),
         request_id="req-1",
         engine="native",
+        template_vars=(("enable_thinking", False),),
     )
     assert decode_request(encode_request(request)) == request
     plain = GenerationRequest(prompt="Hello", raw=True)

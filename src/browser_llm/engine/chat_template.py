@@ -106,8 +106,11 @@ class ChatTemplate:
         messages: Sequence[ChatMessage],
         add_generation_prompt: bool = True,
         tools: list[dict[str, Any]] | None = None,
+        variables: Sequence[tuple[str, bool]] = (),
     ) -> str:
+        """`variables`: switches the template reads (`enable_thinking`), set by the service."""
         context: dict[str, Any] = {
+            **dict(variables),
             "messages": [_message(m) for m in messages],
             "tools": tools,
             "add_generation_prompt": add_generation_prompt,

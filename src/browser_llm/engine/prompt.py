@@ -48,7 +48,7 @@ def prompt_text(template: ChatTemplate | None, request: GenerationRequest) -> tu
         lines = [f"{m.role}: {m.content}" for m in messages]
         return "\n".join([*lines, "assistant:"]), False
     tools: list[dict[str, Any]] | None = json.loads(request.tools) if request.tools else None
-    text = template.render(messages, tools=tools)
+    text = template.render(messages, tools=tools, variables=request.template_vars)
     # Templates that write the BOS text themselves must not get a second one.
     starts_with_bos = bool(template.bos_token) and text.startswith(template.bos_token)
     return text, starts_with_bos

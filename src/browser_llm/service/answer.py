@@ -15,10 +15,12 @@ from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.calls import Call
 from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.prepare import Preparer
+from browser_llm.service.think_split import ThinkSplitter, split_whole
+from browser_llm.service.thinking import NO_THINKING, ThinkPlan
 from browser_llm.service.tools.format import answer_text, plan_outcome
 from browser_llm.service.tools.generic import ToolCall, ToolPlan
 
-__all__ = ["Answer", "AnswerEvent", "Answers", "Done", "Failure", "TextDelta"]
+__all__ = ["Answer", "AnswerEvent", "Answers", "Done", "Failure", "ReasoningDelta", "TextDelta"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +32,22 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of a thinking model's reasoning (service/thinking.py), before the answer's
+    TextDeltas; each dialect writes it in its own field (never in the answer's)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Done:
     completion: Completion
     content: str | None  # the answer's text (tool answers: the plain part; None: only calls)
     calls: tuple[ToolCall, ...]  # complete, validated calls (tool answers only)
     rest: str  # streamed tool answers: text of the answer not yet sent as TextDelta
+    # The whole reasoning (the ReasoningDeltas joined); None: the output was not split.
+    # completion.usage counts its tokens with the answer's.
+    reasoning: str | None = None
 
     @property
     def finish_reason(self) -> str:
@@ -46,26 +59,48 @@ class Failure:
     error: BrowserLLMError
 
 
-AnswerEvent = TextDelta | Done | Failure
+AnswerEvent = ReasoningDelta | TextDelta | Done | Failure
 
 
 class Answer:
     """One admitted generation: `events()` while it runs, or `done(completion)` once a
     caller has collected it whole."""
 
-    def __init__(self, stream: GenerationStream, plan: ToolPlan | None, load_s: float) -> None:
+    def __init__(
+        self,
+        stream: GenerationStream,
+        plan: ToolPlan | None,
+        load_s: float,
+        think: ThinkPlan = NO_THINKING,
+    ) -> None:
         self.stream = stream
         self.plan = plan
+        self.think = think
         self.model_id = stream.model_id
         self.asked_logprobs = stream.asked_logprobs
         self.load_s = load_s  # time its start spent loading the model on demand
         self._request_id = stream.request_id
 
     async def events(self) -> AsyncIterator[AnswerEvent]:
-        """TextDelta pieces, then Done, or Failure where the generation failed."""
+        """ReasoningDelta and TextDelta pieces, then Done, or Failure where the generation
+        failed."""
         plan, streamed = self.plan, None
+        markers = self.think.markers
         try:
-            if plan is None:
+            if plan is None and markers is not None:
+                split = ThinkSplitter(markers, self.think.inside)
+                async for piece in self.stream.pieces():
+                    reasoning, text = split.feed(piece.text)
+                    if reasoning:
+                        yield ReasoningDelta(reasoning)
+                    if text or piece.logprobs:  # a reasoning token's entries ride here
+                        yield TextDelta(text, piece.logprobs)
+                reasoning, text = split.finish()
+                if reasoning:
+                    yield ReasoningDelta(reasoning)
+                if text:
+                    yield TextDelta(text)
+            elif plan is None:
                 async for piece in self.stream.pieces():
                     yield TextDelta(piece.text, piece.logprobs)
             else:
@@ -85,6 +120,10 @@ class Answer:
         yield done
 
     def done(self, completion: Completion) -> Done:
+        markers = self.think.markers
+        if self.plan is None and markers is not None:
+            reasoning, content = split_whole(markers, self.think.inside, completion.text)
+            return Done(completion, content, (), "", reasoning)
         if self.plan is None:
             return Done(completion, completion.text, (), "")
         # max_tokens ran out inside the last call and the engine closed its JSON with filler
@@ -146,4 +185,4 @@ class Answers:
                 stream.close()
             raise failed[0]
         load_s = 0.0 if prepared.loaded else time.perf_counter() - started
-        return [Answer(stream, prepared.plan, load_s) for stream in streams]
+        return [Answer(stream, prepared.plan, load_s, prepared.think) for stream in streams]

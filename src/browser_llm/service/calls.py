@@ -53,6 +53,9 @@ class Call:
     keep_alive_s: float | None = None  # how long its model stays loaded once idle
     stream: bool = False
     logprobs: int | None = None  # alternatives per token; None: none computed
+    # Thinking models: False turns it off where the template can; True asks for it (a model
+    # that does not think refuses); None: the model's default (service/thinking.py).
+    thinking: bool | None = None
     n: int = 1  # independent answers (choices) to the same prompt, generated together
     submitted_at: float = field(default_factory=time.perf_counter)
 

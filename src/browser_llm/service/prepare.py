@@ -13,6 +13,7 @@ from browser_llm.grammar.check import json_constraint
 from browser_llm.service.calls import Call, OutputFormat
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
+from browser_llm.service.thinking import NO_THINKING, ThinkPlan, plan_thinking, thinking_for
 from browser_llm.service.tools.format import (
     plan_conversation,
     plan_grammar,
@@ -30,6 +31,7 @@ class Prepared:
     plan: ToolPlan | None  # an active tool plan: the answer is read for calls
     keep_alive_s: float | None
     loaded: bool  # its model was serving already (else the start may include a load)
+    think: ThinkPlan = NO_THINKING  # how the output splits into reasoning and answer
 
 
 class Preparer:
@@ -53,6 +55,7 @@ class Preparer:
                 {"field": call.output.field},
             )
         grammar = plan_grammar(active) if active is not None else _grammar(call.output)
+        think = self._think(call, model_id, grammar is not None)
         request = GenerationRequest(
             prompt=call.prompt,
             messages=self._messages(call, plan),
@@ -65,9 +68,22 @@ class Preparer:
             buffered=not call.stream,
             tools=template_tools(plan) if plan is not None else None,
             logprobs=call.logprobs if active is None else None,  # tool answers: none (docs/api.md)
+            template_vars=think.template_vars,
         )
         loaded = model_id is None or self._registry.serves(model_id)
-        return Prepared(request, active, call.keep_alive_s, loaded)
+        return Prepared(request, active, call.keep_alive_s, loaded, think)
+
+    def _think(self, call: Call, model_id: str | None, constrained: bool) -> ThinkPlan:
+        if call.raw:  # the client wrote the template: the output is returned as generated
+            return NO_THINKING
+        thinking = thinking_for(self._registry, model_id)
+        if thinking is None and call.thinking:
+            raise ValidationError(
+                f"think: model '{model_id or self._registry.loaded_id}' does not think (its "
+                "chat template marks no reasoning); leave it unset or false",
+                {"field": "think"},
+            )
+        return plan_thinking(thinking, call.thinking, constrained)
 
     def _plan(self, call: Call, model_id: str | None) -> ToolPlan | None:
         wanted = call.tools

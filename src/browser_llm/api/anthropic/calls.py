@@ -173,6 +173,8 @@ def _conversation(body: Conversation, request_id: str, arrived: float) -> Call:
         output=_output(body),
         model=body.model,
         submitted_at=arrived,
+        # "disabled": off where the template can turn it off; enabled/adaptive: the default.
+        thinking=False if body.thinking is not None and body.thinking.type == "disabled" else None,
     )
 
 

@@ -3,9 +3,11 @@ and Claude Code send them.
 
 Every top-level field the SDK's `messages.create` sends is declared: honoured, refused
 with a 400 naming it (calls.py), or, where it changes no answer here (cache_control,
-metadata, effort, thinking: this server has no prompt cache billing and no thinking
-models yet), accepted and ignored. Unknown top-level fields are refused, as Anthropic's
-API does. Content blocks keep their own extra fields (citations, caller, ...) unread.
+metadata, effort: this server has no prompt cache billing and no effort levels), accepted
+and ignored. `thinking` of type "disabled" turns a thinking model's thinking off where its
+template can (service/thinking.py); the other types leave the model's default. Unknown
+top-level fields are refused, as Anthropic's API does. Content blocks keep their own extra
+fields (citations, caller, ...) unread.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class OutputFormatIn(_Strict):
 
 
 class OutputConfig(_Strict):
-    effort: StrictStr | None = None  # accepted, ignored: no reasoning models yet
+    effort: StrictStr | None = None  # accepted, ignored: no effort levels here
     format: OutputFormatIn | None = None
 
 
@@ -142,7 +144,7 @@ class Conversation(_Strict):
     tools: Annotated[list[ToolDef], Field(max_length=256)] | None = None
     tool_choice: ToolChoice | None = None
     output_config: OutputConfig | None = None
-    thinking: _Thinking | None = None  # accepted, ignored (no thinking models yet)
+    thinking: _Thinking | None = None  # "disabled": off; others: the model's default
     # Accepted and ignored: they change no answer here.
     cache_control: dict[str, Any] | None = None
     context_management: dict[str, Any] | None = None

@@ -10,7 +10,7 @@ from typing import Any
 
 from browser_llm.api.error_shapes import anthropic_error_of
 from browser_llm.core.types import Completion
-from browser_llm.service.answer import Answer, Done, Failure
+from browser_llm.service.answer import Answer, Done, Failure, ReasoningDelta
 from browser_llm.service.tools.generic import ToolCall
 
 __all__ = ["MessagesView", "prompt_only", "sse_event"]
@@ -102,6 +102,8 @@ class MessagesView:
     def body(self, done: Done) -> dict[str, Any]:
         """The whole (non-streamed) Message."""
         content: list[dict[str, Any]] = []
+        if done.reasoning:  # no signature: nothing here verifies one sent back
+            content.append({"type": "thinking", "thinking": done.reasoning, "signature": ""})
         if done.content or not done.calls:
             content.append({"type": "text", "text": done.content or ""})
         content += [_tool_use(c) for c in done.calls]
@@ -119,11 +121,20 @@ class MessagesView:
         message = {**self.base, "content": [], "stop_reason": None, "stop_sequence": None}
         yield sse_event("message_start", {"message": {**message, "usage": start}})
         yield sse_event("ping", {})
-        index, text_open = 0, False
+        index, text_open, thinking_open = 0, False, False
         async for event in self.answer.events():
             if isinstance(event, Failure):
                 yield sse_event("error", anthropic_error_of(event.error))
                 return
+            if isinstance(event, ReasoningDelta):  # the reasoning comes before any text
+                if not thinking_open:
+                    yield _block_start(index, {"type": "thinking", "thinking": "", "signature": ""})
+                    thinking_open = True
+                yield _delta(index, {"type": "thinking_delta", "thinking": event.text})
+                continue
+            if thinking_open:
+                yield sse_event("content_block_stop", {"index": index})
+                index, thinking_open = index + 1, False
             if not isinstance(event, Done):
                 if not event.text:
                     continue

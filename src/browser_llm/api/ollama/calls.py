@@ -33,8 +33,7 @@ def _common(
     arrived: float,
     context_size: int,
 ) -> Call:
-    if body.think not in (None, False, "", "false"):
-        raise _refuse("think", "this server's models do not think; leave it unset or false")
+    thinking = _think(body.think)
     logprobs = logprobs_option(body.logprobs, body.top_logprobs)
     if body.debug_render_only:
         raise _refuse("_debug_render_only", "not supported")
@@ -47,7 +46,19 @@ def _common(
         stream=body.stream is not False,  # Ollama streams unless told not to
         logprobs=logprobs,
         submitted_at=arrived,
+        thinking=thinking,
     )
+
+
+def _think(value: bool | str | None) -> bool | None:
+    """Ollama's `think`: a bool, or an effort (gpt-oss) that here means on."""
+    if value is None or isinstance(value, bool):
+        return value
+    if value in ("", "false"):
+        return False
+    if value in ("true", "low", "medium", "high"):
+        return True
+    raise _refuse("think", "true, false, or 'low', 'medium', 'high'")
 
 
 def _check_generate(body: OllamaGenerateRequest) -> None:

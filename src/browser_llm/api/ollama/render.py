@@ -12,7 +12,7 @@ from browser_llm.api.error_shapes import ollama_error_of
 from browser_llm.api.logprob_views import ollama_logprobs
 from browser_llm.api.ollama.views import iso_time
 from browser_llm.core.types import Completion
-from browser_llm.service.answer import Answer, Done, Failure
+from browser_llm.service.answer import Answer, Done, Failure, ReasoningDelta
 
 __all__ = ["OllamaView", "ndjson"]
 
@@ -32,13 +32,18 @@ class OllamaView:
         self.name = name
         self.chat = chat
 
-    def line(self, text: str) -> dict[str, Any]:
-        """One streamed piece (or, with done fields added, the whole answer)."""
+    def line(self, text: str, thinking: str | None = None) -> dict[str, Any]:
+        """One streamed piece (or, with done fields added, the whole answer); `thinking`:
+        reasoning, next to the text as Ollama writes it (in the message for /api/chat)."""
         line: dict[str, Any] = {"model": self.name, "created_at": iso_time()}
         if self.chat:
             line["message"] = {"role": "assistant", "content": text}
+            if thinking:
+                line["message"]["thinking"] = thinking
         else:
             line["response"] = text
+            if thinking:
+                line["thinking"] = thinking
         line["done"] = False
         return line
 
@@ -63,7 +68,8 @@ class OllamaView:
 
     def body(self, done: Done) -> dict[str, Any]:
         """The whole (non-streamed) answer."""
-        body = {**self.line(done.content or ""), **self.final_fields(done.completion)}
+        line = self.line(done.content or "", done.reasoning)
+        body = {**line, **self.final_fields(done.completion)}
         if done.calls:
             body["message"]["tool_calls"] = self._calls(done)
         if self.answer.asked_logprobs:
@@ -84,6 +90,9 @@ class OllamaView:
                     yield ndjson(line)
                 yield ndjson({**self.line(""), **self.final_fields(event.completion)})
                 return
+            if isinstance(event, ReasoningDelta):
+                yield ndjson(self.line("", event.text))
+                continue
             line = self.line(event.text)
             if asked:  # each line carries its own tokens' entries, as Ollama's do
                 line["logprobs"] = ollama_logprobs(event.logprobs)

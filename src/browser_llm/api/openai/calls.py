@@ -129,7 +129,11 @@ def chat_call(body: ChatCompletionRequest, request_id: str, arrived: float) -> C
     logprobs = logprobs_option(body.logprobs, body.top_logprobs)
     call = _call(body, request_id, arrived, params, logprobs)
     return replace(
-        call, turns=_turns(body), tools=_tools(body), output=_output(body.response_format)
+        call,
+        turns=_turns(body),
+        tools=_tools(body),
+        output=_output(body.response_format),
+        thinking=False if body.reasoning_effort == "none" else None,
     )
 
 

@@ -45,7 +45,6 @@ IGNORED_FIELDS = (
     "prompt_cache_key",
     "safety_identifier",
     "prediction",
-    "reasoning_effort",
 )
 
 
@@ -178,6 +177,8 @@ class ChatCompletionRequest(_Sampling):
     web_search_options: dict[str, Any] | None = None
     verbosity: StrictStr | None = None
     prediction: dict[str, Any] | None = None
+    # "none": a thinking model does not think (where its template can turn it off); any
+    # other effort: the model's default (service/thinking.py).
     reasoning_effort: StrictStr | None = None
 
 

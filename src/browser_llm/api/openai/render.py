@@ -12,7 +12,7 @@ from typing import Any
 from browser_llm.api.error_shapes import openai_error_of
 from browser_llm.api.logprob_views import chat_logprobs, completion_logprobs
 from browser_llm.core.types import Completion, TokenLogprob
-from browser_llm.service.answer import Answer, Done, Failure
+from browser_llm.service.answer import Answer, Done, Failure, ReasoningDelta
 
 __all__ = ["OpenAIView", "sse"]
 
@@ -77,6 +77,8 @@ class OpenAIView:
             choice: dict[str, Any] = {"index": index, "finish_reason": _finish(done)}
             if self.chat:
                 message: dict[str, Any] = {"role": "assistant", "content": done.content}
+                if done.reasoning:  # both names: clients read one or the other
+                    message["reasoning_content"] = message["reasoning"] = done.reasoning
                 if done.calls:
                     message["tool_calls"] = _tool_calls(done)
                 choice["message"] = message
@@ -143,6 +145,10 @@ class OpenAIView:
             if isinstance(event, Failure):
                 yield sse(openai_error_of(event.error, self.chat))
                 return
+            if isinstance(event, ReasoningDelta):
+                delta = {"reasoning_content": event.text, "reasoning": event.text}
+                yield sse(self._chunk(index, delta))
+                continue
             if not isinstance(event, Done):
                 yield sse(self._text(index, event.text, event.logprobs))
                 continue

@@ -13,7 +13,7 @@ from typing import Any
 from browser_llm.api.responses.protocol import ResponseCreate
 from browser_llm.core.errors import BrowserLLMError
 from browser_llm.core.types import Completion
-from browser_llm.service.answer import Answer, Done, Failure
+from browser_llm.service.answer import Answer, Done, Failure, ReasoningDelta
 
 __all__ = ["ResponsesView", "new_response_id"]
 
@@ -158,6 +158,10 @@ class ResponsesView:
                 failed = self.response("failed", [], error=event.error)
                 yield self._event("response.failed", response=failed)
                 return
+            if isinstance(event, ReasoningDelta):
+                # Not the answer's text. Its own `reasoning` output item (before the
+                # message, so every output_index after it shifts) is still to come.
+                continue
             if not isinstance(event, Done):
                 if not event.text:
                     continue

@@ -9,8 +9,9 @@ from typing import Any
 from browser_llm.api.spec.schemas import GenerateRequestBody, GenerateResponse
 from browser_llm.core.durations import keep_alive_seconds
 from browser_llm.core.errors import ValidationError
-from browser_llm.core.types import Completion, GenerationParams
+from browser_llm.core.types import GenerationParams
 from browser_llm.grammar.check import check_json_output
+from browser_llm.service.answer import Done
 from browser_llm.service.calls import Call, OutputFormat, stop_strings
 from browser_llm.service.stats import tokens_per_second
 from browser_llm.service.tools.generic import HistoryTurn
@@ -61,21 +62,22 @@ def to_call(body: GenerateRequestBody, request_id: str, arrived: float) -> Call:
     )
 
 
-def to_response(
-    completion: Completion, model_id: str, body: GenerateRequestBody
-) -> GenerateResponse:
+def to_response(done: Done, model_id: str, body: GenerateRequestBody) -> GenerateResponse:
+    """`text`: the answer; a thinking model's reasoning apart, in `reasoning`."""
+    completion, text = done.completion, done.content or ""
     usage = completion.usage
     timings = completion.timings
     json_report = None
     if body.json_mode or body.json_schema is not None:
         json_report = {
-            **asdict(check_json_output(completion.text, body.json_schema)),
+            **asdict(check_json_output(text, body.json_schema)),
             "closed_early": completion.closed_early,
         }
     return GenerateResponse.model_validate(
         {
             "json": json_report,
-            "text": completion.text,
+            "text": text,
+            "reasoning": done.reasoning or None,
             "tokens": usage.completion_tokens,
             "finish_reason": completion.finish_reason,
             "usage": {

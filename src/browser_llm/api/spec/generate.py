@@ -41,4 +41,5 @@ async def generate(body: GenerateRequestBody, request: Request) -> Response:
         events = (sse(event) async for event in stream_events(answer, body))
         return GenerationSSEResponse(answer.stream, events)
     completion = await collect_unless_disconnected(request, answer.stream)
-    return ok(request, to_response(completion, answer.model_id, body), exclude_none=True)
+    done = answer.done(completion)
+    return ok(request, to_response(done, answer.model_id, body), exclude_none=True)

@@ -1,5 +1,6 @@
 """An answer's events in the seed API's stream shape, the same on SSE and the WebSocket:
-`token` events, then one `done` (the whole GenerateResponse) or one `error`."""
+`token` events (`reasoning` events before them for a thinking model), then one `done`
+(the whole GenerateResponse) or one `error`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from browser_llm.api.error_shapes import stream_error_of
 from browser_llm.api.spec.calls import to_response
 from browser_llm.api.spec.schemas import GenerateRequestBody
-from browser_llm.service.answer import Answer, Done, Failure
+from browser_llm.service.answer import Answer, Done, Failure, ReasoningDelta
 
 __all__ = ["sse", "stream_events"]
 
@@ -21,9 +22,11 @@ async def stream_events(answer: Answer, body: GenerateRequestBody) -> AsyncItera
         if isinstance(event, Failure):
             yield {"type": "error", "data": stream_error_of(event.error)}
         elif isinstance(event, Done):
-            done = to_response(event.completion, answer.model_id, body)
+            done = to_response(event, answer.model_id, body)
             completion = done.model_dump(mode="json", exclude_none=True, by_alias=True)
             yield {"type": "done", "data": {"completion": completion}}
+        elif isinstance(event, ReasoningDelta):
+            yield {"type": "reasoning", "data": {"reasoning": event.text}}
         elif event.text:
             yield {"type": "token", "data": {"token": event.text}}
 

@@ -148,6 +148,11 @@ class JsonReport(BaseModel):
 
 class GenerateResponse(BaseModel):
     text: str
+    reasoning: str | None = Field(
+        None,
+        description="Extension: a thinking model's reasoning, apart from the text (only "
+        "for models whose chat template marks thinking)",
+    )
     tokens: int
     finish_reason: Literal["stop", "length", "error"]
     usage: Usage

@@ -1,9 +1,8 @@
 """What crosses the boundary between the server and its engine process, and how.
 
-Messages are JSON objects, each framed by a 4-byte big-endian length, on a Unix
-socket pair. JSON, not pickle: the engine process runs llama.cpp on files from
-anywhere, and a process that a crafted model file took over must not be able to
-run code in the server by sending it a pickle. Every decoder here checks shapes.
+Messages are JSON objects framed by a 4-byte big-endian length on a Unix socket pair. JSON,
+not pickle: a process that a crafted model file took over (the engine runs llama.cpp on files
+from anywhere) must not run code in the server by sending a pickle. Decoders check shapes.
 """
 
 from __future__ import annotations
@@ -201,6 +200,7 @@ def encode_request(request: GenerationRequest) -> dict[str, Any]:
         "engine": request.engine,
         "submitted_at": request.submitted_at,
         "logprobs": request.logprobs,
+        "template_vars": request.template_vars,  # pairs: JSON lists
     }
 
 
@@ -220,6 +220,7 @@ def decode_request(data: Any) -> GenerationRequest:
             engine=data["engine"],
             submitted_at=float(data["submitted_at"]),
             logprobs=_top_count(data.get("logprobs")),
+            template_vars=tuple((str(k), bool(v)) for k, v in data.get("template_vars", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError("malformed request") from exc
@@ -287,12 +288,8 @@ def _completion(data: dict[str, Any]) -> Completion:
         timings=Timings(**data["timings"]),
         max_tokens_clamped=bool(data["max_tokens_clamped"]),
         closed_early=bool(data.get("closed_early", False)),
-        stop_sequence=_optional_str(data.get("stop_sequence")),
+        stop_sequence=stop if isinstance(stop := data.get("stop_sequence"), str) else None,
     )
-
-
-def _optional_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def decode_event(data: Any) -> Event:

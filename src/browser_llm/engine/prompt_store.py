@@ -145,6 +145,11 @@ class PromptStore:
                 if path.stat().st_mtime < time.time() - _STALE_TEMP_S:
                     path.unlink()
 
+    @property
+    def active(self) -> bool:
+        """A model is open: its prompts are looked up and saved."""
+        return bool(self._key)
+
     def close_model(self) -> None:
         self._key, self._dir = "", None
         with self._lock:
@@ -155,7 +160,6 @@ class PromptStore:
         `tokens`, longest first, as (prefix tokens, file). Index only: no file is read."""
         if not self._key or limit < self.min_tokens:
             return []
-        self.lookups += 1
         hashes = prefix_hashes(tokens, limit)
         with self._lock:
             found = [((i + 1) * BLOCK_TOKENS, self._by_hash.get(h)) for i, h in enumerate(hashes)]
@@ -189,8 +193,10 @@ class PromptStore:
                 entry.used = used
         return CacheHit(tokens, payload)
 
-    def count_hit(self) -> None:
-        self.hits += 1
+    def count(self, hit: bool) -> None:
+        """A long prompt the slots could not serve was looked up here (hit: and loaded)."""
+        self.lookups += 1
+        self.hits += hit
 
     def wants(self, tokens: list[int], n_prefix: int) -> bool:
         """Whether a prompt whose first `n_prefix` tokens are in cells is worth saving."""

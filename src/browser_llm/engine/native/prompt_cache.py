@@ -75,7 +75,18 @@ class PromptCache:
         seq_id, reused = kv.claim(model, tokens, hit.bound if hit is not None else 0)
         if hit is not None and reused < hit.bound:
             reused = self.restore(model, seq_id, tokens, hit)
+            self._count(hit=reused > 0)
+        elif hit is None and reused < len(tokens) - TILE_ROWS and self._eligible(tokens):
+            self._count(hit=False)  # a long prompt neither the slots nor the disk had
         return seq_id, reused
+
+    def _eligible(self, tokens: list[int]) -> bool:
+        store = self._store
+        return store is not None and store.active and len(tokens) - TILE_ROWS >= store.min_tokens
+
+    def _count(self, hit: bool) -> None:
+        assert self._store is not None
+        self._store.count(hit)
 
     def find(self, tokens: list[int]) -> DiskHit | None:
         """The longest saved prefix of `tokens` worth loading (index only)."""
@@ -99,7 +110,6 @@ class PromptCache:
         if not model.trim(seq_id, usable):
             model.forget(seq_id)
             return 0
-        self._store.count_hit()
         return usable
 
     def _set_state(self, model: LlamaModel, seq_id: int, saved: CacheHit) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -112,6 +113,12 @@ def _warm(target: BrowserLLMTarget) -> None:
     httpx.post(url, json={"prompt": "Hello.", "max_tokens": 2}, timeout=120).raise_for_status()
 
 
+def _logged_ms(target: BrowserLLMTarget, what: str) -> list[float]:
+    """Engine-thread milliseconds of the prompt cache's debug lines in a server's log."""
+    pattern = re.compile(rf"prompt cache: {what} .* in ([0-9.]+) ms")
+    return [float(m.group(1)) for m in pattern.finditer(target.log.read_text(errors="replace"))]
+
+
 def _wait_saved(folder: Path) -> list[Path]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -134,6 +141,7 @@ def main() -> int:
     prompt_tokens = 0
     file_bytes = 0
     hit_rates: list[float] = []
+    engine_ms: dict[str, list[float]] = {"copy out": [], "load": []}
     off = BrowserLLMTarget(
         threads=args.threads, BROWSER_LLM_PREFIX_CACHE="false", BROWSER_LLM_PROMPT_CACHE_GB="0"
     )
@@ -141,7 +149,8 @@ def main() -> int:
         _warm(off)
         for r in range(args.rounds):
             folder = root / f"round-{r}"
-            env = {"BROWSER_LLM_PROMPT_CACHE_DIR": str(folder)}
+            # debug: the engine logs what saving and loading cost its thread
+            env = {"BROWSER_LLM_PROMPT_CACHE_DIR": str(folder), "BROWSER_LLM_LOG_LEVEL": "debug"}
             ms, usage = _ask(off, QUESTIONS[0])
             rows["off"].append(ms)
             with BrowserLLMTarget(threads=args.threads, **env) as first:
@@ -150,6 +159,7 @@ def main() -> int:
                 rows["cold"].append(ms)
                 prompt_tokens = usage["prompt_tokens"]
                 file_bytes = sum(p.stat().st_size for p in _wait_saved(folder))
+                engine_ms["copy out"] += _logged_ms(first, "copied out")
             with BrowserLLMTarget(threads=args.threads, **env) as again:
                 _warm(again)
                 for key, question in (("restart", QUESTIONS[0]), ("restart_q2", QUESTIONS[1])):
@@ -157,6 +167,7 @@ def main() -> int:
                     rows[key].append(ms)
                     cached[key].append(usage["prompt_tokens_details"]["cached_tokens"])
                 hit_rates.append(_status(again)["hit_rate"])
+                engine_ms["load"] += _logged_ms(again, "loaded")
             loads.append(os.getloadavg()[0])
             print(
                 f"round {r + 1}: off {rows['off'][-1]:.0f} ms, cold {rows['cold'][-1]:.0f} ms, "
@@ -173,6 +184,7 @@ def main() -> int:
                 "cache_file_mb": round(file_bytes / 1e6, 1),
                 "cached_tokens": cached,
                 "hit_rate_after_restart": hit_rates,
+                "engine_thread_ms": {k: [round(x, 1) for x in v] for k, v in engine_ms.items()},
                 "load_avg_1m": [round(x, 1) for x in loads],
             }
         )

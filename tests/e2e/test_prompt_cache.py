@@ -123,3 +123,21 @@ def test_a_damaged_file_is_ignored_and_the_answer_is_the_uncached_one(
     assert again["usage"]["cached_prompt_tokens"] == 0
     assert again["text"] == reference["q1"]["text"]
     assert "prompt cache: ignoring" in log
+
+
+def test_a_prompt_whose_slot_was_taken_comes_back_from_disk(
+    tmp_path: Path, reference: dict[str, dict[str, Any]]
+) -> None:
+    cache = tmp_path / "cache"
+    other = "Tell me a short story about a lighthouse keeper and a storm. " * 30
+    with served(tmp_path, **_cache_env(cache, BROWSER_LLM_PARALLEL="1")) as srv:
+        first = _ask(srv, Q1)
+        _wait_for_files(cache, 1)
+        evicting = _ask(srv, other)  # takes the only slot: Q1's cells are gone from memory
+        again = _ask(srv, Q1)
+        status = srv.status()["engine"]["prompt_cache"]
+    assert evicting["usage"]["cached_prompt_tokens"] == 0
+    assert again["usage"]["cached_prompt_tokens"] == first["usage"]["prompt_tokens"] - TILE
+    assert again["text"] == first["text"] == reference["q1"]["text"]
+    # Q1 and the story missed, then Q1 was loaded from disk.
+    assert (status["lookups"], status["hits"]) == (3, 1)

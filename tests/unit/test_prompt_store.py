@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -181,3 +182,34 @@ def test_model_key_changes_with_the_file_and_the_extra(tmp_path: Path) -> None:
     assert key != model_key(str(path), "fa=off")
     path.write_bytes(b"GGUF" + b"\x02" * 5000)
     assert key != model_key(str(path), "fa=auto")
+
+
+def test_a_file_still_being_written_is_a_quiet_miss(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store(tmp_path)
+    tokens = list(range(5 * B))
+    gate = threading.Event()
+    real_write = store._write
+
+    def slow_write(path: Path, data: bytes) -> None:
+        gate.wait(10)
+        real_write(path, data)
+
+    store._write = slow_write  # type: ignore[method-assign]
+    store.save(tokens, 4 * B, b"late")
+    (n, path), *_ = store.candidates(tokens, 4 * B)
+    with caplog.at_level(logging.WARNING):
+        assert store.load(path, tokens[:n]) is None
+    assert caplog.text == ""
+    gate.set()
+    store.close()
+    hit = store.load(path, tokens[:n])
+    assert hit is not None and hit.payload == b"late"
+
+
+def test_hits_and_lookups_count_what_the_engine_reports(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.count(hit=True)
+    store.count(hit=False)
+    assert (store.lookups, store.hits) == (2, 1)

@@ -112,6 +112,7 @@ class PromptStore:
         self._entries: dict[Path, _Entry] = {}  # every file under root
         self._writes: queue.Queue[tuple[Path, bytes] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
+        self._pending: set[Path] = set()  # queued or being written: indexed, not yet on disk
         self.lookups = 0
         self.hits = 0
 
@@ -170,6 +171,9 @@ class PromptStore:
     def load(self, path: Path, prefix: list[int]) -> CacheHit | None:
         """A file's verified contents if it holds the cells of `prefix` for this model;
         None (with a warning, and the file removed) if it is truncated, corrupt or foreign."""
+        with self._lock:
+            if path in self._pending:
+                return None
         try:
             data = path.read_bytes()
             header, payload = _parse(data)
@@ -225,6 +229,7 @@ class PromptStore:
         with self._lock:
             for h in hashes:  # visible now: a second identical prompt does not save again
                 self._by_hash.setdefault(h, path)
+            self._pending.add(path)
         self._start_writer()
         self._writes.put((path, data + payload))
 
@@ -267,6 +272,9 @@ class PromptStore:
                 logger.warning("prompt cache: could not write %s: %s", path.name, exc)
                 with self._lock:
                     self._by_hash = {h: p for h, p in self._by_hash.items() if p != path}
+            finally:
+                with self._lock:
+                    self._pending.discard(path)
 
     def _write(self, path: Path, data: bytes) -> None:
         if len(data) > self.budget_bytes:

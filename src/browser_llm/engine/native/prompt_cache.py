@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import time
 from pathlib import Path
 
 import llama_cpp
@@ -99,6 +100,7 @@ class PromptCache:
         """Loads a saved prompt's cells into `seq_id` (whatever it held is replaced) and
         keeps those `tokens` may reuse; returns how many (0: nothing usable, slot empty)."""
         assert self._store is not None
+        started = time.perf_counter()
         model.forget(seq_id)
         saved = self._store.load(hit.path, tokens[: hit.bound])
         if saved is None:
@@ -110,6 +112,12 @@ class PromptCache:
         if not model.trim(seq_id, usable):
             model.forget(seq_id)
             return 0
+        logger.debug(
+            "prompt cache: loaded %d tokens (%d bytes) in %.1f ms",
+            usable,
+            len(saved.payload),
+            (time.perf_counter() - started) * 1000,
+        )
         return usable
 
     def _set_state(self, model: LlamaModel, seq_id: int, saved: CacheHit) -> bool:
@@ -136,11 +144,18 @@ class PromptCache:
         n_prefix = (len(tokens) - TILE_ROWS) // BLOCK_TOKENS * BLOCK_TOKENS
         if not self._store.wants(tokens, n_prefix):
             return
+        started = time.perf_counter()
         size = int(llama_cpp.llama_state_seq_get_size(model.ctx, seq.seq_id))
         buf = (ctypes.c_uint8 * size)()
         got = int(llama_cpp.llama_state_seq_get_data(model.ctx, buf, size, seq.seq_id))
         if 0 < got <= size:
             self._store.save(list(tokens), n_prefix, ctypes.string_at(buf, got))
+            logger.debug(
+                "prompt cache: copied out %d tokens (%d bytes) in %.1f ms",
+                len(tokens),
+                got,
+                (time.perf_counter() - started) * 1000,
+            )
 
     def readings(self) -> dict[str, int]:
         """EngineStats fields: the folder's size and entries, lookups and hits."""

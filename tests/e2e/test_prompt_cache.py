@@ -136,7 +136,7 @@ def test_a_prompt_whose_slot_was_taken_comes_back_from_disk(
         evicting = _ask(srv, other)  # takes the only slot: Q1's cells are gone from memory
         again = _ask(srv, Q1)
         status = srv.status()["engine"]["prompt_cache"]
-    assert evicting["usage"]["cached_prompt_tokens"] == 0
+    assert evicting["usage"]["cached_prompt_tokens"] < MIN_TOKENS  # the chat template's start
     assert again["usage"]["cached_prompt_tokens"] == first["usage"]["prompt_tokens"] - TILE
     assert again["text"] == first["text"] == reference["q1"]["text"]
     # Q1 and the story missed, then Q1 was loaded from disk.

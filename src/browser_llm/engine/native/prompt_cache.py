@@ -61,10 +61,6 @@ class PromptCache:
             logger.warning("prompt cache unavailable for %s: %s", model.info.model_id, exc)
             self._store.close_model()
 
-    def close_model(self) -> None:
-        if self._store is not None:
-            self._store.close_model()
-
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -75,8 +71,9 @@ class PromptCache:
         hit = self.find(tokens)
         seq_id, reused = kv.claim(model, tokens, hit.bound if hit is not None else 0)
         if hit is not None and reused < hit.bound:
-            reused = self.restore(model, seq_id, tokens, hit)
-            self._count(hit=reused > 0)
+            restored = self.restore(model, seq_id, tokens, hit, reused)
+            self._count(hit=restored > reused)
+            reused = restored
         elif hit is None and reused < len(tokens) - TILE_ROWS and self._eligible(tokens):
             self._count(hit=False)  # a long prompt neither the slots nor the disk had
         return seq_id, reused
@@ -96,17 +93,22 @@ class PromptCache:
         found = self._store.candidates(tokens, len(tokens) - TILE_ROWS)
         return DiskHit(*found[0]) if found else None
 
-    def restore(self, model: LlamaModel, seq_id: int, tokens: list[int], hit: DiskHit) -> int:
-        """Loads a saved prompt's cells into `seq_id` (whatever it held is replaced) and
-        keeps those `tokens` may reuse; returns how many (0: nothing usable, slot empty)."""
+    def restore(
+        self, model: LlamaModel, seq_id: int, tokens: list[int], hit: DiskHit, reused: int
+    ) -> int:
+        """Loads a saved prompt's cells into `seq_id` in place of the `reused` tokens it
+        holds and keeps those `tokens` may reuse; returns how many tokens the slot gives
+        now (`reused` when the file is bad, 0 when llama.cpp refused it)."""
         assert self._store is not None
         started = time.perf_counter()
-        model.forget(seq_id)
         saved = self._store.load(hit.path, tokens[: hit.bound])
         if saved is None:
-            return 0
+            return reused
         usable = reusable(saved.tokens, tokens)
-        if usable < hit.bound or not self._set_state(model, seq_id, saved):
+        if usable < hit.bound:
+            return reused
+        model.forget(seq_id)
+        if not self._set_state(model, seq_id, saved):
             model.forget(seq_id)
             return 0
         if not model.trim(seq_id, usable):

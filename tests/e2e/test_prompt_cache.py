@@ -4,11 +4,14 @@ ignored, and the answer is still the uncached one."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.e2e.conftest import Server, served
@@ -141,3 +144,25 @@ def test_a_prompt_whose_slot_was_taken_comes_back_from_disk(
     assert again["text"] == first["text"] == reference["q1"]["text"]
     # Q1 and the story missed, then Q1 was loaded from disk.
     assert (status["lookups"], status["hits"]) == (3, 1)
+
+
+def test_a_restarted_engine_process_loads_the_saved_prompt(
+    tmp_path: Path, reference: dict[str, dict[str, Any]]
+) -> None:
+    cache = tmp_path / "cache"
+    with served(tmp_path, **_cache_env(cache)) as srv:
+        first = _ask(srv, Q1)
+        _wait_for_files(cache, 1)
+        (child,) = psutil.Process(srv.process.pid).children()
+        os.kill(child.pid, signal.SIGKILL)  # the engine process this test's server started
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = srv.status()
+            if status["engine"]["restarts"] >= 1 and status["status"] == "ready":
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the engine process did not come back: {status}")
+        again = _ask(srv, Q1)
+    assert again["usage"]["cached_prompt_tokens"] == first["usage"]["prompt_tokens"] - TILE
+    assert again["text"] == first["text"] == reference["q1"]["text"]

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def _store(root: Path, budget: int = 1 << 30, min_tokens: int = 2 * B) -> Prompt
 def _save(store: PromptStore, tokens: list[int], payload: bytes) -> None:
     n_prefix = (len(tokens) - B) // B * B
     assert store.wants(tokens, n_prefix)
-    store.save(tokens, n_prefix, payload)
+    store.save(tokens, n_prefix, bytearray(payload))
     store.close()  # waits for the writer thread
 
 
@@ -103,7 +104,7 @@ def test_a_damaged_file_is_ignored_with_a_warning_and_removed(
     elif damage == "foreign":  # a whole, valid file of another model under this name
         other = PromptStore(tmp_path / "other", 1 << 30, 2 * B)
         other.open_model("model-a", "key-z")
-        other.save(tokens, 4 * B, b"y" * 99)
+        other.save(tokens, 4 * B, bytearray(b"y" * 99))
         other.close()
         data = bytearray(_files(tmp_path / "other")[0].read_bytes())
     else:
@@ -158,7 +159,7 @@ def test_least_recently_used_files_go_first_when_over_budget(tmp_path: Path) -> 
 def test_a_save_larger_than_the_budget_is_dropped(tmp_path: Path) -> None:
     store = _store(tmp_path, budget=1000)
     tokens = list(range(5 * B))
-    store.save(tokens, 4 * B, b"w" * 5000)
+    store.save(tokens, 4 * B, bytearray(b"w" * 5000))
     store.close()
     assert _files(tmp_path) == []
     assert store.wants(tokens, 4 * B)  # not indexed after the failed write
@@ -192,12 +193,12 @@ def test_a_file_still_being_written_is_a_quiet_miss(
     gate = threading.Event()
     real_write = store._write
 
-    def slow_write(path: Path, data: bytes) -> None:
+    def slow_write(path: Path, header: dict[str, Any], payload: bytearray) -> None:
         gate.wait(10)
-        real_write(path, data)
+        real_write(path, header, payload)
 
     store._write = slow_write  # type: ignore[method-assign]
-    store.save(tokens, 4 * B, b"late")
+    store.save(tokens, 4 * B, bytearray(b"late"))
     (n, path), *_ = store.candidates(tokens, 4 * B)
     with caplog.at_level(logging.WARNING):
         assert store.load(path, tokens[:n]) is None

@@ -88,7 +88,7 @@ def prefix_hashes(tokens: list[int], limit: int | None = None) -> list[str]:
 @dataclass(frozen=True)
 class CacheHit:
     tokens: list[int]  # the prompt the payload's cells hold
-    payload: bytes
+    payload: memoryview  # writable (a bytearray's): llama.cpp reads it without a copy
 
 
 @dataclass
@@ -110,7 +110,7 @@ class PromptStore:
         self._by_hash: dict[str, Path] = {}  # prefix hash -> file holding that prefix
         self._lock = threading.Lock()  # the writer thread adds entries and evicts
         self._entries: dict[Path, _Entry] = {}  # every file under root
-        self._writes: queue.Queue[tuple[Path, bytes] | None] = queue.Queue()
+        self._writes: queue.Queue[tuple[Path, dict[str, Any], bytearray] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._pending: set[Path] = set()  # queued or being written: indexed, not yet on disk
         self.lookups = 0
@@ -175,8 +175,7 @@ class PromptStore:
             if path in self._pending:
                 return None
         try:
-            data = path.read_bytes()
-            header, payload = _parse(data)
+            header, payload = _parse(_read(path))
         except (OSError, ValueError) as exc:
             logger.warning("prompt cache: ignoring %s: %s", path.name, exc)
             self._forget(path)
@@ -210,28 +209,21 @@ class PromptStore:
         with self._lock:
             return bool(hashes) and hashes[-1] not in self._by_hash
 
-    def save(self, tokens: list[int], n_prefix: int, payload: bytes) -> None:
-        """Queues a file of `payload` (the cells of `tokens`), found by its prefixes up to
-        `n_prefix` tokens. Returns at once; drops the save when the writer lags."""
+    def save(self, tokens: list[int], n_prefix: int, payload: bytearray) -> None:
+        """Queues a file of `payload` (the cells of `tokens`; the store keeps it), found by
+        its prefixes up to `n_prefix` tokens. Returns at once: the checksum and the file
+        are the writer thread's work. Drops the save when the writer lags."""
         if self._dir is None or self._writes.qsize() >= _PENDING_WRITES:
             return
         hashes = prefix_hashes(tokens, n_prefix)
-        header = {
-            "model": self._key,
-            "tokens": tokens,
-            "hashes": hashes,
-            "payload_bytes": len(payload),
-            "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        }
-        blob = json.dumps(header, separators=(",", ":")).encode()
-        data = MAGIC + _HEADER_LEN.pack(len(blob)) + blob
+        header = {"model": self._key, "tokens": tokens, "hashes": hashes}
         path = self._dir / f"{self._key}-{hashes[-1]}.kv"
         with self._lock:
             for h in hashes:  # visible now: a second identical prompt does not save again
                 self._by_hash.setdefault(h, path)
             self._pending.add(path)
         self._start_writer()
-        self._writes.put((path, data + payload))
+        self._writes.put((path, header, payload))
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -265,9 +257,9 @@ class PromptStore:
             item = self._writes.get()
             if item is None:
                 return
-            path, data = item
+            path, header, payload = item
             try:
-                self._write(path, data)
+                self._write(path, header, payload)
             except Exception as exc:  # a full disk must not end the engine
                 logger.warning("prompt cache: could not write %s: %s", path.name, exc)
                 with self._lock:
@@ -276,13 +268,21 @@ class PromptStore:
                 with self._lock:
                     self._pending.discard(path)
 
-    def _write(self, path: Path, data: bytes) -> None:
-        if len(data) > self.budget_bytes:
+    def _write(self, path: Path, header: dict[str, Any], payload: bytearray) -> None:
+        header = {
+            **header,
+            "payload_bytes": len(payload),
+            "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        }
+        blob = json.dumps(header, separators=(",", ":")).encode()
+        head = MAGIC + _HEADER_LEN.pack(len(blob)) + blob
+        if len(head) + len(payload) > self.budget_bytes:
             raise ValueError("larger than the whole disk budget")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(head)
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # readers see the whole file or none
@@ -325,15 +325,25 @@ def _read_header(path: Path) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
-def _parse(data: bytes) -> tuple[dict[str, Any], bytes]:
+def _read(path: Path) -> memoryview:
+    """A file's bytes in one writable buffer (no copy after the read)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        data = bytearray(size)
+        if f.readinto(data) != size:
+            raise ValueError("shorter than its size")
+    return memoryview(data)
+
+
+def _parse(data: memoryview) -> tuple[dict[str, Any], memoryview]:
     """Header and payload of a file's bytes; ValueError when truncated or corrupt."""
     start = len(MAGIC) + _HEADER_LEN.size
-    if len(data) < start or not data.startswith(MAGIC):
+    if len(data) < start or data[: len(MAGIC)] != MAGIC:
         raise ValueError("not a prompt cache file")
     (n,) = _HEADER_LEN.unpack_from(data, len(MAGIC))
     if n > _MAX_HEADER or len(data) < start + n:
         raise ValueError("truncated header")
-    header = json.loads(data[start : start + n])
+    header = json.loads(bytes(data[start : start + n]))
     if not isinstance(header, dict) or not isinstance(header.get("tokens"), list):
         raise ValueError("malformed header")
     payload = data[start + n :]

@@ -124,7 +124,7 @@ class PromptCache:
 
     def _set_state(self, model: LlamaModel, seq_id: int, saved: CacheHit) -> bool:
         size = len(saved.payload)
-        buf = (ctypes.c_uint8 * size).from_buffer_copy(saved.payload)
+        buf = (ctypes.c_uint8 * size).from_buffer(saved.payload)
         read = int(llama_cpp.llama_state_seq_set_data(model.ctx, buf, size, seq_id))
         if read != size:
             logger.warning("prompt cache: llama.cpp refused a saved state (%d of %d)", read, size)
@@ -148,10 +148,13 @@ class PromptCache:
             return
         started = time.perf_counter()
         size = int(llama_cpp.llama_state_seq_get_size(model.ctx, seq.seq_id))
-        buf = (ctypes.c_uint8 * size)()
+        payload = bytearray(size)  # handed to the store's writer thread as it is
+        buf = (ctypes.c_uint8 * size).from_buffer(payload)
         got = int(llama_cpp.llama_state_seq_get_data(model.ctx, buf, size, seq.seq_id))
+        del buf  # a bytearray with a live export cannot be resized
         if 0 < got <= size:
-            self._store.save(list(tokens), n_prefix, ctypes.string_at(buf, got))
+            del payload[got:]
+            self._store.save(list(tokens), n_prefix, payload)
             logger.debug(
                 "prompt cache: copied out %d tokens (%d bytes) in %.1f ms",
                 len(tokens),

@@ -14,8 +14,10 @@ import httpx
 import psutil
 import pytest
 
+from browser_llm.config import DEFAULT_MODEL_ID
 from tests.e2e.conftest import Server, served
 from tests.e2e.helpers import generate
+from tests.e2e.test_models_real import GEMMA
 
 GREEDY: dict[str, Any] = {"max_tokens": 24, "temperature": 0}
 TILE = 64  # a long prompt's last tile is always read again (engine/native/slots.py)
@@ -164,5 +166,22 @@ def test_a_restarted_engine_process_loads_the_saved_prompt(
         else:
             raise AssertionError(f"the engine process did not come back: {status}")
         again = _ask(srv, Q1)
+    assert again["usage"]["cached_prompt_tokens"] == first["usage"]["prompt_tokens"] - TILE
+    assert again["text"] == first["text"] == reference["q1"]["text"]
+
+
+def test_a_model_swapped_out_and_back_loads_its_saved_prompt(
+    tmp_path: Path, reference: dict[str, dict[str, Any]]
+) -> None:
+    cache = tmp_path / "cache"
+    with (
+        served(tmp_path, **_cache_env(cache)) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=600) as api,
+    ):
+        first = generate(api, prompt=Q1, model=DEFAULT_MODEL_ID, **GREEDY)
+        _wait_for_files(cache, 1)
+        other = generate(api, prompt="Say hello.", model=GEMMA, max_tokens=4)  # a swap
+        assert other["model"] == GEMMA
+        again = generate(api, prompt=Q1, model=DEFAULT_MODEL_ID, **GREEDY)  # and back
     assert again["usage"]["cached_prompt_tokens"] == first["usage"]["prompt_tokens"] - TILE
     assert again["text"] == first["text"] == reference["q1"]["text"]

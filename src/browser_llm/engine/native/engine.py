@@ -140,8 +140,7 @@ class LlamaEngine(CommandInbox):
             tokens_generated_total=self._output.tokens_total,
             memory_errors=self._memory_errors,
             slot_moves=self._kv.moves,
-            **self._pacer.readings(),  # type: ignore[arg-type]
-            **self._disk.readings(),  # type: ignore[arg-type]
+            **(self._pacer.readings() | self._disk.readings()),  # type: ignore[arg-type]
         )
 
     # ---- engine thread -----------------------------------------------------

@@ -134,6 +134,22 @@ class Settings(BaseSettings):
     prefix_cache: bool = Field(
         True, description="Reuse the KV cells of a slot's last request for a shared prompt prefix"
     )
+    prompt_cache_gb: float = Field(
+        2.0,
+        ge=0,
+        description="Disk the prompt cache may take: the KV state of long prompt prefixes, "
+        "kept across restarts, model swaps and slot reuse (least recently used files go "
+        "first); 0 turns it off, as does prefix_cache=false",
+    )
+    prompt_cache_min_tokens: int = Field(
+        256,
+        ge=64,
+        le=131072,
+        description="Prompts whose cacheable prefix is shorter than this are not saved",
+    )
+    prompt_cache_dir: Path | None = Field(
+        None, description="Folder of the prompt cache; default: prompt-cache next to models_dir"
+    )
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."
     )
@@ -284,6 +300,15 @@ class Settings(BaseSettings):
         if self.parallel:
             return self.parallel
         return max(1, min(8, 32768 // self.context_size))
+
+    @property
+    def prompt_cache_path(self) -> Path:
+        return self.prompt_cache_dir or self.models_dir.parent / "prompt-cache"
+
+    @property
+    def prompt_cache_bytes(self) -> int:
+        """The prompt cache's disk budget; 0 when it is off."""
+        return int(self.prompt_cache_gb * 1024**3) if self.prefix_cache else 0
 
     @property
     def model_to_load(self) -> str | None:

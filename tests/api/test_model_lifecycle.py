@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from browser_llm.api.app import create_app
 from browser_llm.config import DEFAULT_MODEL_ID, Settings
+from browser_llm.engine.prompt_store import model_dir_name
 from tests.api.conftest import LOCAL
 from tests.fakes import FakeEngine
 from tests.modelfiles import FileServer, gguf, kv_str, serve_files, sha256_of, smollm2_path
@@ -182,10 +183,17 @@ def test_download_through_the_api_then_delete(tmp_path: Path, files: FileServer)
             == "remote"
         )
 
+        # Prompts the engine saved for it (and for another model) in the prompt cache.
+        cache = tmp_path / "prompt-cache"
+        for model_id in ("remote", DEFAULT_MODEL_ID):
+            (cache / model_dir_name(model_id)).mkdir(parents=True)
+            (cache / model_dir_name(model_id) / "k-h.kv").write_bytes(b"saved")
         deleted = client.delete(f"{API}/models/remote").json()["data"]
         size = smollm2_path().stat().st_size
         assert deleted == {"model_id": "remote", "deleted": True, "freed_bytes": size}
         assert not stored.exists()
+        assert not (cache / model_dir_name("remote")).exists()
+        assert (cache / model_dir_name(DEFAULT_MODEL_ID) / "k-h.kv").exists()
         # A model the user added is forgotten too; built-in ones stay listed.
         assert client.get(f"{API}/models/remote").status_code == 404
         assert client.get(f"{API}/status").json()["data"]["status"] == "idle"

@@ -94,6 +94,9 @@ def default_engine(settings: Settings) -> Engine:
         flash_attn=settings.flash_attn,
         prefix_cache=settings.prefix_cache,
         adaptive_threads=settings.adaptive_threads,
+        prompt_cache_dir=str(settings.prompt_cache_path),
+        prompt_cache_bytes=settings.prompt_cache_bytes,
+        prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
     )
     if settings.fault_inject:  # testing only (tests/reliability)
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")
@@ -161,6 +164,7 @@ def build_services(
         ModelStore(settings.models_dir, settings.storage_quota_gb),
         stats.profile,
         pool=engine if isinstance(engine, EnginePool) else None,  # built by default_engine
+        prompt_cache=settings.prompt_cache_path,
     )
     router = ModelRouter(registry, settings.alias_map, settings.model_load_wait_s)
     keep_alive = KeepAlive(registry, settings.keep_alive_s)

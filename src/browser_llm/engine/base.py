@@ -186,6 +186,12 @@ class EngineStats:
     threads_max: int = 0  # the configured count
     foreign_load: float = 0.0  # cores other processes used over the last interval
     step_ms: float = 0.0  # moving average of a decode step's wall time
+    # The prompt cache on disk: its folder's bytes and files; lookups (long prompts with a
+    # saved prefix) and hits (prefixes loaded) since the engine (process) started.
+    prompt_cache_bytes: int = 0
+    prompt_cache_entries: int = 0
+    prompt_cache_lookups: int = 0
+    prompt_cache_hits: int = 0
     # What only one kind of engine can tell, by block name: "process" (the engine process:
     # pid, state, restarts, last_exit, failure), "cluster" (the replicas behind an ingress).
     details: dict[str, dict[str, object]] = field(default_factory=dict)

@@ -283,6 +283,8 @@ class EnginePool:
             old.memory_errors + stats.memory_errors,
             slot_moves=old.slot_moves + stats.slot_moves,
             restarts=old.restarts + stats.restarts,
+            prompt_cache_lookups=old.prompt_cache_lookups + stats.prompt_cache_lookups,
+            prompt_cache_hits=old.prompt_cache_hits + stats.prompt_cache_hits,
         )
 
     # ---- requests -----------------------------------------------------------------
@@ -321,4 +323,6 @@ class EnginePool:
             memory_errors=sum(s.memory_errors for s in every),
             slot_moves=sum(s.slot_moves for s in every),
             restarts=sum(s.restarts for s in every),
+            prompt_cache_lookups=sum(s.prompt_cache_lookups for s in every),
+            prompt_cache_hits=sum(s.prompt_cache_hits for s in every),
         )

@@ -24,6 +24,7 @@ from browser_llm.core.types import LoadedModel
 from browser_llm.engine.base import Engine
 from browser_llm.engine.pool import EnginePool, ResidentModel, resident_models
 from browser_llm.engine.process.probe import ProbeResult, probe_model
+from browser_llm.engine.prompt_store import remove_model_entries
 from browser_llm.models.catalog import Catalog, CatalogEntry
 from browser_llm.models.download import DownloadProgress
 from browser_llm.models.gguf_check import check_gguf
@@ -86,7 +87,9 @@ class ModelRegistry:
         profile: Profile | None = None,
         prober: Prober = probe_model,
         pool: EnginePool | None = None,
+        prompt_cache: Path | None = None,
     ) -> None:
+        self._prompt_cache = prompt_cache  # its folder: a deleted model's entries go too
         self._engine = engine
         self._pool = pool  # the same engine, when several models may stay loaded
         self._profile = profile
@@ -361,7 +364,10 @@ class ModelRegistry:
             await self.unload_model(model_id)
         elif self.loaded_id == model_id:
             await self.unload()
-        return await self.library.remove(entry)
+        freed = await self.library.remove(entry)
+        if self._prompt_cache is not None:
+            await asyncio.to_thread(remove_model_entries, self._prompt_cache, model_id)
+        return freed
 
 
 def _retrieve(task: asyncio.Future[LoadedModel]) -> None:

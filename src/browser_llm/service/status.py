@@ -162,6 +162,17 @@ class StatusService:
             "foreign_load": stats.foreign_load,
             "degraded": stats.threads < stats.threads_max,
             "step_ms": stats.step_ms,
+            "prompt_cache": {
+                "bytes": stats.prompt_cache_bytes,
+                "entries": stats.prompt_cache_entries,
+                "lookups": stats.prompt_cache_lookups,
+                "hits": stats.prompt_cache_hits,
+                "hit_rate": (
+                    stats.prompt_cache_hits / stats.prompt_cache_lookups
+                    if stats.prompt_cache_lookups
+                    else 0.0
+                ),
+            },
             "process": stats.details.get("process"),
             "cluster": stats.details.get("cluster"),
         }

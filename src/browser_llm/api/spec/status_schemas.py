@@ -120,6 +120,16 @@ class StatusCluster(BaseModel):
     lost_mid_stream: int = Field(description="Ended by INFERENCE_ERROR: replica died mid-stream")
 
 
+class StatusPromptCache(BaseModel):
+    """The prompt cache on disk (KV state of long prompt prefixes)."""
+
+    bytes: int = Field(0, description="Disk its files take (the loaded models' and others')")
+    entries: int = Field(0, description="Saved prompts")
+    lookups: int = Field(0, description="Long prompts looked up since the engine started")
+    hits: int = Field(0, description="Lookups that loaded a saved prefix")
+    hit_rate: float = Field(0.0, description="hits / lookups")
+
+
 class StatusEngine(BaseModel):
     """Extension: what the engine is doing right now."""
 
@@ -149,6 +159,9 @@ class StatusEngine(BaseModel):
         False, description="Running on fewer threads than configured: other processes hold cores"
     )
     step_ms: float = Field(0.0, description="Moving average of a decode step's wall time")
+    prompt_cache: StatusPromptCache = Field(
+        default_factory=StatusPromptCache, description="The prompt cache on disk"
+    )
     process: StatusEngineProcess | None = Field(
         None, description="The engine process (absent when llama.cpp runs in the server)"
     )

@@ -51,6 +51,7 @@ from browser_llm.engine.native.inbox import CommandInbox
 from browser_llm.engine.native.kv_placement import KVPlacement
 from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
+from browser_llm.engine.native.prompt_cache import PromptCache
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.token_output import TokenOutput
@@ -88,6 +89,7 @@ class LlamaEngine(CommandInbox):
         self._prepared: dict[int, PreparedPrompt] = {}
         self._running: list[Sequence] = []
         self._kv = KVPlacement(config.max_sequences, config.prefix_cache)
+        self._disk = PromptCache(config)  # long prompts' cells, kept across restarts
         self._outbox: list[tuple[GenerationHandle, Event]] = []
         self._embeds = EmbedQueue()
         self._model: LlamaModel | None = None
@@ -138,7 +140,7 @@ class LlamaEngine(CommandInbox):
             tokens_generated_total=self._output.tokens_total,
             memory_errors=self._memory_errors,
             slot_moves=self._kv.moves,
-            **self._pacer.readings(),  # type: ignore[arg-type]
+            **(self._pacer.readings() | self._disk.readings()),  # type: ignore[arg-type]
         )
 
     # ---- engine thread -----------------------------------------------------
@@ -169,6 +171,7 @@ class LlamaEngine(CommandInbox):
             if isinstance(item, GenerationHandle):
                 self._emit(item, Failed(CancelledError("server is shutting down")))
         self._flush_outbox()
+        self._disk.close()
         if self._model is not None:
             self._model.free()
 
@@ -277,7 +280,7 @@ class LlamaEngine(CommandInbox):
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))
             return
-        seq_id, reused = self._kv.claim(self._model, prompt.tokens)
+        seq_id, reused = self._disk.claim(self._model, self._kv, prompt.tokens)
         seq = Sequence(handle, seq_id, prompt, sampler, TextStream(params.stop), reused=reused)
         if params.grammar is not None and self._closings is not None:
             seq.budget = self._closings.budget(params.grammar)
@@ -330,6 +333,7 @@ class LlamaEngine(CommandInbox):
             model.free()
             raise
         self._closings = ClosingCatalog(model)
+        self._disk.open(model)
         return model
 
     def _step(self) -> None:
@@ -360,6 +364,7 @@ class LlamaEngine(CommandInbox):
             self._fail_running(InferenceError(f"llama_decode failed (code {rc})"))
             self._kv.drop_caches(self._model)
             return False
+        self._disk.prefilled(model, outputs)
         for seq, index in outputs:
             if seq.budget is None:
                 self._output.on_token(model, seq, seq.sampler.sample(model.ctx, index), index)

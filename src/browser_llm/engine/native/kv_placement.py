@@ -24,9 +24,14 @@ class KVPlacement:
     def any_free(self) -> bool:
         return self._slots.any_free
 
-    def claim(self, model: LlamaModel, tokens: list[int]) -> tuple[int, int]:
-        """A free slot for `tokens` with its reusable prefix kept: (seq_id, tokens reused)."""
+    def claim(self, model: LlamaModel, tokens: list[int], beat: int = 0) -> tuple[int, int]:
+        """A free slot for `tokens` with its reusable prefix kept: (seq_id, tokens reused).
+        No other slot's cells are copied in unless they give more than `beat` tokens (the
+        prompt cache's offer: a copy is carried out at the next decode, over a restore)."""
         seq_id, reused, copy_from = self._slots.claim(tokens)
+        if copy_from is not None and reused <= beat:
+            model.forget(seq_id)
+            return seq_id, 0
         if copy_from is not None:
             model.copy(copy_from, seq_id)
             self.moves += 1

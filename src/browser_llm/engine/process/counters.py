@@ -26,6 +26,8 @@ class ProcessCounters:
             dead.tokens_generated_total + live.tokens_generated_total,
             dead.memory_errors + live.memory_errors + (1 if memory else 0),
             dead.slot_moves + live.slot_moves,
+            prompt_cache_lookups=dead.prompt_cache_lookups + live.prompt_cache_lookups,
+            prompt_cache_hits=dead.prompt_cache_hits + live.prompt_cache_hits,
         )
 
     def total(self, restarts: int, process: dict[str, object]) -> EngineStats:
@@ -35,6 +37,8 @@ class ProcessCounters:
             tokens_generated_total=dead.tokens_generated_total + live.tokens_generated_total,
             memory_errors=dead.memory_errors + live.memory_errors,
             slot_moves=dead.slot_moves + live.slot_moves,
+            prompt_cache_lookups=dead.prompt_cache_lookups + live.prompt_cache_lookups,
+            prompt_cache_hits=dead.prompt_cache_hits + live.prompt_cache_hits,
             restarts=restarts,
             details={"process": process},
         )

@@ -238,15 +238,9 @@ class LlamaEngine(CommandInbox):
             self._emit(handle, Failed(InternalError("could not prepare the prompt")))
             return False
         self._prepared[id(handle)] = prepared
-        self._emit(
-            handle,
-            Admitted(
-                len(prepared.tokens),
-                prepared.max_tokens,
-                prepared.clamped,
-                self._model.info.model_id,
-            ),
-        )
+        model_id = self._model.info.model_id
+        admitted = Admitted(len(prepared.tokens), prepared.max_tokens, prepared.clamped, model_id)
+        self._emit(handle, admitted)
         return True
 
     def _admit(self) -> None:

@@ -1,5 +1,5 @@
 """A thinking model's reasoning in each dialect's own field, streamed and whole, with the
-fake engine: the model's template is taken as a thinking one (service/thinking.py is
+fake engine: the model's template is taken as a thinking one (service/thinking/plan.py is
 tested on real templates in tests/unit/test_thinking.py), the output scripted."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from browser_llm.service.think_split import ThinkMarkers
-from browser_llm.service.thinking import Thinking
+from browser_llm.service.thinking.plan import Thinking
+from browser_llm.service.thinking.split import ThinkMarkers
 from tests.fakes import FakeEngine
 
 # The prompt opened the block: the output starts inside the reasoning.

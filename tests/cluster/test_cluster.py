@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from browser_llm.engine.native.slots import TILE_ROWS
+from browser_llm.engine.native.kv.slots import TILE_ROWS
 from tests.cluster.conftest import WEDGED_S, Cluster
 from tests.cluster.helpers import (
     digest_of,

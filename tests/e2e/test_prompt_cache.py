@@ -20,7 +20,7 @@ from tests.e2e.helpers import generate
 from tests.e2e.test_models_real import GEMMA
 
 GREEDY: dict[str, Any] = {"max_tokens": 24, "temperature": 0}
-TILE = 64  # a long prompt's last tile is always read again (engine/native/slots.py)
+TILE = 64  # a long prompt's last tile is always read again (engine/native/kv/slots.py)
 MIN_TOKENS = 256
 
 SYSTEM = (

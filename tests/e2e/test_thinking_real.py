@@ -18,7 +18,7 @@ from browser_llm.core.types import ChatMessage
 from browser_llm.engine.base import GenerationRequest
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
-from browser_llm.service.think_split import ThinkMarkers, split_whole
+from browser_llm.service.thinking.split import ThinkMarkers, split_whole
 from tests.e2e.conftest import Server, served
 from tests.e2e.test_models_real import write_user_models
 from tests.think_template import THINK_TEMPLATE, think_model

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from browser_llm.engine.native.batch_plan import fill, plan_step
+from browser_llm.engine.native.kv.slots import TILE_ROWS
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.slots import TILE_ROWS
 from browser_llm.engine.prompt import PreparedPrompt
 
 

@@ -1,6 +1,6 @@
-"""engine/native/kv_placement.py: the llama.cpp calls KVPlacement makes for each decision (which
+"""engine/native/kv/placement.py: the llama.cpp calls KVPlacement makes for each decision (which
 slot, which cells to copy, trim, forget, when to move a running sequence), on a model
-that records the calls. engine/native/slots.py's own choices are tested in test_slots.py."""
+that records the calls. engine/native/kv/slots.py's own choices are tested in test_slots.py."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any, cast
 
 import pytest
 
-from browser_llm.engine.native.kv_placement import KVPlacement
+from browser_llm.engine.native.kv.placement import KVPlacement
+from browser_llm.engine.native.kv.slots import COPY_MIN_TOKENS, TILE_ROWS
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.slots import COPY_MIN_TOKENS, TILE_ROWS
 from browser_llm.engine.prompt import PreparedPrompt
 
 

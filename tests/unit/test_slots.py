@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from browser_llm.engine.native.slots import TILE_ROWS, SlotTable, reusable
+from browser_llm.engine.native.kv.slots import TILE_ROWS, SlotTable, reusable
 
 LONG = list(range(1000, 1000 + 3 * TILE_ROWS))
 

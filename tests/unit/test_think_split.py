@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from browser_llm.service.think_split import ThinkMarkers, ThinkSplitter, split_whole
+from browser_llm.service.thinking.split import ThinkMarkers, ThinkSplitter, split_whole
 
 THINK = ThinkMarkers("<think>", "</think>")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.chat_template import ChatTemplate
-from browser_llm.service.think_split import ThinkMarkers
-from browser_llm.service.thinking import NO_THINKING, plan_thinking, thinking_of_template
+from browser_llm.service.thinking.plan import NO_THINKING, plan_thinking, thinking_of_template
+from browser_llm.service.thinking.split import ThinkMarkers
 from tests.hermes_template import HERMES_TEMPLATE
 from tests.think_template import THINK_TEMPLATE
 

@@ -68,7 +68,7 @@ class GenerationRequest:
     # (0-20); None: not asked for, and nothing is computed (engine/native/logprobs.py).
     logprobs: int | None = None
     # Switches for the chat template, such as ("enable_thinking", False): the service reads
-    # which one a template has (service/thinking.py); engines only pass them to it.
+    # which one a template has (service/thinking/plan.py); engines only pass them to it.
     template_vars: tuple[tuple[str, bool], ...] = ()
 
 

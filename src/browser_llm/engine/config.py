@@ -18,7 +18,7 @@ class ContextConfig:
     flash_attn: str = "auto"  # auto | on | off
     prefix_cache: bool = True  # a finished sequence's KV cells stay for the next request
     adaptive_threads: bool = True  # fewer threads while other processes hold cores
-    # The prompt cache on disk (engine/native/prompt_cache.py): off when bytes is 0.
+    # The prompt cache on disk (engine/native/kv/prompt_cache.py): off when bytes is 0.
     prompt_cache_dir: str = ""
     prompt_cache_bytes: int = 0
     prompt_cache_min_tokens: int = 256

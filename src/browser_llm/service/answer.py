@@ -15,8 +15,8 @@ from browser_llm.engine.base import GenerationRequest
 from browser_llm.service.calls import Call
 from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.prepare import Preparer
-from browser_llm.service.think_split import ThinkSplitter, split_whole
-from browser_llm.service.thinking import NO_THINKING, ThinkPlan
+from browser_llm.service.thinking.plan import NO_THINKING, ThinkPlan
+from browser_llm.service.thinking.split import ThinkSplitter, split_whole
 from browser_llm.service.tools.format import answer_text, plan_outcome
 from browser_llm.service.tools.generic import ToolCall, ToolPlan
 
@@ -33,7 +33,7 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ReasoningDelta:
-    """A piece of a thinking model's reasoning (service/thinking.py), before the answer's
+    """A piece of a thinking model's reasoning (service/thinking/plan.py), before the answer's
     TextDeltas; each dialect writes it in its own field (never in the answer's)."""
 
     text: str

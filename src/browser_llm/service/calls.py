@@ -54,7 +54,7 @@ class Call:
     stream: bool = False
     logprobs: int | None = None  # alternatives per token; None: none computed
     # Thinking models: False turns it off where the template can; True asks for it (a model
-    # that does not think refuses); None: the model's default (service/thinking.py).
+    # that does not think refuses); None: the model's default (service/thinking/plan.py).
     thinking: bool | None = None
     n: int = 1  # independent answers (choices) to the same prompt, generated together
     submitted_at: float = field(default_factory=time.perf_counter)

@@ -13,7 +13,7 @@ from browser_llm.grammar.check import json_constraint
 from browser_llm.service.calls import Call, OutputFormat
 from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
-from browser_llm.service.thinking import NO_THINKING, ThinkPlan, plan_thinking, thinking_for
+from browser_llm.service.thinking.plan import NO_THINKING, ThinkPlan, plan_thinking, thinking_for
 from browser_llm.service.tools.format import (
     plan_conversation,
     plan_grammar,

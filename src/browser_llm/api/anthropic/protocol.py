@@ -5,7 +5,7 @@ Every top-level field the SDK's `messages.create` sends is declared: honoured, r
 with a 400 naming it (calls.py), or, where it changes no answer here (cache_control,
 metadata, effort: this server has no prompt cache billing and no effort levels), accepted
 and ignored. `thinking` of type "disabled" turns a thinking model's thinking off where its
-template can (service/thinking.py); the other types leave the model's default. Unknown
+template can (service/thinking/plan.py); the other types leave the model's default. Unknown
 top-level fields are refused, as Anthropic's API does. Content blocks keep their own extra
 fields (citations, caller, ...) unread.
 """

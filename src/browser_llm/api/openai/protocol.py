@@ -178,7 +178,7 @@ class ChatCompletionRequest(_Sampling):
     verbosity: StrictStr | None = None
     prediction: dict[str, Any] | None = None
     # "none": a thinking model does not think (where its template can turn it off); any
-    # other effort: the model's default (service/thinking.py).
+    # other effort: the model's default (service/thinking/plan.py).
     reasoning_effort: StrictStr | None = None
 
 

@@ -5,7 +5,7 @@ sequence, plus chunks of short prompts (below TILE_ROWS every micro-batch shape
 computes them the same way). Call 2: one chunk of the oldest long prompt, alone,
 of at least TILE_ROWS tokens (its last chunk too), so each of its tokens goes
 through the flash-attention kernel a lone read would use and batching never
-changes an output (see engine/native/slots.py).
+changes an output (see engine/native/kv/slots.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from browser_llm.engine.native.kv.slots import TILE_ROWS
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.slots import TILE_ROWS
 
 __all__ = ["Chunk", "StepPlan", "fill", "plan_step"]
 

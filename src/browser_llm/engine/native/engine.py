@@ -48,10 +48,10 @@ from browser_llm.engine.native.cpu.pacer import CpuPacer
 from browser_llm.engine.native.embedder import EmbedQueue
 from browser_llm.engine.native.gpu_devices import gpu_devices
 from browser_llm.engine.native.inbox import CommandInbox
-from browser_llm.engine.native.kv_placement import KVPlacement
+from browser_llm.engine.native.kv.placement import KVPlacement
+from browser_llm.engine.native.kv.prompt_cache import PromptCache
 from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
-from browser_llm.engine.native.prompt_cache import PromptCache
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.token_output import TokenOutput

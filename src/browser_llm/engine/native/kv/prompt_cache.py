@@ -5,7 +5,7 @@ When a long prompt has been read, its sequence's KV cells are copied out (on the
 thread: a memcpy) and handed to the store, whose own thread writes the file. A later
 request whose prompt starts with a saved prefix - after a restart, a model swap or its
 slot's reuse - gets those cells back instead of reading the prefix again. The same rule
-as a slot's prefix reuse (engine/native/slots.py `reusable`) decides how many tokens a
+as a slot's prefix reuse (engine/native/kv/slots.py `reusable`) decides how many tokens a
 saved prompt gives, so the output is the one a fresh read gives.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import llama_cpp
 
 from browser_llm.engine.config import ContextConfig
-from browser_llm.engine.native.kv_placement import KVPlacement
+from browser_llm.engine.native.kv.placement import KVPlacement
+from browser_llm.engine.native.kv.slots import TILE_ROWS, reusable
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.slots import TILE_ROWS, reusable
 from browser_llm.engine.prompt_store import BLOCK_TOKENS, CacheHit, PromptStore, model_key
 
 __all__ = ["DiskHit", "PromptCache"]
@@ -66,7 +66,7 @@ class PromptCache:
             self._store.close()
 
     def claim(self, model: LlamaModel, kv: KVPlacement, tokens: list[int]) -> tuple[int, int]:
-        """A slot for `tokens` (engine/native/kv_placement.py), its prompt's start loaded
+        """A slot for `tokens` (engine/native/kv/placement.py), its prompt's start loaded
         from disk when a saved prompt gives more than the slots: (seq_id, tokens reused)."""
         hit = self.find(tokens)
         seq_id, reused = kv.claim(model, tokens, hit.bound if hit is not None else 0)

@@ -1,12 +1,12 @@
-"""Where sequences live in the KV cache: engine/native/slots.py's bookkeeping plus the llama.cpp
+"""Where sequences live in the KV cache: engine/native/kv/slots.py's bookkeeping plus the llama.cpp
 calls that carry it out (copy a prefix into a slot, trim or forget a slot's cells,
 move a running sequence into a hole). Engine thread only."""
 
 from __future__ import annotations
 
+from browser_llm.engine.native.kv.slots import SlotTable
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.slots import SlotTable
 
 __all__ = ["KVPlacement"]
 

@@ -18,7 +18,7 @@ from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.models.gguf import InvalidGGUFError
 from browser_llm.models.gguf_info import read_gguf_header
 from browser_llm.service.registry import ModelRegistry
-from browser_llm.service.think_split import ThinkMarkers
+from browser_llm.service.thinking.split import ThinkMarkers
 
 __all__ = ["ThinkPlan", "Thinking", "plan_thinking", "thinking_for", "thinking_of_template"]
 

@@ -1,0 +1,1 @@
+"""Where sequences live in the KV cache: slots, their llama.cpp calls, the prompt cache."""

@@ -42,9 +42,11 @@ class BackgroundStreams:
         return self
 
     def stop(self) -> None:
-        if not self._loop.is_closed():  # closed: every stream has ended already
-            for task in self._tasks:
+        for task in self._tasks:
+            try:
                 self._loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed: every stream has ended already
+                break
         self._thread.join(timeout=60)
 
     def _run(self) -> None:

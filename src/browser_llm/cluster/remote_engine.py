@@ -45,6 +45,7 @@ from browser_llm.engine.base import (
     GenerationRequest,
     Started,
     TokenText,
+    summed_counters,
 )
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.process.wire import decode_error, decode_event, decode_model, encode_request
@@ -231,18 +232,17 @@ class RemoteEngine:
             EngineStats(**{**r["stats"], "details": {}}) for r in self._replicas if r.get("stats")
         ]
         steps = [s.step_ms for s in totals if s.step_ms]
-        return EngineStats(
-            running=sum(s.running for s in totals),
-            tokens_generated_total=sum(s.tokens_generated_total for s in totals),
-            memory_errors=sum(s.memory_errors for s in totals),
-            slot_moves=sum(s.slot_moves for s in totals),
-            restarts=sum(s.restarts for s in totals),
+        replicas = EngineStats(
+            0,
+            0,
+            0,
             threads=sum(s.threads for s in totals),
             threads_max=sum(s.threads_max for s in totals),
             foreign_load=max((s.foreign_load for s in totals), default=0.0),
             step_ms=round(sum(steps) / len(steps), 3) if steps else 0.0,
             details={"cluster": self._cluster_block()},
         )
+        return summed_counters(replicas, totals)
 
     def _cluster_block(self) -> dict[str, object]:
         """/status engine.process in a cluster: one entry per replica report."""

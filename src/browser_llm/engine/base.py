@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,6 +40,7 @@ __all__ = [
     "Started",
     "TokenText",
     "post_all",
+    "summed_counters",
 ]
 
 EngineState = Literal["idle", "loading", "ready", "error"]
@@ -195,6 +197,24 @@ class EngineStats:
     # What only one kind of engine can tell, by block name: "process" (the engine process:
     # pid, state, restarts, last_exit, failure), "cluster" (the replicas behind an ingress).
     details: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+# Counters that add up over several engines (a pool's, a cluster's replicas).
+_SUMMED = (
+    "running",
+    "tokens_generated_total",
+    "memory_errors",
+    "slot_moves",
+    "restarts",
+    "prompt_cache_lookups",
+    "prompt_cache_hits",
+)
+
+
+def summed_counters(base: EngineStats, stats: list[EngineStats]) -> EngineStats:
+    """`base` with each counter summed over several engines' stats."""
+    sums = {name: sum(getattr(s, name) for s in stats) for name in _SUMMED}
+    return dataclasses.replace(base, **sums)
 
 
 class Engine(Protocol):

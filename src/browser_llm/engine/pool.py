@@ -17,7 +17,6 @@ pool only loads, routes, unloads, and checks memory before a load.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import time
@@ -34,6 +33,7 @@ from browser_llm.engine.base import (
     EngineStats,
     GenerationHandle,
     GenerationRequest,
+    summed_counters,
 )
 
 __all__ = ["EnginePool", "ResidentModel", "resident_models"]
@@ -316,13 +316,4 @@ class EnginePool:
         """The most recent engine's readings; counters summed over every engine."""
         home = self._home().stats()
         every = [e.stats() for e in self._engines] + [self._retired]
-        return dataclasses.replace(
-            home,
-            running=sum(s.running for s in every),
-            tokens_generated_total=sum(s.tokens_generated_total for s in every),
-            memory_errors=sum(s.memory_errors for s in every),
-            slot_moves=sum(s.slot_moves for s in every),
-            restarts=sum(s.restarts for s in every),
-            prompt_cache_lookups=sum(s.prompt_cache_lookups for s in every),
-            prompt_cache_hits=sum(s.prompt_cache_hits for s in every),
-        )
+        return summed_counters(home, every)

@@ -401,6 +401,43 @@ def test_a_codex_shaped_body_is_accepted(client: TestClient, fake_engine: FakeEn
     assert _stored_count(client) == 0
 
 
+def test_codex_harness_outputs_without_a_call_id_are_accepted(
+    client: TestClient, fake_engine: FakeEngine
+) -> None:
+    """Codex CLI 0.171's second turn (recorded): after its calls' results it sends one result
+    no call asked for, its harness's goal, with a name and a namespace and no call_id."""
+    call = {"type": "function_call", "call_id": "call_1", "name": "create_goal", "arguments": "{}"}
+    body = {
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {**call, "status": "completed", "id": "fc_1"},
+            {"type": "function_call_output", "id": "fco_1", "call_id": "call_1", "output": "ok"},
+            {
+                "type": "function_call_output",
+                "id": "fco_2",
+                "name": "goal_objective",
+                "namespace": "agent",
+                "output": "Say hi",
+            },
+        ],
+        "tools": [{**WEATHER, "name": "create_goal"}],
+        "store": False,
+    }
+    resp = client.post("/v1/responses", json=body)
+    assert resp.status_code == 200, resp.text
+    messages = fake_engine.submitted[-1].messages
+    assert messages is not None
+    assert "Say hi" in messages[-1].content and "agent.goal_objective" in messages[-1].content
+
+
+def test_a_tool_result_naming_neither_call_nor_tool_is_a_400(client: TestClient) -> None:
+    output = {"type": "function_call_output", "output": "x"}
+    resp = client.post("/v1/responses", json={"input": [output]})
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == "input.0.function_call_output" and "call_id" in error["message"]
+
+
 def test_retention_settings_bound_the_store(tmp_path: Path) -> None:
     settings = Settings(
         models_dir=tmp_path / "models", data_dir=tmp_path / "data", responses_max_count=2

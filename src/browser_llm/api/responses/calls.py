@@ -86,6 +86,15 @@ def _text(content: Any) -> str:
     return "".join(part.get("text") or part.get("refusal") or "" for part in content or ())
 
 
+def _answered_call(output: dict[str, Any]) -> str:
+    """The call a tool result answers; for a result no call asked for (Codex's harness
+    context), the qualified name of the tool that made it."""
+    if output.get("call_id"):
+        return str(output["call_id"])
+    namespace, name = output.get("namespace"), output.get("name")
+    return f"{namespace}.{name}" if namespace else str(name)
+
+
 def context_turns(instructions: str | None, items: list[dict[str, Any]]) -> list[HistoryTurn]:
     """Instructions first (as a system turn), then the items in order. An assistant's text
     and the function calls right after it are one assistant turn, as chat templates want."""
@@ -104,7 +113,7 @@ def context_turns(instructions: str | None, items: list[dict[str, Any]]) -> list
             else:
                 turns.append(HistoryTurn("assistant", "", (call,)))
         elif kind == "function_call_output":
-            turns.append(HistoryTurn("tool", _text(item["output"]), (), item["call_id"]))
+            turns.append(HistoryTurn("tool", _text(item["output"]), (), _answered_call(item)))
         # reasoning items are not part of any prompt
     return turns
 

@@ -21,6 +21,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
+    model_validator,
 )
 
 __all__ = [
@@ -87,10 +88,21 @@ class FunctionCallItem(_Lenient):
 
 
 class FunctionCallOutputItem(_Lenient):
+    """A tool's result. Codex CLI also sends results no call asked for (its harness's own
+    context, e.g. the thread's goal): no call_id, a `name` and a `namespace` instead."""
+
     type: Literal["function_call_output"]
-    call_id: CallId
+    call_id: CallId | None = None
+    name: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    namespace: Annotated[StrictStr, Field(max_length=128)] | None = None
     output: Content
     id: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _names_its_call(self) -> FunctionCallOutputItem:
+        if self.call_id is None and self.name is None:
+            raise ValueError("a function_call_output needs call_id (or a name)")
+        return self
 
 
 class ReasoningItem(_Lenient):

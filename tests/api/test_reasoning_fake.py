@@ -270,8 +270,13 @@ def test_responses_reasoning_items_go_with_the_assistant_turn(
         {"role": "user", "content": "And 3+3?"},
     ]
     body = _responses_body(client, input=items)
-    assert client.post("/v1/responses", json=body).status_code == 200
+    stored = client.post("/v1/responses", json={**body, "store": True})
+    assert stored.status_code == 200, stored.text
     assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [("4", "2+2 is 4.")]
+    listed = client.get(f"/v1/responses/{stored.json()['id']}/input_items").json()["data"]
+    kept = [i for i in listed if i["type"] == "reasoning"]
+    assert {i["id"][:3] for i in kept} == {"rs_"} and len(kept) == 2
+    assert any(i.get("content") == items[1]["content"] for i in kept)
     # A stored answer's reasoning item continues the conversation the same way.
     first = client.post("/v1/responses", json={**body, "input": "hi", "store": True}).json()
     follow = {**body, "input": "more", "store": True, "previous_response_id": first["id"]}

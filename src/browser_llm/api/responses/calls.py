@@ -76,7 +76,12 @@ def _with_id(item: dict[str, Any]) -> dict[str, Any]:
         kind = "output_text" if item["role"] == "assistant" else "input_text"
         item["content"] = [{"type": kind, "text": item["content"]}]
     if not item.get("id"):
-        prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+        prefix = {
+            "message": "msg",
+            "function_call": "fc",
+            "function_call_output": "fco",
+            "reasoning": "rs",
+        }
         item["id"] = f"{prefix.get(item['type'], 'item')}_{uuid.uuid4().hex}"
     return item
 

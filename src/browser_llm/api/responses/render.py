@@ -198,17 +198,17 @@ class ResponsesView:
                 continue
             status = self._status(event)
             output = self.output(event, status, message_open)
-            first_call = self._message_index
-            if len(output) > first_call and output[first_call]["type"] == "message":
+            at = self._message_index  # the first item after the reasoning (if any)
+            if len(output) > at and output[at]["type"] == "message":
                 if not message_open:
                     for chunk in self._open_message():
                         yield chunk
                 if event.rest:
                     yield self._text_delta(event.rest)
-                for chunk in self._close_message(output[first_call]):
+                for chunk in self._close_message(output[at]):
                     yield chunk
-                first_call += 1
-            for index, item in enumerate(output[first_call:], start=first_call):
+                at += 1
+            for index, item in enumerate(output[at:], start=at):  # the calls
                 for chunk in self._call_events(index, item):
                     yield chunk
             final = self.response(status, output, event)

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.modelfiles import smollm2_path
 from tests.reliability.gguf_files import with_chat_template
 
-__all__ = ["THINK_TEMPLATE", "think_model"]
+__all__ = ["HISTORY_TEMPLATE", "THINK_TEMPLATE", "think_history_model", "think_model"]
 
 THINK_TEMPLATE = """\
 {%- for message in messages -%}
@@ -30,7 +30,24 @@ THINK_TEMPLATE = """\
 """
 
 
+# The same, rendering an earlier assistant turn's reasoning as Qwen3's template does (from
+# `reasoning_content`), so reasoning sent back in the history reaches the prompt.
+HISTORY_TEMPLATE = THINK_TEMPLATE.replace(
+    "<|im_start|>{{ message.role }}\n",
+    "<|im_start|>{{ message.role }}\n"
+    "{% if message.reasoning_content %}<think>\n{{ message.reasoning_content }}\n</think>\n\n"
+    "{% endif %}",
+)
+
+
 def think_model(folder: Path) -> Path:
     """The default model's weights with THINK_TEMPLATE as its chat template."""
     folder.mkdir(parents=True, exist_ok=True)
     return with_chat_template(smollm2_path(), folder / "smollm2-think.gguf", THINK_TEMPLATE)
+
+
+def think_history_model(folder: Path) -> Path:
+    """The default model's weights with HISTORY_TEMPLATE."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "smollm2-think-history.gguf"
+    return with_chat_template(smollm2_path(), target, HISTORY_TEMPLATE)

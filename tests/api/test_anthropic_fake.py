@@ -255,7 +255,8 @@ def test_tool_choice_any_answers_tool_use(scripted: tuple[TestClient, ScriptedEn
     assert message["stop_reason"] == "tool_use"
     (block,) = message["content"]
     assert block["type"] == "tool_use" and block["name"] == "get_weather"
-    assert block["input"] == {"city": "Paris"} and block["id"]
+    assert block["input"] == {"city": "Paris"}
+    assert block["id"].startswith("toolu_")  # Anthropic's form, not OpenAI's call_
 
 
 def test_tool_use_streams_as_input_json_delta(scripted: tuple[TestClient, ScriptedEngine]) -> None:
@@ -265,6 +266,7 @@ def test_tool_use_streams_as_input_json_delta(scripted: tuple[TestClient, Script
     starts = [d for n, d in events if n == "content_block_start"]
     assert [s["content_block"]["type"] for s in starts] == ["tool_use"]
     assert starts[0]["content_block"]["input"] == {}
+    assert starts[0]["content_block"]["id"].startswith("toolu_")
     partial = "".join(
         d["delta"]["partial_json"]
         for n, d in events
@@ -313,6 +315,22 @@ def test_count_tokens(client: TestClient, fake_engine: FakeEngine) -> None:
         client.post("/v1/messages/count_tokens", json={**short, "model": "nope"}),
         404,
         "not_found_error",
+    )
+
+
+def test_count_tokens_loads_a_model_not_loaded_yet(idle_client: TestClient) -> None:
+    assert idle_client.get("/api/v1/status").json()["data"]["status"] == "idle"
+    short = {"model": DEFAULT_MODEL_ID, "messages": [ASK]}
+    resp = idle_client.post("/v1/messages/count_tokens", json=short)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["input_tokens"] > 0
+    status = idle_client.get("/api/v1/status").json()["data"]
+    assert status["model"] == {"id": DEFAULT_MODEL_ID, "loaded": True}
+    _check_error(
+        idle_client.post("/v1/messages/count_tokens", json={**short, "model": "nope"}),
+        404,
+        "not_found_error",
+        "nope",
     )
 
 

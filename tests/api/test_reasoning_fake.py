@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from browser_llm.core.types import ChatMessage
 from browser_llm.service.thinking.plan import Thinking
 from browser_llm.service.thinking.split import ThinkMarkers
+from tests.api.conftest import LOCAL
 from tests.fakes import FakeEngine
 
 # The prompt opened the block: the output starts inside the reasoning.
@@ -135,10 +138,12 @@ def test_anthropic_whole_and_streamed(
     starts = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
     assert starts == ["thinking", "text"]
     deltas = [e for e in events if e["type"] == "content_block_delta"]
-    think = "".join(e["delta"]["thinking"] for e in deltas if e["index"] == 0)
+    think = "".join(e["delta"].get("thinking", "") for e in deltas if e["index"] == 0)
     text = "".join(e["delta"]["text"] for e in deltas if e["index"] == 1)
     assert (think, text) == (REASONING, ANSWER)
-    assert {e["delta"]["type"] for e in deltas if e["index"] == 0} == {"thinking_delta"}
+    # Its signature last, as Anthropic streams it (the SDK's accumulator sets it).
+    kinds_0 = [e["delta"]["type"] for e in deltas if e["index"] == 0]
+    assert set(kinds_0[:-1]) == {"thinking_delta"} and kinds_0[-1] == "signature_delta"
     assert kinds.count("content_block_stop") == 2 and kinds[-1] == "message_stop"
     client.post("/v1/messages", json={**body, "thinking": {"type": "disabled"}})
     assert fake_engine.submitted[-1].template_vars == OFF
@@ -161,19 +166,142 @@ def test_a_model_without_markers_is_unchanged(client: TestClient) -> None:
     assert "reasoning_content" not in body["choices"][0]["message"]
 
 
-def test_responses_output_text_is_the_answer_only(
+def _responses_body(client: TestClient, **extra: Any) -> dict[str, Any]:
+    model = client.get("/v1/models").json()["data"][0]["id"]
+    return {"model": model, "input": "hi", "store": False, **extra}
+
+
+def test_responses_reasoning_item_before_the_message(
     client: TestClient, thinking: tuple[str, ...]
 ) -> None:
-    # The Responses API's own `reasoning` item is not rendered yet: the reasoning must at
-    # least stay out of the answer's text, streamed and whole.
-    body = {"model": client.get("/v1/models").json()["data"][0]["id"], "input": "hi"}
-    whole = client.post("/v1/responses", json={**body, "store": False}).json()
-    texts = [p["text"] for item in whole["output"] for p in item.get("content", [])]
-    assert texts == [ANSWER]
-    streamed = client.post("/v1/responses", json={**body, "store": False, "stream": True}).text
-    events = _sse(streamed)
-    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
-    assert deltas == ANSWER
+    whole = client.post("/v1/responses", json=_responses_body(client)).json()
+    reasoning, message = whole["output"]
+    assert (reasoning["type"], message["type"]) == ("reasoning", "message")
+    assert reasoning["id"].startswith("rs_") and reasoning["summary"] == []
+    assert reasoning["content"] == [{"type": "reasoning_text", "text": REASONING}]
+    assert [p["text"] for p in message["content"]] == [ANSWER]
+    usage = whole["usage"]
+    assert usage["output_tokens"] == len(thinking)
+    # The pieces (one per token) up to the one that ends `</think>`.
+    closing = next(i for i, p in enumerate(thinking) if p.endswith("ink>") and i > 1)
+    assert usage["output_tokens_details"]["reasoning_tokens"] == closing + 1
+
+
+def test_responses_reasoning_streams_in_its_own_item(
+    client: TestClient, thinking: tuple[str, ...]
+) -> None:
+    events = _sse(client.post("/v1/responses", json=_responses_body(client, stream=True)).text)
+    kinds = [e["type"] for e in events]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    added = [
+        (e["output_index"], e["item"]["type"])
+        for e in events
+        if "item" in e and e["type"] == "response.output_item.added"
+    ]
+    assert added == [(0, "reasoning"), (1, "message")]
+    done = [
+        (e["output_index"], e["item"]["type"])
+        for e in events
+        if "item" in e and e["type"] == "response.output_item.done"
+    ]
+    assert done == [(0, "reasoning"), (1, "message")]
+    think = [e for e in events if e["type"] == "response.reasoning_text.delta"]
+    assert "".join(e["delta"] for e in think) == REASONING
+    assert {(e["output_index"], e["content_index"]) for e in think} == {(0, 0)}
+    text = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert "".join(e["delta"] for e in text) == ANSWER
+    assert {e["output_index"] for e in text} == {1}
+    # The reasoning item ends before the message begins.
+    assert kinds.index("response.reasoning_text.done") < kinds.index("response.output_text.delta")
+    final = events[-1]["response"]
+    assert final["status"] == "completed"
+    assert [i["type"] for i in final["output"]] == ["reasoning", "message"]
+    assert final["output"][0]["content"][0]["text"] == REASONING
+    assert final["usage"]["output_tokens_details"]["reasoning_tokens"] > 0
+
+
+def test_responses_sdk_accumulates_the_reasoning(
+    client: TestClient, thinking: tuple[str, ...]
+) -> None:
+    sdk = openai.OpenAI(base_url=f"{LOCAL}/v1", api_key="unused", http_client=client)
+    body = _responses_body(client)
+    with sdk.responses.stream(model=body["model"], input="hi", store=False) as stream:
+        final = stream.get_final_response()
+    reasoning = final.output[0]
+    assert reasoning.type == "reasoning" and reasoning.content is not None
+    assert reasoning.content[0].text == REASONING
+    assert final.output_text == ANSWER
+    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens > 0
+
+
+def test_responses_reasoning_effort_none_sets_the_template_switch(
+    client: TestClient, fake_engine: FakeEngine, thinking: tuple[str, ...]
+) -> None:
+    client.post("/v1/responses", json=_responses_body(client, reasoning={"effort": "none"}))
+    assert fake_engine.submitted[-1].template_vars == OFF
+    client.post("/v1/responses", json=_responses_body(client, reasoning={"summary": "auto"}))
+    assert fake_engine.submitted[-1].template_vars == ()
+
+
+def test_responses_without_markers_is_unchanged(client: TestClient) -> None:
+    whole = client.post("/v1/responses", json=_responses_body(client)).json()
+    assert [i["type"] for i in whole["output"]] == ["message"]
+    assert whole["usage"]["output_tokens_details"]["reasoning_tokens"] == 0
+    events = _sse(client.post("/v1/responses", json=_responses_body(client, stream=True)).text)
+    assert "response.reasoning_text.delta" not in [e["type"] for e in events]
+    assert {e["output_index"] for e in events if "output_index" in e} == {0}
+
+
+# ---- reasoning sent back in the history ------------------------------------------------
+def _assistant(fake_engine: FakeEngine) -> list[ChatMessage]:
+    messages = fake_engine.submitted[-1].messages or ()
+    return [m for m in messages if m.role == "assistant"]
+
+
+def test_responses_reasoning_items_go_with_the_assistant_turn(
+    client: TestClient, fake_engine: FakeEngine, thinking: tuple[str, ...]
+) -> None:
+    thought = {"type": "reasoning", "summary": [], "encrypted_content": "opaque"}
+    items = [
+        {"role": "user", "content": "What is 2+2?"},
+        {**thought, "content": [{"type": "reasoning_text", "text": "2+2 is 4."}]},
+        {"role": "assistant", "content": "4"},
+        {**thought, "id": "rs_1"},  # no text (another server's summary-only item)
+        {"role": "user", "content": "And 3+3?"},
+    ]
+    body = _responses_body(client, input=items)
+    stored = client.post("/v1/responses", json={**body, "store": True})
+    assert stored.status_code == 200, stored.text
+    assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [("4", "2+2 is 4.")]
+    listed = client.get(f"/v1/responses/{stored.json()['id']}/input_items").json()["data"]
+    kept = [i for i in listed if i["type"] == "reasoning"]
+    assert {i["id"][:3] for i in kept} == {"rs_"} and len(kept) == 2
+    assert any(i.get("content") == items[1]["content"] for i in kept)
+    # A stored answer's reasoning item continues the conversation the same way.
+    first = client.post("/v1/responses", json={**body, "input": "hi", "store": True}).json()
+    follow = {**body, "input": "more", "store": True, "previous_response_id": first["id"]}
+    assert client.post("/v1/responses", json=follow).status_code == 200
+    assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [(ANSWER, REASONING)]
+
+
+def test_anthropic_thinking_blocks_go_with_the_assistant_turn(
+    client: TestClient, fake_engine: FakeEngine, thinking: tuple[str, ...]
+) -> None:
+    model = client.get("/v1/models").json()["data"][0]["id"]
+    first = {"model": model, "max_tokens": 50, "messages": CHAT["messages"]}
+    answer = client.post("/v1/messages", json=first).json()
+    thought = answer["content"][0]
+    # A stable, non-empty signature: the same as the stream's signature_delta.
+    assert thought["signature"] and thought["signature"].strip() == thought["signature"]
+    events = _sse(client.post("/v1/messages", json={**first, "stream": True}).text)
+    signed = [e["delta"] for e in events if e["type"] == "content_block_delta"]
+    assert [d["signature"] for d in signed if d["type"] == "signature_delta"] == [
+        thought["signature"]
+    ]
+    history = [*CHAT["messages"], {"role": "assistant", "content": answer["content"]}]
+    history.append({"role": "user", "content": "more"})
+    assert client.post("/v1/messages", json={**first, "messages": history}).status_code == 200
+    assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [(ANSWER, REASONING)]
 
 
 def test_seed_websocket(client: TestClient, thinking: tuple[str, ...]) -> None:

@@ -120,6 +120,7 @@ def test_tool_round_trip_with_tool_choice_any(claude: anthropic.Anthropic) -> No
         **GREEDY,
     )
     uses = _check_tool_uses(first, {"get_weather", "add"})
+    assert all(u.id.startswith("toolu_") for u in uses)  # Anthropic's form of the ids
     history = [
         *WEATHER_ASK,
         {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},

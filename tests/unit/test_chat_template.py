@@ -70,3 +70,17 @@ def test_max_tokens_is_clamped_to_room_left() -> None:
     request = GenerationRequest(prompt="a b c", raw=True, params=GenerationParams(max_tokens=100))
     prepared = prepare_prompt(_FakeTokenizer(), request)
     assert (len(prepared.tokens), prepared.max_tokens, prepared.clamped) == (4, 6, True)
+
+
+def test_earlier_reasoning_is_offered_under_the_names_templates_read() -> None:
+    turns = [
+        ChatMessage("user", "q"),
+        ChatMessage("assistant", "4", reasoning="2+2"),
+        ChatMessage("user", "q2"),
+    ]
+    reads = "{% for m in messages %}[{{ m.reasoning_content }}|{{ m.thinking }}]{% endfor %}"
+    assert ChatTemplate(reads, "", "").render(turns) == "[|][2+2|2+2][|]"
+    # A template that reads neither leaves it out: the prompt is as before.
+    plain = "{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}"
+    bare = [ChatMessage(m.role, m.content) for m in turns]
+    assert ChatTemplate(plain, "", "").render(turns) == ChatTemplate(plain, "", "").render(bare)

@@ -98,7 +98,13 @@ def test_events_round_trip(event: Event) -> None:
 
 def test_request_round_trip() -> None:
     request = GenerationRequest(
-        messages=(ChatMessage("system", "be brief"), ChatMessage("user", "hi")),
+        messages=(
+            ChatMessage("system", "be brief"),
+            ChatMessage("user", "hi"),
+            ChatMessage("assistant", "4", (("call_1", "add", "{}"),), None, "2+2 is 4"),
+            ChatMessage("assistant", "hello", reasoning="say hello"),
+            ChatMessage("user", "hi"),
+        ),
         params=GenerationParams(max_tokens=7, stop=("\n\n", "END"), seed=42, grammar="root ::= x"),
         request_id="req-1",
         engine="native",

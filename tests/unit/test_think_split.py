@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from browser_llm.service.thinking.split import ThinkMarkers, ThinkSplitter, split_whole
+from browser_llm.service.thinking.split import (
+    ThinkMarkers,
+    ThinkSplitter,
+    reasoning_end,
+    split_whole,
+)
 
 THINK = ThinkMarkers("<think>", "</think>")
 
@@ -61,6 +66,16 @@ _ALPHABET = st.sampled_from(["<think>", "</think>", "<", "/", "t", "h", "ink>", 
 def test_any_chunking_splits_as_the_whole(parts: list[str], cuts: list[int], inside: bool) -> None:
     text = "".join(parts)
     assert _streamed(text, cuts, inside) == split_whole(THINK, inside, text)
+
+
+@given(parts=st.lists(_ALPHABET, max_size=20), inside=st.booleans())
+def test_the_reasoning_ends_where_the_answer_begins(parts: list[str], inside: bool) -> None:
+    """reasoning_end (what reasoning_tokens counts up to) reads the text as the splitter
+    does: the answer is what follows it, less the layout."""
+    text = "".join(parts)
+    end = reasoning_end(THINK, inside, text)
+    _, answer = split_whole(THINK, inside, text)
+    assert answer == (text[end:].lstrip() if end else text)
 
 
 @given(

@@ -34,6 +34,9 @@ class ChatMessage:
     # an assistant turn's calls as (id, name, arguments JSON) and a tool turn's call id.
     tool_calls: tuple[tuple[str, str, str], ...] = ()
     tool_call_id: str | None = None
+    # An earlier assistant turn's reasoning, sent back by the client: templates that render
+    # it read `reasoning_content` (or `thinking`); the others leave it out.
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ def _message(m: ChatMessage) -> dict[str, Any]:
         ]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
+    if m.reasoning:  # the names thinking templates read (Qwen3, GLM: the first; gpt-oss)
+        out["reasoning_content"] = out["thinking"] = m.reasoning
     return out
 
 

@@ -16,7 +16,12 @@ from browser_llm.service.calls import Call
 from browser_llm.service.generation import GenerationService, GenerationStream
 from browser_llm.service.prepare import Preparer
 from browser_llm.service.thinking.plan import NO_THINKING, ThinkPlan
-from browser_llm.service.thinking.split import ThinkSplitter, split_whole
+from browser_llm.service.thinking.split import (
+    ThinkMarkers,
+    ThinkSplitter,
+    reasoning_end,
+    split_whole,
+)
 from browser_llm.service.tools.format import answer_text, plan_outcome
 from browser_llm.service.tools.generic import ToolCall, ToolPlan
 
@@ -46,8 +51,10 @@ class Done:
     calls: tuple[ToolCall, ...]  # complete, validated calls (tool answers only)
     rest: str  # streamed tool answers: text of the answer not yet sent as TextDelta
     # The whole reasoning (the ReasoningDeltas joined); None: the output was not split.
-    # completion.usage counts its tokens with the answer's.
+    # completion.usage counts its tokens with the answer's; reasoning_tokens: how many of
+    # them were the reasoning's (its markers included).
     reasoning: str | None = None
+    reasoning_tokens: int = 0
 
     @property
     def finish_reason(self) -> str:
@@ -123,7 +130,8 @@ class Answer:
         markers = self.think.markers
         if self.plan is None and markers is not None:
             reasoning, content = split_whole(markers, self.think.inside, completion.text)
-            return Done(completion, content, (), "", reasoning)
+            tokens = self._reasoning_tokens(completion, markers)
+            return Done(completion, content, (), "", reasoning, tokens)
         if self.plan is None:
             return Done(completion, completion.text, (), "")
         # max_tokens ran out inside the last call and the engine closed its JSON with filler
@@ -134,6 +142,17 @@ class Answer:
                 "request %s: tool call arguments off schema: %s", self._request_id, outcome.errors
             )
         return Done(completion, outcome.content, tuple(outcome.calls), "")
+
+    def _reasoning_tokens(self, completion: Completion, markers: ThinkMarkers) -> int:
+        """The output's tokens up to the end of its reasoning: the pieces (one per token)
+        that began before it ended; all of them where the block was never closed."""
+        end = reasoning_end(markers, self.think.inside, completion.text)
+        if end == 0:
+            return 0
+        if end >= len(completion.text):
+            return completion.usage.completion_tokens
+        starts = [0, *self.stream.piece_ends[:-1]]
+        return sum(1 for start in starts if start < end)
 
     @property
     def logprobs(self) -> list[TokenLogprob]:

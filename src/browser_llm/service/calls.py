@@ -35,6 +35,7 @@ class ToolRequest:
     named: str | None = None  # a function the model must call
     parallel: bool | None = None
     has_choice: bool = True  # the dialect has a tool_choice field (Ollama has none)
+    id_prefix: str = "call_"  # how the dialect's call ids begin (Anthropic: toolu_)
 
 
 @dataclass(frozen=True)

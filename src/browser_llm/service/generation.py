@@ -90,6 +90,9 @@ class GenerationStream:
         self.model_id = model
         self.completion: Completion | None = None
         self.logprobs: list[TokenLogprob] = []  # filled for requests that asked for them
+        # Where each text piece ends in the output: the engines send one per token (a
+        # character split across tokens, or text held for a stop string, joins pieces).
+        self.piece_ends: list[int] = []
         self.asked_logprobs = handle.request.logprobs is not None
         self._failed = False
 
@@ -108,6 +111,9 @@ class GenerationStream:
                 if isinstance(event, TokenText):
                     if event.logprobs:
                         self.logprobs.extend(event.logprobs)
+                    if event.text:
+                        end = self.piece_ends[-1] if self.piece_ends else 0
+                        self.piece_ends.append(end + len(event.text))
                     yield event
                 elif isinstance(event, Started):
                     self._ticket.started()

@@ -90,7 +90,9 @@ class Preparer:
         if wanted is None or not wanted.tools:
             return None
         fmt = tool_format_for(self._registry, model_id)
-        return plan_tools(list(wanted.tools), wanted.choice, wanted.named, wanted.parallel, fmt)
+        return plan_tools(
+            list(wanted.tools), wanted.choice, wanted.named, wanted.parallel, fmt, wanted.id_prefix
+        )
 
     @staticmethod
     def _messages(call: Call, plan: ToolPlan | None) -> tuple[ChatMessage, ...] | None:

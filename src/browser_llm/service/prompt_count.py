@@ -1,6 +1,7 @@
 """How many tokens a prepared request's prompt is, without running it: the model's own
 chat template (read from its GGUF header, as the browser engine and the cluster render
-prompts) and the loaded model's tokenizer. Anthropic's /v1/messages/count_tokens."""
+prompts) and the model's tokenizer, the model loaded on demand as a generation would
+load it. Anthropic's /v1/messages/count_tokens."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.prompt import prompt_text
 from browser_llm.models.gguf import InvalidGGUFError
 from browser_llm.models.gguf_info import read_gguf_header
+from browser_llm.service.model_router import ModelRouter
 from browser_llm.service.registry import ModelRegistry
 from browser_llm.service.tokens import TokenService
 
@@ -35,17 +37,19 @@ def _template(path: str, size: int, mtime_ns: int) -> ChatTemplate | None:
 
 
 async def count_prompt_tokens(
-    registry: ModelRegistry, tokens: TokenService, request: GenerationRequest, model_id: str | None
+    registry: ModelRegistry,
+    router: ModelRouter,
+    tokens: TokenService,
+    request: GenerationRequest,
+    model_id: str | None,
 ) -> tuple[str, int]:
-    """(model id, prompt tokens) with the same template and tokenizer a generation uses."""
+    """(model id, prompt tokens) with the same template and tokenizer a generation uses.
+    `model_id`: resolved by the router (an unknown name was its 404); None: the loaded."""
     model_id = model_id or registry.loaded_id
-    if model_id is None or not registry.serves(model_id):
-        # The tokenizer is the loaded model's: counting for another one would be wrong.
-        raise ModelNotLoadedError(
-            f"model '{model_id}' is not loaded; tokens are counted with a loaded model"
-            if model_id
-            else "no model is loaded; load one first"
-        )
+    if model_id is None:
+        raise ModelNotLoadedError("no model is loaded; load one first")
+    # The tokenizer is the model's own: a model not loaded yet is loaded, as for a generation.
+    await router.ensure_loaded(model_id, request.request_id)
     entry = registry.catalog.get(model_id)
     path = registry.store.path_for(entry) if entry is not None else None
     template = None

@@ -27,6 +27,7 @@ __all__ = ["count_call", "messages_call"]
 _TEMPERATURE = 1.0
 _TOP_K = 40
 _OUTPUT_FORMAT = SchemaField("output_config.format: the schema", "output_config.format")
+_TOOL_ID = "toolu_"  # Anthropic's tool_use ids, as clients that check the form expect
 # tool_choice type -> the neutral mode ("tool" names one function, see _tools).
 _CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
@@ -67,6 +68,7 @@ def _message_turns(message: MessageIn, index: int) -> list[HistoryTurn]:
     if isinstance(message.content, str):
         return [HistoryTurn(message.role, message.content)]
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[tuple[str, str, str]] = []
     results: list[HistoryTurn] = []
     for i, block in enumerate(message.content):
@@ -74,7 +76,8 @@ def _message_turns(message: MessageIn, index: int) -> list[HistoryTurn]:
         if isinstance(block, TextBlock):
             texts.append(block.text)
         elif isinstance(block, ThinkingBlock):
-            continue  # an earlier answer's reasoning is not prompt text
+            if message.role == "assistant":  # the template decides whether it is rendered
+                thoughts.append(block.thinking)
         elif isinstance(block, ToolUseBlock):
             if message.role != "assistant":
                 raise _refuse(where, "tool_use blocks belong to assistant messages")
@@ -89,7 +92,7 @@ def _message_turns(message: MessageIn, index: int) -> list[HistoryTurn]:
     text = "".join(texts) if message.role == "assistant" else "\n\n".join(texts)
     turns = results
     if text or calls or not results:
-        turns.append(HistoryTurn(message.role, text, tuple(calls)))
+        turns.append(HistoryTurn(message.role, text, tuple(calls), reasoning="".join(thoughts)))
     return turns
 
 
@@ -137,7 +140,7 @@ def _tools(body: Conversation) -> ToolRequest | None:
             raise _refuse(f"tools.{i}.input_schema", "Field required")
     defined = tuple((t.name, t.description or "", t.input_schema) for t in body.tools)
     if choice is None:
-        return ToolRequest(defined)
+        return ToolRequest(defined, id_prefix=_TOOL_ID)
     if choice.type == "tool" and not choice.name:
         raise _refuse("tool_choice.name", "a tool_choice of type 'tool' names the tool")
     return ToolRequest(
@@ -147,6 +150,7 @@ def _tools(body: Conversation) -> ToolRequest | None:
         parallel=None
         if choice.disable_parallel_tool_use is None
         else not choice.disable_parallel_tool_use,
+        id_prefix=_TOOL_ID,
     )
 
 

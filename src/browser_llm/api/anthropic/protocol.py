@@ -71,9 +71,13 @@ class ToolResultBlock(_Open):
 
 
 class ThinkingBlock(_Open):
-    """An earlier answer's reasoning, sent back by agents: dropped from the prompt."""
+    """An earlier answer's reasoning, sent back by agents: its text goes with the assistant
+    turn, for chat templates that render earlier reasoning (calls.py). The signature is
+    not checked (render.py: it is a digest, nothing here trusts it); a redacted block
+    carries no text."""
 
     type: Literal["thinking", "redacted_thinking"]
+    thinking: StrictStr = ""
 
 
 class OtherBlock(_Open):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -41,6 +42,12 @@ def _usage(completion: Completion) -> dict[str, Any]:
         "cache_read_input_tokens": u.cached_prompt_tokens,
         "output_tokens": u.completion_tokens,
     }
+
+
+def signature(thinking: str) -> str:
+    """A thinking block's signature: never empty (clients keep the block only with one) and
+    the same for the same text; a digest, which nothing here checks when it comes back."""
+    return "blm-" + hashlib.sha256(thinking.encode()).hexdigest()[:40]
 
 
 def _tool_use(call: ToolCall) -> dict[str, Any]:
@@ -102,8 +109,9 @@ class MessagesView:
     def body(self, done: Done) -> dict[str, Any]:
         """The whole (non-streamed) Message."""
         content: list[dict[str, Any]] = []
-        if done.reasoning:  # no signature: nothing here verifies one sent back
-            content.append({"type": "thinking", "thinking": done.reasoning, "signature": ""})
+        if done.reasoning:
+            block = {"type": "thinking", "thinking": done.reasoning}
+            content.append({**block, "signature": signature(done.reasoning)})
         if done.content or not done.calls:
             content.append({"type": "text", "text": done.content or ""})
         content += [_tool_use(c) for c in done.calls]
@@ -121,20 +129,24 @@ class MessagesView:
         message = {**self.base, "content": [], "stop_reason": None, "stop_sequence": None}
         yield sse_event("message_start", {"message": {**message, "usage": start}})
         yield sse_event("ping", {})
-        index, text_open, thinking_open = 0, False, False
+        index, text_open = 0, False
+        thinking: list[str] | None = None  # the thinking block's text while it is open
         async for event in self.answer.events():
             if isinstance(event, Failure):
                 yield sse_event("error", anthropic_error_of(event.error))
                 return
             if isinstance(event, ReasoningDelta):  # the reasoning comes before any text
-                if not thinking_open:
+                if thinking is None:
+                    thinking = []
                     yield _block_start(index, {"type": "thinking", "thinking": "", "signature": ""})
-                    thinking_open = True
+                thinking.append(event.text)
                 yield _delta(index, {"type": "thinking_delta", "thinking": event.text})
                 continue
-            if thinking_open:
+            if thinking is not None:  # as Anthropic: the signature last, then the block ends
+                sig = signature("".join(thinking))
+                yield _delta(index, {"type": "signature_delta", "signature": sig})
                 yield sse_event("content_block_stop", {"index": index})
-                index, thinking_open = index + 1, False
+                index, thinking = index + 1, None
             if not isinstance(event, Done):
                 if not event.text:
                     continue

@@ -34,7 +34,9 @@ async def messages(body: MessagesRequest, request: Request) -> Response:
     svc = services(request)
     if body.max_tokens == 0:  # pre-warming a cache: nothing to generate, the prompt counted
         model_id, prepared = svc.answers.prepare(call)
-        model_id, count = await count_prompt_tokens(svc.registry, svc.tokens, prepared, model_id)
+        model_id, count = await count_prompt_tokens(
+            svc.registry, svc.router, svc.tokens, prepared, model_id
+        )
         out = prompt_only(model_id, count, body.stream)
         if isinstance(out, bytes):
             return Response(out, media_type="text/event-stream")
@@ -52,5 +54,5 @@ async def count_tokens(body: CountTokensRequest, request: Request) -> Response:
     svc = services(request)
     call = count_call(body, request_id_of(request), arrived_at(request))
     model_id, prepared = svc.answers.prepare(call)
-    _, count = await count_prompt_tokens(svc.registry, svc.tokens, prepared, model_id)
+    _, count = await count_prompt_tokens(svc.registry, svc.router, svc.tokens, prepared, model_id)
     return JSONResponse({"input_tokens": count})

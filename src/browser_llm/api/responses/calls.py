@@ -5,6 +5,7 @@ from the response store are turned into turns the same way."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from browser_llm.api.responses.protocol import (
@@ -75,7 +76,12 @@ def _with_id(item: dict[str, Any]) -> dict[str, Any]:
         kind = "output_text" if item["role"] == "assistant" else "input_text"
         item["content"] = [{"type": kind, "text": item["content"]}]
     if not item.get("id"):
-        prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+        prefix = {
+            "message": "msg",
+            "function_call": "fc",
+            "function_call_output": "fco",
+            "reasoning": "rs",
+        }
         item["id"] = f"{prefix.get(item['type'], 'item')}_{uuid.uuid4().hex}"
     return item
 
@@ -95,26 +101,41 @@ def _answered_call(output: dict[str, Any]) -> str:
     return f"{namespace}.{name}" if namespace else str(name)
 
 
+def _reasoning_text(item: dict[str, Any]) -> str:
+    """A reasoning item's text as the model wrote it (its reasoning_text content; a summary
+    or encrypted_content is another model's, which no template here can render)."""
+    parts = item.get("content") or ()
+    return "".join(p.get("text") or "" for p in parts if p.get("type") == "reasoning_text")
+
+
 def context_turns(instructions: str | None, items: list[dict[str, Any]]) -> list[HistoryTurn]:
     """Instructions first (as a system turn), then the items in order. An assistant's text
-    and the function calls right after it are one assistant turn, as chat templates want."""
+    and the function calls right after it are one assistant turn, as chat templates want;
+    a reasoning item goes with the assistant turn after it (templates that render earlier
+    reasoning read it there; the others leave it out)."""
     turns: list[HistoryTurn] = []
     if instructions:
         turns.append(HistoryTurn("system", instructions))
+    reasoning = ""  # read, waiting for the assistant turn it belongs to
     for item in items:
         kind = item.get("type", "message")
+        if kind == "reasoning":
+            reasoning += _reasoning_text(item)
+            continue
         if kind == "message":
-            turns.append(HistoryTurn(item["role"], _text(item["content"])))
+            role = item["role"]
+            mine = reasoning if role == "assistant" else ""
+            turns.append(HistoryTurn(role, _text(item["content"]), reasoning=mine))
         elif kind == "function_call":
             call = (item["call_id"], item["name"], item["arguments"])
             last = turns[-1] if turns else None
-            if last is not None and last.role == "assistant":
-                turns[-1] = HistoryTurn("assistant", last.content, (*last.tool_calls, call))
+            if last is not None and last.role == "assistant" and not reasoning:
+                turns[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                turns.append(HistoryTurn("assistant", "", (call,)))
+                turns.append(HistoryTurn("assistant", "", (call,), reasoning=reasoning))
         elif kind == "function_call_output":
             turns.append(HistoryTurn("tool", _text(item["output"]), (), _answered_call(item)))
-        # reasoning items are not part of any prompt
+        reasoning = ""  # reasoning before anything but an assistant turn is no turn's
     return turns
 
 
@@ -194,4 +215,5 @@ def responses_call(
         keep_alive_s=keep_alive_seconds(body.keep_alive),
         stream=body.stream,
         submitted_at=arrived,
+        thinking=False if (body.reasoning or {}).get("effort") == "none" else None,
     )

@@ -105,12 +105,21 @@ class FunctionCallOutputItem(_Lenient):
         return self
 
 
+class ReasoningText(_Lenient):
+    type: Literal["reasoning_text"]
+    text: StrictStr
+
+
 class ReasoningItem(_Lenient):
-    """An earlier turn's reasoning, sent back by stateless clients: not part of the prompt
-    (it is the model's own scratch work, and this server's models produce none)."""
+    """An earlier turn's reasoning, sent back by stateless clients: its reasoning_text goes
+    with the assistant turn after it, for chat templates that render earlier reasoning
+    (calls.py). The summary and encrypted_content are kept for input_items, never read."""
 
     type: Literal["reasoning"]
     id: StrictStr | None = None
+    content: Annotated[list[ReasoningText], Field(max_length=256)] | None = None
+    summary: list[dict[str, Any]] = []
+    encrypted_content: StrictStr | None = None
 
 
 def _item_tag(value: Any) -> str:
@@ -231,7 +240,9 @@ class ResponseCreate(_Strict):
     top_logprobs: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
     include: list[StrictStr] | None = None
     moderation: dict[str, Any] | None = None
-    # Accepted, ignored: they change no answer here (reasoning: no model here reasons yet).
+    # reasoning: {"effort": "none"} turns a thinking model's thinking off where its template
+    # can (calls.py); the rest of it (summary) changes nothing here. Accepted, ignored: the
+    # fields below change no answer here.
     reasoning: dict[str, Any] | None = None
     user: StrictStr | None = None
     safety_identifier: StrictStr | None = None

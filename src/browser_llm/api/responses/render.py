@@ -27,13 +27,13 @@ def new_response_id() -> str:
     return f"resp_{uuid.uuid4().hex}"
 
 
-def _usage(completion: Completion) -> dict[str, Any]:
+def _usage(completion: Completion, reasoning_tokens: int) -> dict[str, Any]:
     u = completion.usage
     return {
         "input_tokens": u.prompt_tokens,
         "input_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
-        "output_tokens": u.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens": u.completion_tokens,  # the reasoning's included, as OpenAI counts
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": u.total_tokens,
     }
 
@@ -83,6 +83,16 @@ def _text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
+def _reasoning(item_id: str, text: str, status: str) -> dict[str, Any]:
+    """A thinking model's reasoning as written (reasoning_text content; no summary)."""
+    content = [_reasoning_part(text)] if status != "in_progress" else []
+    return {"id": item_id, "type": "reasoning", "summary": [], "content": content, "status": status}
+
+
+def _reasoning_part(text: str) -> dict[str, Any]:
+    return {"type": "reasoning_text", "text": text}
+
+
 def _function_call(call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
     return {
         "id": f"fc_{uuid.uuid4().hex}",
@@ -104,13 +114,15 @@ class ResponsesView:
         self.base = {"id": self.id, "object": "response", "created_at": self.created_at}
         self.echo = _echo(body)
         self._message_id = f"msg_{uuid.uuid4().hex}"
+        self._reasoning_id = f"rs_{uuid.uuid4().hex}"
+        self._message_index = 0  # 1 once a reasoning item comes before the message
         self._seq = 0
 
     def response(
         self,
         status: str,
         output: list[dict[str, Any]],
-        completion: Completion | None = None,
+        done: Done | None = None,
         error: BrowserLLMError | None = None,
     ) -> dict[str, Any]:
         cut = status == "incomplete"
@@ -122,7 +134,7 @@ class ResponsesView:
             "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
             "model": self.answer.model_id,
             "output": output,
-            "usage": None if completion is None else _usage(completion),
+            "usage": None if done is None else _usage(done.completion, done.reasoning_tokens),
             **self.echo,
         }
 
@@ -130,9 +142,12 @@ class ResponsesView:
         return "incomplete" if done.finish_reason == "length" else "completed"
 
     def output(self, done: Done, status: str, opened: bool = False) -> list[dict[str, Any]]:
-        """A message (with the answer's text; always when there are no calls, or when its
-        item was already streamed open), then the function calls."""
+        """The reasoning (a thinking model's), a message (with the answer's text; always
+        when there are no calls, or when its item was already streamed open), then the
+        function calls."""
         items: list[dict[str, Any]] = []
+        if done.reasoning:
+            items.append(_reasoning(self._reasoning_id, done.reasoning, status))
         if done.content or not done.calls or opened:
             items.append(_message(self._message_id, done.content or "", status))
         items += [_function_call(c.id, c.name, c.arguments, "completed") for c in done.calls]
@@ -141,7 +156,7 @@ class ResponsesView:
     def body(self, done: Done) -> dict[str, Any]:
         """The whole (non-streamed) response."""
         status = self._status(done)
-        return self.response(status, self.output(done, status), done.completion)
+        return self.response(status, self.output(done, status), done)
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._seq, **fields}
@@ -153,15 +168,25 @@ class ResponsesView:
         yield self._event("response.created", response=self.response("in_progress", []))
         yield self._event("response.in_progress", response=self.response("in_progress", []))
         message_open = False
+        reasoning: list[str] | None = None  # the reasoning item's text while it is open
         async for event in self.answer.events():
             if isinstance(event, Failure):
                 failed = self.response("failed", [], error=event.error)
                 yield self._event("response.failed", response=failed)
                 return
-            if isinstance(event, ReasoningDelta):
-                # Not the answer's text. Its own `reasoning` output item (before the
-                # message, so every output_index after it shifts) is still to come.
+            if isinstance(event, ReasoningDelta):  # always before the answer's text
+                if reasoning is None:
+                    reasoning = []
+                    for chunk in self._open_reasoning():
+                        yield chunk
+                reasoning.append(event.text)
+                yield self._reasoning_delta(event.text)
                 continue
+            if reasoning is not None and self._message_index == 0:
+                self._message_index = 1  # every later item's output_index moves up one
+                status = self._status(event) if isinstance(event, Done) else "completed"
+                for chunk in self._close_reasoning("".join(reasoning), status):
+                    yield chunk
             if not isinstance(event, Done):
                 if not event.text:
                     continue
@@ -173,19 +198,20 @@ class ResponsesView:
                 continue
             status = self._status(event)
             output = self.output(event, status, message_open)
-            if output and output[0]["type"] == "message":
+            at = self._message_index  # the first item after the reasoning (if any)
+            if len(output) > at and output[at]["type"] == "message":
                 if not message_open:
                     for chunk in self._open_message():
                         yield chunk
                 if event.rest:
                     yield self._text_delta(event.rest)
-                for chunk in self._close_message(output[0]):
+                for chunk in self._close_message(output[at]):
                     yield chunk
-            first_call = 1 if output and output[0]["type"] == "message" else 0
-            for index, item in enumerate(output[first_call:], start=first_call):
+                at += 1
+            for index, item in enumerate(output[at:], start=at):  # the calls
                 for chunk in self._call_events(index, item):
                     yield chunk
-            final = self.response(status, output, event.completion)
+            final = self.response(status, output, event)
             try:
                 await on_finished(final)
             except BrowserLLMError as exc:  # the answer is whole, but it could not be kept
@@ -193,14 +219,36 @@ class ResponsesView:
                 return
             yield self._event(f"response.{status}", response=final)
 
-    def _open_message(self) -> list[bytes]:
-        added = _message(self._message_id, "", "in_progress")
+    def _open_reasoning(self) -> list[bytes]:
+        added = _reasoning(self._reasoning_id, "", "in_progress")
+        where = {"item_id": self._reasoning_id, "output_index": 0, "content_index": 0}
         return [
             self._event("response.output_item.added", output_index=0, item=added),
+            self._event("response.content_part.added", **where, part=_reasoning_part("")),
+        ]
+
+    def _reasoning_delta(self, text: str) -> bytes:
+        where = {"item_id": self._reasoning_id, "output_index": 0, "content_index": 0}
+        return self._event("response.reasoning_text.delta", **where, delta=text)
+
+    def _close_reasoning(self, text: str, status: str) -> list[bytes]:
+        where = {"item_id": self._reasoning_id, "output_index": 0, "content_index": 0}
+        item = _reasoning(self._reasoning_id, text, status)
+        return [
+            self._event("response.reasoning_text.done", **where, text=text),
+            self._event("response.content_part.done", **where, part=_reasoning_part(text)),
+            self._event("response.output_item.done", output_index=0, item=item),
+        ]
+
+    def _open_message(self) -> list[bytes]:
+        added = _message(self._message_id, "", "in_progress")
+        index = self._message_index
+        return [
+            self._event("response.output_item.added", output_index=index, item=added),
             self._event(
                 "response.content_part.added",
                 item_id=self._message_id,
-                output_index=0,
+                output_index=index,
                 content_index=0,
                 part=_text_part(""),
             ),
@@ -210,7 +258,7 @@ class ResponsesView:
         return self._event(
             "response.output_text.delta",
             item_id=self._message_id,
-            output_index=0,
+            output_index=self._message_index,
             content_index=0,
             delta=text,
             logprobs=[],
@@ -218,11 +266,12 @@ class ResponsesView:
 
     def _close_message(self, item: dict[str, Any]) -> list[bytes]:
         part = item["content"][0]
-        where = {"item_id": self._message_id, "output_index": 0, "content_index": 0}
+        index = self._message_index
+        where = {"item_id": self._message_id, "output_index": index, "content_index": 0}
         return [
             self._event("response.output_text.done", **where, text=part["text"], logprobs=[]),
             self._event("response.content_part.done", **where, part=part),
-            self._event("response.output_item.done", output_index=0, item=item),
+            self._event("response.output_item.done", output_index=index, item=item),
         ]
 
     def _call_events(self, index: int, item: dict[str, Any]) -> list[bytes]:

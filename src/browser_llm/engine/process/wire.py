@@ -175,9 +175,10 @@ def decode_error(data: Any) -> BrowserLLMError:
 
 # ---- requests -------------------------------------------------------------------
 def _encode_message(m: ChatMessage) -> list[Any]:
-    if not m.tool_calls and m.tool_call_id is None:
+    if not m.tool_calls and m.tool_call_id is None and not m.reasoning:
         return [m.role, m.content]
-    return [m.role, m.content, [list(c) for c in m.tool_calls], m.tool_call_id]
+    out = [m.role, m.content, [list(c) for c in m.tool_calls], m.tool_call_id]
+    return [*out, m.reasoning] if m.reasoning else out
 
 
 def _decode_message(data: Any) -> ChatMessage:
@@ -185,7 +186,8 @@ def _decode_message(data: Any) -> ChatMessage:
     if len(data) == 2:
         return ChatMessage(role, content)
     calls = tuple((str(i), str(n), str(a)) for i, n, a in data[2])
-    return ChatMessage(role, content, calls, None if data[3] is None else str(data[3]))
+    reasoning = str(data[4]) if len(data) > 4 else ""
+    return ChatMessage(role, content, calls, None if data[3] is None else str(data[3]), reasoning)
 
 
 def encode_request(request: GenerationRequest) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ThinkMarkers", "ThinkSplitter", "split_whole"]
+__all__ = ["ThinkMarkers", "ThinkSplitter", "reasoning_end", "split_whole"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,16 @@ def split_whole(markers: ThinkMarkers, inside: bool, text: str) -> tuple[str, st
     r1, a1 = splitter.feed(text)
     r2, a2 = splitter.finish()
     return r1 + r2, a1 + a2
+
+
+def reasoning_end(markers: ThinkMarkers, inside: bool, text: str) -> int:
+    """Where a whole output's reasoning ends, its closing marker included: 0 when the
+    output has none, len(text) when the block was never closed (the splitter's reading)."""
+    at = 0
+    if not inside:
+        head = text.lstrip()
+        if not head.startswith(markers.open):
+            return 0
+        at = len(text) - len(head) + len(markers.open)
+    close = text.find(markers.close, at)
+    return len(text) if close < 0 else close + len(markers.close)

@@ -68,6 +68,7 @@ class ToolPlan:
     allowed: tuple[str, ...]  # the functions the model may call now
     parallel: bool
     format: ToolFormat = "generic"
+    id_prefix: str = "call_"  # the calls' ids, in the dialect's form (Anthropic: toolu_)
 
     @property
     def active(self) -> bool:
@@ -151,6 +152,7 @@ def plan_tools(
     named: str | None,
     parallel: bool | None,
     fmt: ToolFormat = "generic",
+    id_prefix: str = "call_",
 ) -> ToolPlan:
     """tools: (name, description, parameters); choice: none/auto/required; named: a
     function the model must call (tool_choice {"type": "function", ...})."""
@@ -163,11 +165,11 @@ def plan_tools(
             raise ValidationError(
                 f"tool_choice: no function named '{named}' in tools", {"field": "tool_choice"}
             )
-        return ToolPlan(defined, "required", (named,), bool(parallel), fmt)
+        return ToolPlan(defined, "required", (named,), bool(parallel), fmt, id_prefix)
     mode: Mode = "auto" if choice is None else choice  # type: ignore[assignment]
     if mode not in ("none", "auto", "required"):
         raise ValidationError(f"tool_choice: unknown value {choice!r}", {"field": "tool_choice"})
-    return ToolPlan(defined, mode, tuple(names), parallel is not False, fmt)
+    return ToolPlan(defined, mode, tuple(names), parallel is not False, fmt, id_prefix)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class HistoryTurn:
     content: str
     tool_calls: tuple[tuple[str, str, str], ...] = ()  # (id, name, arguments)
     tool_call_id: str | None = None
+    reasoning: str = ""  # an assistant turn's reasoning, sent back (ChatMessage.reasoning)
 
 
 def _arguments_value(arguments: str) -> Any:
@@ -201,12 +204,14 @@ def render_conversation(turns: list[HistoryTurn], plan: ToolPlan | None) -> list
             out.append(ChatMessage("user", text))
         elif turn.role == "assistant" and turn.tool_calls:
             calls = [{"name": n, "arguments": _arguments_value(a)} for _, n, a in turn.tool_calls]
-            out.append(ChatMessage("assistant", json.dumps({"tool_calls": calls})))
+            text = json.dumps({"tool_calls": calls})
+            out.append(ChatMessage("assistant", text, reasoning=turn.reasoning))
         elif turn.role == "assistant" and plan is not None and plan.active:
             # Earlier plain answers in the format the model is asked to use now.
-            out.append(ChatMessage("assistant", json.dumps({"response": turn.content})))
+            text = json.dumps({"response": turn.content})
+            out.append(ChatMessage("assistant", text, reasoning=turn.reasoning))
         else:
-            out.append(ChatMessage(role, turn.content))
+            out.append(ChatMessage(role, turn.content, reasoning=turn.reasoning))
     if plan is not None and plan.active:
         if out and out[0].role == "system":
             out[0] = ChatMessage("system", out[0].content + "\n\n" + plan.instructions())
@@ -284,7 +289,7 @@ def outcome_of_calls(plan: ToolPlan, found: list[Any], closed: bool = False) -> 
         outcome.errors += [f"{name}: {e.message}" for e in validator.iter_errors(arguments)]
         outcome.calls.append(
             ToolCall(
-                id=f"call_{uuid.uuid4().hex[:24]}",
+                id=f"{plan.id_prefix}{uuid.uuid4().hex[:24]}",
                 name=name,
                 arguments=json.dumps(arguments, ensure_ascii=False),
             )

@@ -70,7 +70,9 @@ def hermes_conversation(turns: list[HistoryTurn]) -> list[ChatMessage]:
     out = []
     for turn in turns:
         role = "system" if turn.role == "developer" else turn.role
-        out.append(ChatMessage(role, turn.content, turn.tool_calls, turn.tool_call_id))
+        out.append(
+            ChatMessage(role, turn.content, turn.tool_calls, turn.tool_call_id, turn.reasoning)
+        )
     return out
 
 

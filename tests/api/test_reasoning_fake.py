@@ -304,6 +304,42 @@ def test_anthropic_thinking_blocks_go_with_the_assistant_turn(
     assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [(ANSWER, REASONING)]
 
 
+def test_openai_sdk_message_sent_back_carries_its_reasoning(
+    client: TestClient, fake_engine: FakeEngine, thinking: tuple[str, ...]
+) -> None:
+    """The openai SDK's usage: the answer's message object appended to the history, as the
+    SDK holds it (reasoning_content and reasoning kept as extra fields)."""
+    sdk = openai.OpenAI(base_url=LOCAL + "/v1", api_key="x", http_client=client)
+    history: list[Any] = [{"role": "user", "content": "hi"}]
+    answer = sdk.chat.completions.create(model="", messages=history, max_tokens=50)
+    history += [answer.choices[0].message, {"role": "user", "content": "more"}]
+    sdk.chat.completions.create(model="", messages=history, max_tokens=50)
+    assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [(ANSWER, REASONING)]
+
+
+def test_openai_message_fields_of_an_earlier_answer_are_accepted(
+    client: TestClient, fake_engine: FakeEngine
+) -> None:
+    earlier = {"role": "assistant", "content": "x", "annotations": [], "audio": None}
+    earlier |= {"function_call": None, "refusal": None}
+    messages = [{"role": "user", "content": "hi"}, earlier, {"role": "user", "content": "more"}]
+    resp = client.post("/v1/chat/completions", json={"messages": messages})
+    assert resp.status_code == 200, resp.text
+    assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [("x", "")]
+
+
+def test_ollama_thinking_sent_back_goes_with_the_assistant_turn(
+    client: TestClient, fake_engine: FakeEngine, thinking: tuple[str, ...]
+) -> None:
+    model = client.get("/v1/models").json()["data"][0]["id"]
+    first = {"model": model, "messages": CHAT["messages"], "stream": False, "think": True}
+    message = client.post("/api/chat", json=first).json()["message"]
+    assert message["thinking"] == REASONING
+    history = [*CHAT["messages"], message, {"role": "user", "content": "more"}]
+    assert client.post("/api/chat", json={**first, "messages": history}).status_code == 200
+    assert [(m.content, m.reasoning) for m in _assistant(fake_engine)] == [(ANSWER, REASONING)]
+
+
 def test_seed_websocket(client: TestClient, thinking: tuple[str, ...]) -> None:
     ws_url = "ws://127.0.0.1:3000/api/v1/ws"
     message = {"type": "generate", "id": "r1", "payload": {"prompt": "hi", "max_tokens": 50}}

@@ -131,7 +131,8 @@ def chat_turns(body: OllamaChatRequest) -> tuple[HistoryTurn, ...]:
         if m.tool_calls and m.role != "assistant":
             raise _refuse(f"messages.{i}.tool_calls", "only assistant messages carry tool calls")
         call_id = m.tool_call_id or m.tool_name if m.role == "tool" else None
-        turns.append(HistoryTurn(m.role, m.content, calls, call_id))
+        reasoning = m.thinking or "" if m.role == "assistant" else ""
+        turns.append(HistoryTurn(m.role, m.content, calls, call_id, reasoning))
     return tuple(turns)
 
 

@@ -105,7 +105,8 @@ def _turns(body: ChatCompletionRequest) -> tuple[HistoryTurn, ...]:
                 "messages: a tool message needs tool_call_id", {"field": "messages"}
             )
         calls = tuple((c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ())
-        turns.append(HistoryTurn(m.role, m.text(), calls, m.tool_call_id))
+        reasoning = m.reasoning_content or m.reasoning or "" if m.role == "assistant" else ""
+        turns.append(HistoryTurn(m.role, m.text(), calls, m.tool_call_id, reasoning))
     return tuple(turns)
 
 

@@ -77,6 +77,13 @@ class ChatMessageIn(_Strict):
     tool_calls: Annotated[list[ToolCallIn], Field(max_length=64)] | None = None
     tool_call_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     refusal: StrictStr | None = None
+    # An earlier answer sent back as the SDK holds it: its reasoning (either name) goes back
+    # to the chat template; its citations, audio reference and null legacy call are ignored.
+    reasoning_content: StrictStr | None = None
+    reasoning: StrictStr | None = None
+    annotations: Annotated[list[dict[str, Any]], Field(max_length=256)] | None = None
+    audio: dict[str, Any] | None = None
+    function_call: None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):

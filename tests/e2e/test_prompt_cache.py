@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from browser_llm.config import DEFAULT_MODEL_ID
 from tests.e2e.conftest import Server, served
@@ -88,10 +89,27 @@ def test_a_restarted_server_loads_a_saved_prompt_and_answers_the_same(
     with served(tmp_path, **_cache_env(cache)) as srv:  # a restart: nothing in memory
         warm = _ask(srv, Q1)
         status = srv.status()["engine"]["prompt_cache"]
+        metrics = _metrics(srv)
     assert warm["usage"]["cached_prompt_tokens"] == n_prompt - TILE
     assert warm["text"] == reference["q1"]["text"]
     assert status["hits"] == 1 and status["lookups"] == 1 and status["hit_rate"] == 1.0
     assert status["entries"] == 1 and status["bytes"] == saved.stat().st_size
+    assert metrics["browser_llm_prompt_cache_hits_total"] == 1
+    assert metrics["browser_llm_prompt_cache_lookups_total"] == 1
+    assert metrics["browser_llm_prompt_cache_entries"] == 1
+    assert metrics["browser_llm_prompt_cache_bytes"] == saved.stat().st_size
+
+
+def _metrics(srv: Server) -> dict[str, float]:
+    """The server's /metrics samples without labels, parsed by prometheus_client."""
+    root = srv.base_url.removesuffix("/api/v1")
+    text = httpx.get(f"{root}/metrics", headers=srv.headers, timeout=10).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 def test_a_prompt_sharing_a_saved_prefix_loads_that_prefix(

@@ -71,6 +71,23 @@ class PrometheusMetrics:
         self.engine_state = Gauge(
             "browser_llm_engine_state", "1 for the engine's current state", ["state"], registry=r
         )
+        self.prompt_cache_bytes = Gauge(
+            "browser_llm_prompt_cache_bytes", "Disk used by the prompt cache", registry=r
+        )
+        self.prompt_cache_entries = Gauge(
+            "browser_llm_prompt_cache_entries", "Saved prompt prefixes on disk", registry=r
+        )
+        self.prompt_cache_lookups = Counter(
+            "browser_llm_prompt_cache_lookups",
+            "Prompts long enough to be looked up in the disk prompt cache",
+            registry=r,
+        )
+        self.prompt_cache_hits = Counter(
+            "browser_llm_prompt_cache_hits",
+            "Of those, prompts whose prefix was loaded from disk",
+            registry=r,
+        )
+        self._seen: dict[str, int] = {}
 
     def render(
         self,
@@ -81,7 +98,7 @@ class PrometheusMetrics:
         engine: dict[str, float] | None = None,
     ) -> bytes:
         """The exposition text, with the gauges read at scrape time. `engine`: restarts,
-        wedged_restarts, threads, foreign_load and step_ms of the engine's stats."""
+        wedged_restarts, threads, foreign_load, step_ms and the prompt cache's readings."""
         engine = engine or {}
         restarts = int(engine.get("restarts", 0))
         wedged = int(engine.get("wedged_restarts", 0))
@@ -94,6 +111,10 @@ class PrometheusMetrics:
         if restarts > self._restarts_seen:  # the engine counts; the counter catches up
             self.engine_restarts.inc(restarts - self._restarts_seen)
             self._restarts_seen = restarts
+        self.prompt_cache_bytes.set(engine.get("prompt_cache_bytes", 0))
+        self.prompt_cache_entries.set(engine.get("prompt_cache_entries", 0))
+        self._catch_up(self.prompt_cache_lookups, "lookups", engine.get("prompt_cache_lookups", 0))
+        self._catch_up(self.prompt_cache_hits, "hits", engine.get("prompt_cache_hits", 0))
         self.queue_depth.set(queued)
         self.running.set(running)
         self.model_loaded.clear()
@@ -102,3 +123,11 @@ class PrometheusMetrics:
         for name in ("idle", "loading", "ready", "error"):
             self.engine_state.labels(state=name).set(1 if name == state else 0)
         return generate_latest(self.registry)
+
+    def _catch_up(self, counter: Counter, key: str, total: float) -> None:
+        """The engine counts; the counter catches up (an engine restarted from 0 adds none
+        until it passes what was seen)."""
+        seen = self._seen.get(key, 0)
+        if total > seen:
+            counter.inc(total - seen)
+            self._seen[key] = int(total)

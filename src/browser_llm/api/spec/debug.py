@@ -153,6 +153,10 @@ async def prometheus_metrics(request: Request) -> Response:
             "threads": engine_stats.threads,
             "foreign_load": engine_stats.foreign_load,
             "step_ms": engine_stats.step_ms,
+            "prompt_cache_bytes": engine_stats.prompt_cache_bytes,
+            "prompt_cache_entries": engine_stats.prompt_cache_entries,
+            "prompt_cache_lookups": engine_stats.prompt_cache_lookups,
+            "prompt_cache_hits": engine_stats.prompt_cache_hits,
         },
     )
     if svc.peers is not None:  # request counts summed over every server process

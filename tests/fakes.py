@@ -61,6 +61,7 @@ class FakeEngine:
         # "length" and closed_early when `closed_early` (the engine closed the JSON).
         self.reply: tuple[str, ...] | None = None
         self.closed_early = False
+        self.closing = ""  # the end of the reply that the engine's closing wrote
 
     @property
     def state(self) -> EngineState:
@@ -158,6 +159,7 @@ class FakeEngine:
                     usage=Usage(prompt_tokens, len(pieces)),
                     timings=Timings(0.0, 0.001, 0.001, 0.004, now),
                     closed_early=self.closed_early,
+                    closing=self.closing,
                 )
             )
         )

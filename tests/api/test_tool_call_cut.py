@@ -35,11 +35,13 @@ CALL = '{"name": "add_two_numbers", "arguments": {"a": 3, "b": 1}}'
 FILLER = '{"name": "add_two_numbers", "arguments": {"a": 0, "b": 0}}'
 
 
-def _script(engine: FakeEngine, calls: list[str]) -> None:
-    """The engine's answer: these calls, the last of which it closed at max_tokens."""
+def _script(engine: FakeEngine, calls: list[str], closing: str = "") -> None:
+    """The engine's answer: these calls, closed at max_tokens by the engine, which wrote
+    `closing` (empty: not said, as before the engine reported it)."""
     text = '{"tool_calls": [' + ", ".join(calls) + "]}"
     engine.reply = tuple(text[i : i + 7] for i in range(0, len(text), 7))
     engine.closed_early = True
+    engine.closing = closing
 
 
 @pytest.fixture
@@ -90,6 +92,25 @@ def test_the_closed_call_is_dropped_and_the_complete_one_kept(
     oai: openai.OpenAI, fake_engine: FakeEngine
 ) -> None:
     _script(fake_engine, [CALL, FILLER])
+    calls, finish = _ask(oai, stream=False)
+    assert finish == "tool_calls"
+    assert [json.loads(c["arguments"]) for c in calls] == [{"a": 3, "b": 1}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_whole_call_the_engine_only_closed_the_list_after_is_kept(
+    oai: openai.OpenAI, fake_engine: FakeEngine, stream: bool
+) -> None:
+    _script(fake_engine, [CALL], closing="]}")
+    calls, finish = _ask(oai, stream)
+    assert finish == "tool_calls"
+    assert [json.loads(c["arguments"]) for c in calls] == [{"a": 3, "b": 1}]
+
+
+def test_a_call_the_engine_closed_inside_is_dropped_when_it_says_where(
+    oai: openai.OpenAI, fake_engine: FakeEngine
+) -> None:
+    _script(fake_engine, [CALL, FILLER], closing="0}}]}")
     calls, finish = _ask(oai, stream=False)
     assert finish == "tool_calls"
     assert [json.loads(c["arguments"]) for c in calls] == [{"a": 3, "b": 1}]

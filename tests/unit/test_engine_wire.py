@@ -79,7 +79,7 @@ COMPLETION = Completion(
         TokenText(" caf\u00e9", LOGPROBS),  # logprobs cross with their token bytes
         TokenText("", LOGPROBS[:1]),  # the end's entries may come without text
         Finished(COMPLETION),
-        Finished(replace(COMPLETION, closed_early=True)),  # forced JSON closing (issue 25)
+        Finished(replace(COMPLETION, closed_early=True, closing="]}")),  # forced JSON closing
         Finished(replace(COMPLETION, stop_sequence="END")),  # the stop string that ended it
         Failed(InferenceError("boom", {"signal": "SIGSEGV"})),
         Failed(OverloadedError("busy", None, retry_after_s=3)),

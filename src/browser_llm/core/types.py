@@ -128,6 +128,8 @@ class Completion:
     # The engine ended grammar-constrained (JSON) output with its shortest completion
     # because max_tokens was about to run out (finish_reason is then "length").
     closed_early: bool = False
+    # That completion's text, the end of `text` (empty when nothing was closed).
+    closing: str = ""
     # The stop string that ended the answer (finish_reason "stop"); None: end of text.
     stop_sequence: str | None = None
 

@@ -136,7 +136,9 @@ class Answer:
             return Done(completion, completion.text, (), "")
         # max_tokens ran out inside the last call and the engine closed its JSON with filler
         # values: that call is not the model's, the complete ones before it are.
-        outcome = plan_outcome(self.plan, completion.text, completion.closed_early)
+        outcome = plan_outcome(
+            self.plan, completion.text, completion.closed_early, completion.closing
+        )
         if outcome.errors:  # the grammar should make this impossible: worth a log line
             logger.warning(
                 "request %s: tool call arguments off schema: %s", self._request_id, outcome.errors

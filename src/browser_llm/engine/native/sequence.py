@@ -29,6 +29,7 @@ class Sequence:
     reused: int = 0  # prompt tokens whose KV cells an earlier request left in this slot
     budget: JsonBudget | None = None  # grammar output: closes before max_tokens runs out
     closed_early: bool = False
+    closing: str = ""  # the text of that early closing
     trail: LogprobTrail | None = None  # only for requests that asked for logprobs
     n_fed: int = 0  # prompt tokens already in the KV cache
     n_past: int = 0  # next position
@@ -59,5 +60,6 @@ class Sequence:
             ),
             max_tokens_clamped=self.prompt.clamped,
             closed_early=self.closed_early,
+            closing=self.closing,
             stop_sequence=self.text.matched,
         )

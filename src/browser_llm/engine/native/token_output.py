@@ -65,7 +65,10 @@ class TokenOutput:
         first closing token takes the sampled one's position and logits row)."""
         assert seq.budget is not None
         tokens, whole = seq.budget.force_closing(seq.sampler)
-        for i, token in enumerate(tokens):
-            self.take(seq, token, model.piece(token), index if i == 0 else None)
+        pieces = [model.piece(token) for token in tokens]
+        for i, (token, piece) in enumerate(zip(tokens, pieces, strict=True)):
+            self.take(seq, token, piece, index if i == 0 else None)
         seq.closed_early = whole and bool(tokens)
+        if seq.closed_early:  # the tool layer tells the model's calls from the closing's
+            seq.closing = b"".join(pieces).decode("utf-8", "replace")
         self._end(seq, "stop" if seq.text.stopped else "length")

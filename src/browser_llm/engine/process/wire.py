@@ -290,6 +290,7 @@ def _completion(data: dict[str, Any]) -> Completion:
         timings=Timings(**data["timings"]),
         max_tokens_clamped=bool(data["max_tokens_clamped"]),
         closed_early=bool(data.get("closed_early", False)),
+        closing=str(data.get("closing", "")),
         stop_sequence=stop if isinstance(stop := data.get("stop_sequence"), str) else None,
     )
 

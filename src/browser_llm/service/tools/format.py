@@ -101,11 +101,14 @@ def plan_grammar(plan: ToolPlan, where: SchemaField = TOOL_PARAMETERS) -> str | 
     return json_constraint(False, plan.output_schema(), where)
 
 
-def plan_outcome(plan: ToolPlan, text: str, closed: bool = False) -> ToolOutcome:
-    """`closed`: the engine closed the last call at max_tokens (it is dropped)."""
+def plan_outcome(
+    plan: ToolPlan, text: str, closed: bool = False, closing: str = ""
+) -> ToolOutcome:
+    """`closed`: the engine closed the answer at max_tokens with `closing` (the end of
+    `text`); a call it closed is dropped."""
     if plan.format == "hermes":
         return parse_hermes_output(plan, text, closed)
-    return parse_tool_output(plan, text, closed)
+    return parse_tool_output(plan, text, closed, closing)
 
 
 def answer_text(plan: ToolPlan) -> StreamedAnswer:

@@ -3,7 +3,12 @@ processes hold cores, all of them back once they leave, no flapping on light loa
 
 from __future__ import annotations
 
-from browser_llm.engine.native.cpu.governor import ThreadGovernor
+import collections
+import os
+
+import pytest
+
+from browser_llm.engine.native.cpu.governor import ThreadGovernor, foreign_cpu_reader
 
 
 class Machine:
@@ -109,3 +114,16 @@ def test_a_whole_core_busy_while_idle_is_taken_before_the_first_step() -> None:
     gov = _governor(machine)
     _steps(gov, machine, 1.0, 1.0, wait=0.0)  # idle engine: nothing of ours waits
     assert gov.threads == 1
+
+
+def test_niced_processes_count_only_when_they_do_not_yield() -> None:
+    """A background job at nice 19 (its time is /proc/stat's `nice`) takes no core from a
+    nice-0 engine when the kernel lets priorities count across sessions (autogroup off)."""
+    times = collections.namedtuple("times", "user nice system idle iowait")
+    sample = [times(10.0, 4.0, 1.0, 20.0, 0.0)]
+    yielding = foreign_cpu_reader([os.getpid()], lambda: sample[0], niced_yield=True)
+    counting = foreign_cpu_reader([os.getpid()], lambda: sample[0], niced_yield=False)
+    before = (yielding(), counting())
+    sample[0] = times(10.0, 5.0, 1.0, 20.0, 0.0)  # one second of a niced neighbour
+    assert yielding() - before[0] <= 0.0
+    assert counting() - before[1] == pytest.approx(1.0, abs=0.2)

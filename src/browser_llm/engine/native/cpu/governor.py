@@ -22,10 +22,17 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
-__all__ = ["ForeignLoad", "ThreadGovernor", "foreign_cpu_reader", "own_wait_reader"]
+__all__ = [
+    "ForeignLoad",
+    "ThreadGovernor",
+    "foreign_cpu_reader",
+    "lower_priority_yields",
+    "own_wait_reader",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +53,36 @@ class ForeignLoad:
     busy_cores: int  # the cores counted as taken (with hysteresis)
 
 
-def foreign_cpu_reader(own_pids: list[int]) -> Callable[[], float]:
+def lower_priority_yields() -> bool:
+    """Whether processes of a lower priority (a higher nice value) give their cores to ours:
+    when we run at nice 0 or below and the kernel's autogroup is off (with it on, as on
+    most desktops, nice only counts inside one login session, and a niced build started
+    from another terminal takes its full share)."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as setting:
+            autogroup = setting.read().strip() != "0"
+    except OSError:
+        autogroup = False  # a kernel without autogroup
+    return not autogroup and os.getpriority(os.PRIO_PROCESS, 0) <= 0
+
+
+def foreign_cpu_reader(
+    own_pids: list[int],
+    cpu_times: Callable[[], Any] = psutil.cpu_times,
+    niced_yield: bool | None = None,
+) -> Callable[[], float]:
     """A function giving the CPU seconds used so far by every process but `own_pids`
-    (busy = all but idle and iowait; steal counts as busy: a hypervisor took it)."""
+    (busy = all but idle and iowait; steal counts as busy: a hypervisor took it). Time of
+    niced processes is left out when they yield to us (`niced_yield`, default: read from
+    the kernel): a background job at nice 19 costs our threads nothing."""
     own = [psutil.Process(pid) for pid in own_pids]
+    skip_niced = lower_priority_yields() if niced_yield is None else niced_yield
 
     def read() -> float:
-        times = psutil.cpu_times()
-        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        times = cpu_times()
+        busy = float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+        if skip_niced:
+            busy -= getattr(times, "nice", 0.0)
         mine = 0.0
         for process in own:
             try:

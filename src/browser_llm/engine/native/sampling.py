@@ -3,7 +3,9 @@
 A grammar (JSON mode) is not put in the chain: checking it against the whole
 vocabulary every step more than halves decode speed. As llama.cpp's own
 sampler does, the token is sampled without it, then checked alone; only a
-rejected token makes the grammar filter every candidate and the chain resample.
+rejected token makes the grammar filter every candidate and the chain resample,
+unless it follows a lone whitespace token the tokenizer would have merged with every
+character the grammar allows next (engine/native/whitespace_merge.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import llama_cpp
 import numpy as np
 
 from browser_llm.core.types import GenerationParams
+from browser_llm.engine.native.whitespace_merge import WhitespaceMerges
 
 __all__ = ["SamplerChain", "grammar_compiles"]
 
@@ -69,6 +72,7 @@ class SamplerChain:
         n_vocab: int,
         eog_tokens: tuple[int, ...],
         vocab: Any = None,
+        merges: WhitespaceMerges | None = None,
     ) -> None:
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         if not chain:
@@ -76,6 +80,9 @@ class SamplerChain:
         self._chain: Any = chain
         self._grammar: Any = None
         self._n_vocab = n_vocab
+        self._merges = merges
+        # After a whitespace token with merges: it and the logits it was chosen from.
+        self._after_space: tuple[int, np.ndarray[Any, np.dtype[np.float32]]] | None = None
         # Plain greedy (no penalties, no grammar) is an argmax: numpy does it on the
         # logits in place, where llama_sampler_sample first copies the whole vocabulary
         # into a candidate array (about 0.1 ms a token, serial time between decodes).
@@ -184,12 +191,52 @@ class SamplerChain:
         arr = self._candidate_array(ctx, output_index)
         llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
         token = int(arr.data[arr.selected].id)
+        after_space, self._after_space = self._after_space, None
         if not self._grammar_allows(token):
+            healed = self._heal(after_space) if after_space is not None else None
+            if healed is not None:
+                return healed
             arr = self._candidate_array(ctx, output_index)
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
             llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
             token = int(arr.data[arr.selected].id)
+        if self._merges is not None and self._merges.get(token) is not None:
+            self._after_space = (token, logits_row(ctx, output_index, self._n_vocab).copy())
         return token
+
+    def _heal(self, after_space: tuple[int, np.ndarray[Any, np.dtype[np.float32]]]) -> int | None:
+        """After a lone whitespace W, when the grammar allows next only characters the
+        tokenizer writes merged with W: the rest r of the allowed merged token W+r the model
+        rated best where it took W (the text W+r, as that token would have written it).
+        None: not that trap, or no such token allowed."""
+        assert self._merges is not None
+        space, logits = after_space
+        merge = self._merges.get(space)
+        assert merge is not None
+        probes = self._allowed_of(self._merges.probe_tokens)
+        allowed = {c for c, ok in zip(self._merges.probe_chars, probes, strict=True) if ok}
+        if not allowed or not allowed <= merge.next_chars:
+            return None
+        cand = np.zeros(len(merge.rests), dtype=_TOKEN_DATA)
+        cand["id"], cand["logit"] = merge.rests, logits[merge.merged]
+        arr = llama_cpp.llama_token_data_array(
+            cand.ctypes.data_as(llama_cpp.llama_token_data_p), len(cand), -1, False
+        )
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        if np.isinf(cand["logit"]).all():
+            return None
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
+        return int(arr.data[arr.selected].id)
+
+    def _allowed_of(self, ids: np.ndarray[Any, Any]) -> list[bool]:
+        """Which of the tokens the grammar allows where it stands."""
+        cand = np.zeros(len(ids), dtype=_TOKEN_DATA)
+        cand["id"], cand["logit"] = ids, 0.0
+        arr = llama_cpp.llama_token_data_array(
+            cand.ctypes.data_as(llama_cpp.llama_token_data_p), len(cand), -1, False
+        )
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        return [not math.isinf(x) for x in cand["logit"].tolist()]
 
     def accept(self, token: int) -> None:
         if self._grammar is not None:

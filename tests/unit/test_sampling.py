@@ -398,3 +398,41 @@ def test_no_healing_where_the_grammar_allows_what_the_space_stays_apart_from(
         assert chain.sample(None, 0) == _token(vocab, '");')
     finally:
         chain.free()
+
+
+# ---- a refused greedy pick: the highest logits first, then every token -------------------
+@pytest.mark.parametrize("penalty", [0.0, 1.0])
+@pytest.mark.parametrize("ignore_eos", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_refused_greedy_pick_is_what_filtering_every_token_gives(
+    vocab: Any, fake_logits: dict[str, np.ndarray], penalty: float, ignore_eos: bool, seed: int
+) -> None:
+    """_greedy_allowed checks the 64 highest logits; the answer is the full filter's, ties
+    (the lowest id wins) and penalised tokens included, and it falls back to the full
+    filter when no allowed token is among them."""
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    rng = np.random.default_rng(seed)
+    row = rng.normal(0.0, 3.0, n_vocab).astype(np.float32)
+    brace, brace_quote = _token(vocab, "{"), _token(vocab, '{"')
+    top = float(row.max())
+    if seed % 3 == 0:  # two allowed tokens tie just below the refused argmax
+        row[brace] = row[brace_quote] = top - 0.5
+    elif seed % 3 == 1:  # an allowed token well inside the highest 64
+        row[brace_quote] = np.partition(row, -20)[-20]
+    # else: every allowed token is where the noise put it (most likely far below)
+    fake_logits["row"] = row
+    eos = llama_cpp.llama_vocab_eos(vocab)
+    params = {"temperature": 0.0, "frequency_penalty": penalty, "ignore_eos": ignore_eos}
+    grammar = json_constraint(True, None)
+    chain = _chain(n_vocab, (eos,), vocab, grammar=grammar, **params)
+    reference = _chain(n_vocab, (eos,), vocab, grammar=grammar, **params)
+    try:
+        if penalty:  # a history for the penalty to act on: the same tokens in both chains
+            for c in (chain, reference):
+                for token in (brace, brace_quote, brace):
+                    llama_cpp.llama_sampler_accept(c._chain, token)
+        assert not chain._grammar_allows(int(row.argmax()))
+        assert chain.choose(None, 0) == reference._resample(None, 0)
+    finally:
+        chain.free()
+        reference.free()

@@ -172,3 +172,24 @@ def test_keywords_beyond_the_grammar_are_checked_on_the_output(api: httpx.Client
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(value))
     assert data["json"]["valid"] is (not errors)
     assert len(data["json"]["errors"]) == len(errors)
+
+
+def _keys_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), f"a key written twice: {keys}"
+    return dict(pairs)
+
+
+def test_an_extra_key_never_repeats_a_declared_one(api: httpx.Client) -> None:
+    # The prompt asks for the declared key three times; the grammar gives "name" its own
+    # place and extra keys any other name (as llama.cpp's converter does).
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 20}},
+        "required": ["name"],
+        "additionalProperties": {"type": "string", "maxLength": 20},
+    }
+    prompt = 'Repeat exactly: {"name": "Ana", "name": "Bo", "name": "Cy"}'
+    data = generate(api, prompt=prompt, json_schema=schema, max_tokens=64, temperature=0)
+    value = json.loads(data["text"], object_pairs_hook=_keys_once)
+    jsonschema.validate(value, schema)

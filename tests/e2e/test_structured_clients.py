@@ -39,13 +39,11 @@ class Recipe(BaseModel):
     steps: list[str]
 
 
-# Greedy SmolLM2 writes `"amount":` then a lone " " token meaning a number comes; the schema
-# wants a string, so the only tokens left start with `"` and are far off the model's
-# distribution (`");` at logprob -20), and it loops. llama-server does the same on this
-# request (bench/structured_answers.py, bench/README.md): no whitespace rule avoids it, the
-# sampler must (reject a lone space the tokenizer would have merged with the `"` after it).
+# Greedy SmolLM2 lists the same ingredient ("milk", "10g") until the budget closes the
+# JSON: its own choices, none refused by the grammar (the same prompt without a schema
+# loops on "1 cup milk" as plain text). The lone-space trap before it is healed (below).
 RECIPE_LOOPS = pytest.mark.xfail(
-    strict=True, reason="a lone-space token before a string value: the sampler's trap"
+    strict=True, reason="greedy SmolLM2 repeats the ingredient list until the budget"
 )
 CASES = [
     pytest.param(
@@ -68,6 +66,26 @@ def _strings(value: object) -> list[str]:
 def _assert_no_loop(answer: BaseModel) -> None:
     for text in _strings(answer.model_dump()):
         assert not _LOOP.search(text), f"a looping value: {text!r}"
+
+
+def test_no_string_value_loops_after_a_lone_space(oai: openai.OpenAI) -> None:
+    """Greedy SmolLM2 takes a lone " " after `"amount":` (a number was to come; the schema
+    wants a string). The grammar then refuses every pick but tokens starting with `"`, all
+    far off the model's distribution (`");` at logprob -20), and the value looped:
+    `"); 1.25g, 1.25g, ...`. The sampler now writes the `"` that ` "` would have written
+    (engine/native/whitespace_merge.py), and no string value loops."""
+    with pytest.raises(openai.LengthFinishReasonError) as raised:  # the list loops (above)
+        oai.chat.completions.parse(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Give me a simple recipe for pancakes."}],
+            response_format=Recipe,
+            temperature=0,
+            max_tokens=MAX_TOKENS,
+        )
+    content = raised.value.completion.choices[0].message.content or ""
+    recipe = Recipe.model_validate_json(content)  # closed in budget: it parses
+    assert recipe.ingredients
+    _assert_no_loop(recipe)
 
 
 @pytest.fixture

@@ -351,3 +351,35 @@ def test_optional_properties_and_order_match_llama_cpp() -> None:
         assert _accepts_text(grammar, text), text
     for text in ['{"a": 2, "b": 1}', '{"b": 1, "c": 3, "a": 2}', "{}"]:
         assert not _accepts_text(grammar, text), text
+
+
+@pytest.mark.parametrize("extra", [True, {"type": "integer"}])
+def test_an_extra_key_is_never_a_declared_name(extra: object) -> None:
+    # As llama.cpp's converter (its _not_strings): the declared keys go in their own place,
+    # an extra key is any other string, prefixes and extensions of the names included.
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "nam": {"type": "string"}, "a-b]": {}},
+        "required": ["name"],
+        "additionalProperties": extra,
+    }
+    grammar = json_constraint(False, schema)
+    assert grammar is not None
+    for key in ["x", "", "n", "na", "names", "namx", "nams", "a-b", "a-b]]", "\\u0041", "é"]:
+        assert _accepts_text(grammar, f'{{"name": "v", "{key}": 1}}'), key
+    assert not _accepts_text(grammar, '{"name": "v", "name": "w"}')
+    for key in ["name", "nam", "a-b]"]:  # not as an extra key, after one
+        assert not _accepts_text(grammar, f'{{"name": "v", "x": 1, "{key}": "w"}}'), key
+    for text in [
+        '{"name": "v", "nam": "w"}',
+        '{"name": "v", "nam": "w", "x": 1}',
+        '{"name": "v", "a-b]": 1, "x": 1, "y": 2}',
+    ]:
+        assert _accepts_text(grammar, text), text  # each declared key in its own place
+    assert not _accepts_text(grammar, '{"name": "v", "nam": "w", "x": 1, "nam": "w"}')
+
+
+def test_extra_keys_without_declared_properties_are_any_string() -> None:
+    grammar = json_constraint(False, {"type": "object", "additionalProperties": True})
+    assert grammar is not None
+    assert _accepts_text(grammar, '{"name": 1, "name": 2}')  # nothing declared to exclude

@@ -16,6 +16,7 @@ import pytest
 from browser_llm.core.types import GenerationParams
 from browser_llm.engine.native import sampling
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
+from browser_llm.engine.native.whitespace_merge import WhitespaceMerges
 from browser_llm.grammar.check import json_constraint
 from tests.modelfiles import smollm2_path
 
@@ -310,3 +311,128 @@ def test_grammar_resamples_only_when_the_pick_is_refused(
         assert chain.sample(None, 0) == yes
     finally:
         chain.free()
+
+
+# ---- the lone-whitespace trap (engine/native/whitespace_merge.py) ------------------------
+@pytest.fixture(scope="module")
+def merges(vocab: Any) -> WhitespaceMerges:
+    buf = ctypes.create_string_buffer(256)
+
+    def piece(token: int) -> bytes:
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:n]
+
+    return WhitespaceMerges(llama_cpp.llama_vocab_n_tokens(vocab), piece)
+
+
+def test_whitespace_merges_of_the_real_vocabulary(vocab: Any, merges: WhitespaceMerges) -> None:
+    space = merges.get(_token(vocab, " "))
+    assert space is not None
+    quote = int(np.flatnonzero(space.merged == _token(vocab, ' "'))[0])
+    assert space.rests[quote] == _token(vocab, '"')
+    assert '"' in space.next_chars and "a" in space.next_chars
+    assert not set("0123456789") & space.next_chars  # SmolLM2 writes digits apart
+    assert merges.get(_token(vocab, "a")) is None
+    assert merges.get(_token(vocab, ' "')) is None  # not whitespace only
+
+
+# A string value after an optional space; `)` and `;` inside it, so `");` is allowed.
+AFTER_SPACE = 'root ::= "a" " "? "\\"" [a-z);]* "\\""'
+AFTER_SPACE_OR_NUMBER = 'root ::= "a" " "? ("\\"" [a-z);]* "\\"" | [0-9]+)'
+
+
+def _after_lone_space(
+    vocab: Any, merges: WhitespaceMerges, rows: dict[str, np.ndarray], grammar: str
+) -> tuple[SamplerChain, np.ndarray]:
+    """A greedy chain that took "a" then a lone " " (` "` second best); the next row is zeros."""
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    chain = SamplerChain(
+        GenerationParams(temperature=0.0, grammar=grammar), n_vocab, (), vocab, merges
+    )
+    row = np.zeros(n_vocab, dtype=np.float32)
+    rows["row"] = row
+    row[_token(vocab, "a")] = 10.0
+    assert chain.sample(None, 0) == _token(vocab, "a")
+    row[:] = 0.0
+    row[_token(vocab, " ")], row[_token(vocab, ' "')] = 10.0, 9.0
+    assert chain.sample(None, 0) == _token(vocab, " ")
+    row[:] = 0.0
+    return chain, row
+
+
+def test_a_refusal_after_a_lone_space_takes_the_rest_of_the_merged_token(
+    vocab: Any, merges: WhitespaceMerges, fake_logits: dict[str, np.ndarray]
+) -> None:
+    chain, row = _after_lone_space(vocab, merges, fake_logits, AFTER_SPACE)
+    try:
+        # The model means a number ("1", refused); after a lone space it rates `");` above
+        # `"`. The space and the `"` are what ` "`, its second choice a step ago, writes.
+        row[_token(vocab, "1")], row[_token(vocab, '");')], row[_token(vocab, '"')] = 10, 2, -20
+        assert chain.sample(None, 0) == _token(vocab, '"')
+    finally:
+        chain.free()
+
+
+@pytest.mark.parametrize("best", ['"', '");'])
+def test_an_allowed_pick_after_a_lone_space_is_kept(
+    vocab: Any, merges: WhitespaceMerges, fake_logits: dict[str, np.ndarray], best: str
+) -> None:
+    """Nothing refused, nothing changed: the answer is the model's own, token for token."""
+    chain, row = _after_lone_space(vocab, merges, fake_logits, AFTER_SPACE)
+    try:
+        row[_token(vocab, best)] = 10.0
+        assert chain.sample(None, 0) == _token(vocab, best)
+    finally:
+        chain.free()
+
+
+def test_no_healing_where_the_grammar_allows_what_the_space_stays_apart_from(
+    vocab: Any, merges: WhitespaceMerges, fake_logits: dict[str, np.ndarray]
+) -> None:
+    """A number may follow the space too (digits are written apart from it): no trap, the
+    refused pick is resampled as before."""
+    chain, row = _after_lone_space(vocab, merges, fake_logits, AFTER_SPACE_OR_NUMBER)
+    try:
+        row[_token(vocab, "x")], row[_token(vocab, '");')], row[_token(vocab, '"')] = 10, 2, -20
+        row[_token(vocab, "1")] = -5.0
+        assert chain.sample(None, 0) == _token(vocab, '");')
+    finally:
+        chain.free()
+
+
+# ---- a refused greedy pick: the highest logits first, then every token -------------------
+@pytest.mark.parametrize("penalty", [0.0, 1.0])
+@pytest.mark.parametrize("ignore_eos", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_refused_greedy_pick_is_what_filtering_every_token_gives(
+    vocab: Any, fake_logits: dict[str, np.ndarray], penalty: float, ignore_eos: bool, seed: int
+) -> None:
+    """_greedy_allowed checks the 64 highest logits; the answer is the full filter's, ties
+    (the lowest id wins) and penalised tokens included, and it falls back to the full
+    filter when no allowed token is among them."""
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    rng = np.random.default_rng(seed)
+    row = rng.normal(0.0, 3.0, n_vocab).astype(np.float32)
+    brace, brace_quote = _token(vocab, "{"), _token(vocab, '{"')
+    top = float(row.max())
+    if seed % 3 == 0:  # two allowed tokens tie just below the refused argmax
+        row[brace] = row[brace_quote] = top - 0.5
+    elif seed % 3 == 1:  # an allowed token well inside the highest 64
+        row[brace_quote] = np.partition(row, -20)[-20]
+    # else: every allowed token is where the noise put it (most likely far below)
+    fake_logits["row"] = row
+    eos = llama_cpp.llama_vocab_eos(vocab)
+    params = {"temperature": 0.0, "frequency_penalty": penalty, "ignore_eos": ignore_eos}
+    grammar = json_constraint(True, None)
+    chain = _chain(n_vocab, (eos,), vocab, grammar=grammar, **params)
+    reference = _chain(n_vocab, (eos,), vocab, grammar=grammar, **params)
+    try:
+        if penalty:  # a history for the penalty to act on: the same tokens in both chains
+            for c in (chain, reference):
+                for token in (brace, brace_quote, brace):
+                    llama_cpp.llama_sampler_accept(c._chain, token)
+        assert not chain._grammar_allows(int(row.argmax()))
+        assert chain.choose(None, 0) == reference._resample(None, 0)
+    finally:
+        chain.free()
+        reference.free()

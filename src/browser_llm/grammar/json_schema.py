@@ -15,9 +15,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from browser_llm.core.errors import ValidationError
+from browser_llm.grammar.additional_keys import converter_with_key_exclusion
 from browser_llm.grammar.schema_reduce import reduce_schema, substitute_placeholders
 
 __all__ = [
@@ -207,7 +208,8 @@ def _join(tokens: list[str]) -> str:
 
 @functools.cache
 def _schema_converter() -> Callable[[str], str]:
-    """llama-cpp-python's JSON schema -> GBNF converter, loaded from its file.
+    """llama-cpp-python's JSON schema -> GBNF converter, loaded from its file (extra keys
+    exclude the declared names: grammar/additional_keys.py).
 
     The converter is plain Python, but importing it as ``llama_cpp.llama_grammar`` runs
     the package's ``__init__``, which loads llama.cpp's native library: the server
@@ -221,4 +223,4 @@ def _schema_converter() -> Callable[[str], str]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return cast(Callable[[str], str], module.json_schema_to_gbnf)
+    return converter_with_key_exclusion(module)

@@ -265,11 +265,10 @@ class LlamaEngine(CommandInbox):
 
     def _start_sequence(self, handle: GenerationHandle, prompt: PreparedPrompt) -> None:
         assert self._model is not None
-        params = handle.request.params
+        params, m = handle.request.params, self._model
+        merges = m.whitespace_merges() if params.grammar is not None else None
         try:
-            sampler = SamplerChain(
-                params, self._model.n_vocab, self._model.eog_tokens, self._model.vocab
-            )
+            sampler = SamplerChain(params, m.n_vocab, m.eog_tokens, m.vocab, merges)
         except (MemoryError, ValueError) as exc:
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))

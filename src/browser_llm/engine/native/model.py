@@ -20,6 +20,7 @@ from browser_llm.core.types import LoadedModel
 from browser_llm.engine.chat_template import ChatTemplate
 from browser_llm.engine.config import ContextConfig
 from browser_llm.engine.native.embedder import Embedder
+from browser_llm.engine.native.whitespace_merge import WhitespaceMerges
 
 __all__ = ["ContextConfig", "LlamaModel", "install_log_bridge"]
 
@@ -81,6 +82,7 @@ class LlamaModel:
         self.batch: Any = llama_cpp.llama_batch_init(config.batch_size, 0, 1)
         self._piece_buf = ctypes.create_string_buffer(256)
         self._embedder: Embedder | None = None
+        self._merges: WhitespaceMerges | None = None
         self.info = LoadedModel(
             model_id=model_id,
             path=path,
@@ -261,6 +263,12 @@ class LlamaModel:
                 self.model, self.vocab, self.config.threads, self.info.train_context_length
             )
         return self._embedder
+
+    def whitespace_merges(self) -> WhitespaceMerges:
+        """The whitespace tokens' merged tokens, for grammar sampling (made on first use)."""
+        if self._merges is None:
+            self._merges = WhitespaceMerges(self.n_vocab, self.piece)
+        return self._merges
 
     def free(self) -> None:
         if self._embedder is not None:

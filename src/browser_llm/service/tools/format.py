@@ -101,9 +101,7 @@ def plan_grammar(plan: ToolPlan, where: SchemaField = TOOL_PARAMETERS) -> str | 
     return json_constraint(False, plan.output_schema(), where)
 
 
-def plan_outcome(
-    plan: ToolPlan, text: str, closed: bool = False, closing: str = ""
-) -> ToolOutcome:
+def plan_outcome(plan: ToolPlan, text: str, closed: bool = False, closing: str = "") -> ToolOutcome:
     """`closed`: the engine closed the answer at max_tokens with `closing` (the end of
     `text`); a call it closed is dropped."""
     if plan.format == "hermes":

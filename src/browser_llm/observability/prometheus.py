@@ -68,6 +68,17 @@ class PrometheusMetrics:
             "Moving average of a decode step's wall time",
             registry=r,
         )
+        self.draft_tokens = Counter(
+            "browser_llm_speculation_draft_tokens",
+            "Draft tokens verified by speculative decoding",
+            registry=r,
+        )
+        self.draft_tokens_accepted = Counter(
+            "browser_llm_speculation_accepted_tokens",
+            "Draft tokens the model confirmed (given out)",
+            registry=r,
+        )
+        self._drafts_seen = (0, 0)
         self.engine_state = Gauge(
             "browser_llm_engine_state", "1 for the engine's current state", ["state"], registry=r
         )
@@ -81,7 +92,8 @@ class PrometheusMetrics:
         engine: dict[str, float] | None = None,
     ) -> bytes:
         """The exposition text, with the gauges read at scrape time. `engine`: restarts,
-        wedged_restarts, threads, foreign_load and step_ms of the engine's stats."""
+        wedged_restarts, threads, foreign_load, step_ms, draft_tokens and draft_tokens_accepted
+        of the engine's stats."""
         engine = engine or {}
         restarts = int(engine.get("restarts", 0))
         wedged = int(engine.get("wedged_restarts", 0))
@@ -91,6 +103,14 @@ class PrometheusMetrics:
         self.engine_threads.set(engine.get("threads", 0))
         self.engine_foreign_load.set(engine.get("foreign_load", 0.0))
         self.engine_step.set(engine.get("step_ms", 0.0) / 1000)
+        drafted, accepted = (
+            int(engine.get("draft_tokens", 0)),
+            int(engine.get("draft_tokens_accepted", 0)),
+        )
+        if drafted > self._drafts_seen[0]:  # the engine counts; the counters catch up
+            self.draft_tokens.inc(drafted - self._drafts_seen[0])
+            self.draft_tokens_accepted.inc(max(0, accepted - self._drafts_seen[1]))
+            self._drafts_seen = (drafted, max(accepted, self._drafts_seen[1]))
         if restarts > self._restarts_seen:  # the engine counts; the counter catches up
             self.engine_restarts.inc(restarts - self._restarts_seen)
             self._restarts_seen = restarts

@@ -153,6 +153,8 @@ async def prometheus_metrics(request: Request) -> Response:
             "threads": engine_stats.threads,
             "foreign_load": engine_stats.foreign_load,
             "step_ms": engine_stats.step_ms,
+            "draft_tokens": engine_stats.draft_tokens,
+            "draft_tokens_accepted": engine_stats.draft_tokens_accepted,
         },
     )
     if svc.peers is not None:  # request counts summed over every server process

@@ -15,7 +15,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -82,7 +81,7 @@ def main() -> int:
             llama_cpp.llama_memory_seq_rm(memory, seq, n0, -1)
         return took
 
-    print(f"{args.threads} threads, {args.reps} reps per cell (median), prompt {n0} tokens")
+    print(f"{args.threads} threads, fastest of {args.reps} reps per cell, prompt {n0} tokens")
     header = f"{'k rows':>7}" + "".join(f"{f'+{o} streams':>22}" for o in args.others)
     print(header)
     print(f"{'':>7}" + "".join(f"{'ms':>8}{'cost':>7}{'k/cost':>7}" for _ in args.others))
@@ -91,7 +90,9 @@ def main() -> int:
         cells = []
         for others in args.others:
             timed(k, others)  # warm
-            ms = statistics.median(timed(k, others) for _ in range(args.reps)) * 1000
+            # The fastest of the repeats: the kernels' own cost, without the time slices
+            # other processes on a shared machine take (2 threads barely tolerate them).
+            ms = min(timed(k, others) for _ in range(args.reps)) * 1000
             if k == 1:
                 base[others] = ms
             cost = ms / base[others]

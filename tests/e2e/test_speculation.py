@@ -184,3 +184,16 @@ def test_a_cancelled_stream_leaves_the_next_answer_unchanged(
     assert _srv(spec_on).status()["engine"]["running"] == 0
     on, off = _both(spec_on, spec_off, prompt=PROMPTS[5], **GREEDY)
     _same(on, off)
+
+
+def test_a_context_past_the_exact_limit_does_not_draft(
+    spec_on: httpx.Client, spec_off: httpx.Client
+) -> None:
+    """Past 256 cells a sequence decoding alone takes llama.cpp's split-KV attention
+    path, which a draft's rows cannot reproduce: such a sequence never drafts, so its
+    output stays the same too."""
+    prompt = f"{PASSAGE}\n\n{PASSAGE}\n\n{PASSAGE}\n\nRepeat the first paragraph above."
+    before = _srv(spec_on).status()["engine"]["speculation"]["draft_tokens"]
+    on, off = _both(spec_on, spec_off, prompt=prompt, **GREEDY)
+    _same(on, off)
+    assert _srv(spec_on).status()["engine"]["speculation"]["draft_tokens"] == before

@@ -7,18 +7,29 @@ of the rest are removed.
 
 Sequences with a grammar (JSON mode, tools) do not speculate: their tokens are checked
 against the grammar one at a time (sampling.py), and the JSON closing budget decides
-per token whether the output can still close (token_output.py)."""
+per token whether the output can still close (token_output.py).
+
+Drafts are verified only where the result is the one decoding without them gives, bit
+for bit. llama.cpp's CPU flash attention computes a row alone in a micro-batch (one
+sequence, one query row) over a KV view of 512 cells or more by splitting the cells
+among the threads and merging the parts, and every other row cell by cell in one pass;
+the two round differently. The KV view is the sequence's cells rounded up to 256, so a
+sequence whose cells stay within EXACT_CELLS never takes the split path, alone or not,
+with or without a draft: only such sequences draft. (A longer one decoding alone takes
+the split path for its one row, and a draft's rows would not.)"""
 
 from __future__ import annotations
 
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.speculation.budget import PROBE_EVERY, allot
+from browser_llm.engine.native.speculation.budget import MAX_DRAFT, PROBE_EVERY, Offer, allot
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import confirmed
 from browser_llm.engine.native.token_output import TokenOutput
 
-__all__ = ["Speculator"]
+__all__ = ["EXACT_CELLS", "Speculator"]
+
+EXACT_CELLS = 256  # llama.cpp pads a KV view to 256 cells; 512 starts the split path
 
 
 class Speculator:
@@ -32,8 +43,10 @@ class Speculator:
         return {"draft_tokens": self.drafted, "draft_tokens_accepted": self.accepted}
 
     def start(self, seq: Sequence) -> None:
-        """Makes a new sequence speculate, unless its output is grammar-constrained."""
-        if self.enabled and seq.handle.request.params.grammar is None:
+        """Makes a new sequence speculate, unless its output is grammar-constrained or
+        its prompt alone fills EXACT_CELLS."""
+        short = len(seq.prompt.tokens) < EXACT_CELLS - 1
+        if self.enabled and short and seq.handle.request.params.grammar is None:
             seq.lookup = NgramIndex(seq.prompt.tokens)
 
     def draft(self, running: list[Sequence]) -> None:
@@ -46,14 +59,16 @@ class Speculator:
         for seq in decoding:
             seq.acceptance.idle_steps += 1
             left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
-            offers.append(seq.lookup.draft(left) if seq.lookup is not None else [])
+            room = EXACT_CELLS - seq.n_past - 1  # cells after the pending token's
+            limit = min(left, MAX_DRAFT, room)
+            offers.append(seq.lookup.draft(limit) if seq.lookup is not None else [])
         if not any(offers):
             return
         rates = [
-            (seq.acceptance.rate, len(offer), seq.acceptance.idle_steps >= PROBE_EVERY)
+            Offer(seq.acceptance.rate, len(offer), seq.acceptance.idle_steps >= PROBE_EVERY)
             for seq, offer in zip(decoding, offers, strict=True)
         ]
-        rows = allot(rates, len(decoding), self._batch_size)
+        rows = allot(rates, self._batch_size - len(decoding))
         for seq, offer, n in zip(decoding, offers, rows, strict=True):
             seq.draft = offer[:n]
 

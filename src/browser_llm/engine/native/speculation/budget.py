@@ -1,35 +1,43 @@
 """How many draft rows each sequence verifies in a step.
 
-On a CPU a decode is compute-bound: every extra row costs a share of a step
-(bench/speculation_ceiling.py measures it; ROW_COST is that share). A draft token is
-worth its row only if the chance it is accepted beats what the row's time would give
-the step's other work: with `tokens` expected from a step that costs `cost` row-units,
-one more row pays when p > tokens * ROW_COST / cost. The i-th draft token of a
-sequence is accepted with p = rate ** i, rate being that sequence's measured chance
-that a draft token is right. So one stream alone drafts while its drafts keep being
-right, and a batch already full of streams drafts only near-certain tokens.
+On a CPU a decode is compute-bound, so draft rows are not free: measured with
+bench/speculation_ceiling.py (SmolLM2-135M, 2 threads), the first draft row of a step
+costs about a one-row decode more (a single row takes llama.cpp's matrix-vector path,
+two rows its matrix-matrix one), each further draft row about half a one-row decode,
+and each further stream's row about 0.6. A sequence that drafts puts rows of unequal
+count in the batch, which llama.cpp splits into one more micro-batch: each drafting
+sequence's first row is charged as a first draft row. The i-th draft token of a sequence is accepted
+with chance rate ** i, rate being that sequence's measured chance that a draft token is
+right. A step takes the drafts, most likely first, that maximise its expected tokens
+per unit of time: one stream whose drafts keep being right drafts long, a batch full of
+streams drafts little or nothing (a step must gain MIN_GAIN to draft at all: the
+costs are a model), and a sequence whose drafts fail stops drafting and
+tries a short draft again now and then.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-__all__ = ["ROW_COST", "AcceptanceRate", "allot"]
+__all__ = ["MAX_DRAFT", "PROBE_EVERY", "AcceptanceRate", "Offer", "allot"]
 
-# One more row in a decode, as a share of a one-row decode (SmolLM2-135M on 2 cores,
-# bench/speculation_ceiling.py; the engine's batch of streams pays the same per row).
-ROW_COST = 0.6
+# Costs in one-row decodes (bench/speculation_ceiling.py).
+FIRST_DRAFT_ROW = 1.1
+DRAFT_ROW = 0.5
+STREAM_ROW = 0.6
+MIN_GAIN = 1.05
 MAX_DRAFT = 15  # rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py)
-_PRIOR_RATE = 0.7  # before any evidence: grounded output repeats its prompt often
+_PRIOR_RATE = 0.9  # before any evidence: grounded output starts repeating its prompt soon
 _PRIOR_WEIGHT = 2.0
 _DECAY = 0.9  # per verified draft: recent drafts count most
-PROBE_EVERY = 16  # steps between trial drafts of a sequence whose drafts stopped paying
-_PROBE_LENGTH = 2
+PROBE_EVERY = 64  # steps without a draft before a sequence tries a short one again
+PROBE_LENGTH = 2
 
 
 @dataclass
 class AcceptanceRate:
-    """A sequence's chance that a draft token is right (a decayed count of right and
+    """A sequence's chance that a draft token is right (decayed counts of right and
     wrong draft tokens) and the steps since its last draft."""
 
     right: float = _PRIOR_RATE * _PRIOR_WEIGHT
@@ -48,29 +56,37 @@ class AcceptanceRate:
         self.idle_steps = 0
 
 
-def allot(rates: list[tuple[float, int, bool]], plain_rows: int, max_rows: int) -> list[int]:
-    """Draft rows per sequence for one step. `rates`: (acceptance rate, draft tokens on
-    offer, probe due) per decoding sequence; `plain_rows`: the step's rows without
-    drafts (one per decoding sequence, plus prompt chunks); `max_rows`: the batch's room."""
-    rows = [0] * len(rates)
-    tokens = float(len(rates))  # expected tokens from the step
-    cost = 1.0 + ROW_COST * (plain_rows - 1)
-    room = max_rows - plain_rows
-    # Every (sequence, depth) by its chance of acceptance, best first: a sequence's
-    # deeper tokens are less likely, so each sequence gets a prefix of its draft.
-    offers = sorted(
-        ((rate**depth, i, depth) for i, (rate, on_offer, _) in enumerate(rates)
-         for depth in range(1, min(on_offer, MAX_DRAFT) + 1)),
-        key=lambda o: (-o[0], o[2], o[1]),
-    )  # fmt: skip
-    for chance, i, depth in offers:
-        if room <= 0 or chance <= tokens * ROW_COST / cost:
-            break
-        if depth == rows[i] + 1:
-            rows[i] = depth
-            tokens += chance
-            cost += ROW_COST
-            room -= 1
-    if len(rates) == 1 and plain_rows == 1 and rows[0] == 0 and rates[0][2]:
-        rows[0] = min(_PROBE_LENGTH, rates[0][1], room)  # a trial, alone in the batch
+class Offer(NamedTuple):
+    rate: float  # the sequence's chance that a draft token is right
+    tokens: int  # draft tokens found for it
+    probe_due: bool  # it has not drafted for PROBE_EVERY steps
+
+
+def allot(offers: list[Offer], room: int) -> list[int]:
+    """Draft rows per decoding sequence (one offer each) for one step with `room`
+    rows to spare in the batch."""
+    n = len(offers)
+    rows = [0] * n
+    # Every (sequence, depth) by its chance, best first: a sequence's deeper tokens
+    # are less likely, so the best m always hold a prefix of each sequence's draft.
+    chances = sorted(
+        ((o.rate**depth, depth, i) for i, o in enumerate(offers)
+         for depth in range(1, min(o.tokens, MAX_DRAFT) + 1)),
+        key=lambda c: (-c[0], c[1], c[2]),
+    )[: max(room, 0)]  # fmt: skip
+    tokens = float(n)
+    cost = 1.0 + STREAM_ROW * (n - 1)
+    plain = tokens / cost
+    best, best_m = plain * MIN_GAIN, 0
+    for m, (chance, depth, _) in enumerate(chances, start=1):
+        tokens += chance
+        cost += FIRST_DRAFT_ROW if depth == 1 else DRAFT_ROW
+        if tokens / cost > best:
+            best, best_m = tokens / cost, m
+    for _, depth, i in chances[:best_m]:
+        rows[i] = max(rows[i], depth)
+    if best_m == 0:  # one sequence that stopped drafting may try again
+        due = [i for i, o in enumerate(offers) if o.probe_due and o.tokens]
+        if due and room > 0:
+            rows[due[0]] = min(PROBE_LENGTH, offers[due[0]].tokens, room)
     return rows

@@ -25,7 +25,7 @@ PASSAGE = (
     "survived. The light was automated in 1962, and the keeper's house is now a museum."
 )
 
-CODE = '''def parse_line(line):
+CODE = """def parse_line(line):
     parts = line.strip().split(",")
     name = parts[0]
     age = int(parts[1])
@@ -40,7 +40,7 @@ def parse_file(path):
             if line.strip():
                 rows.append(parse_line(line))
     return rows
-'''
+"""
 
 PROMPTS = [
     f"{PASSAGE}\n\nRepeat the text above word for word.",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.speculation.budget import MAX_DRAFT, PROBE_EVERY, Offer, allot
+from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import confirmed
 from browser_llm.engine.native.token_output import TokenOutput
@@ -57,7 +57,6 @@ class Speculator:
         decoding = [seq for seq in running if seq.pending_token is not None]
         offers: list[list[int]] = []
         for seq in decoding:
-            seq.acceptance.idle_steps += 1
             left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
             room = EXACT_CELLS - seq.n_past - 1  # cells after the pending token's
             limit = min(left, MAX_DRAFT, room)
@@ -65,12 +64,16 @@ class Speculator:
         if not any(offers):
             return
         rates = [
-            Offer(seq.acceptance.rate, len(offer), seq.acceptance.idle_steps >= PROBE_EVERY)
+            Offer(seq.acceptance.rate, len(offer))
             for seq, offer in zip(decoding, offers, strict=True)
         ]
         rows = allot(rates, self._batch_size - len(decoding))
         for seq, offer, n in zip(decoding, offers, rows, strict=True):
             seq.draft = offer[:n]
+            if n:
+                seq.unverified.drop()
+            elif offer and not seq.unverified.pending:
+                seq.unverified.start(offer)
 
     def verify(self, model: LlamaModel, output: TokenOutput, seq: Sequence, index: int) -> None:
         """Samples the sequence's rows from batch output `index` on and gives out the
@@ -88,6 +91,10 @@ class Speculator:
                 if not model.trim(seq.seq_id, keep):
                     raise RuntimeError("llama.cpp could not remove rejected draft cells")
                 seq.n_past = keep
+        else:
+            judged = seq.unverified.judge(tokens[0])
+            if judged is not None:
+                seq.acceptance.record(*judged)
         for row, token in enumerate(tokens):
             seq.pending_token = None
             output.on_token(model, seq, token, index + row)

@@ -8,11 +8,12 @@ and each further stream's row about 0.6. A sequence that drafts puts rows of une
 count in the batch, which llama.cpp splits into one more micro-batch: each drafting
 sequence's first row is charged as a first draft row. The i-th draft token of a sequence is accepted
 with chance rate ** i, rate being that sequence's measured chance that a draft token is
-right. A step takes the drafts, most likely first, that maximise its expected tokens
-per unit of time: one stream whose drafts keep being right drafts long, a batch full of
-streams drafts little or nothing (a step must gain MIN_GAIN to draft at all: the
-costs are a model), and a sequence whose drafts fail stops drafting and
-tries a short draft again now and then.
+right, learnt from its verified drafts and, while it does not draft, from the drafts it
+would have made (compared with the tokens that came: no cost). A step takes the drafts,
+most likely first, that maximise its expected tokens per unit of time: one stream whose
+drafts keep being right drafts long, a batch full of streams drafts little or nothing (a
+step must gain MIN_GAIN to draft at all: the costs are a model), and a sequence whose
+drafts would fail does not draft.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["MAX_DRAFT", "PROBE_EVERY", "AcceptanceRate", "Offer", "allot"]
+__all__ = ["MAX_DRAFT", "AcceptanceRate", "Offer", "allot"]
 
 # Costs in one-row decodes (bench/speculation_ceiling.py).
 FIRST_DRAFT_ROW = 1.1
@@ -28,38 +29,33 @@ DRAFT_ROW = 0.5
 STREAM_ROW = 0.6
 MIN_GAIN = 1.05
 MAX_DRAFT = 15  # rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py)
-_PRIOR_RATE = 0.9  # before any evidence: grounded output starts repeating its prompt soon
+_PRIOR_RATE = 0.5  # before any evidence (the first unverified drafts give some soon)
 _PRIOR_WEIGHT = 2.0
-_DECAY = 0.9  # per verified draft: recent drafts count most
-PROBE_EVERY = 64  # steps without a draft before a sequence tries a short one again
-PROBE_LENGTH = 2
+_DECAY = 0.9  # per judged draft: recent drafts count most
 
 
 @dataclass
 class AcceptanceRate:
-    """A sequence's chance that a draft token is right (decayed counts of right and
-    wrong draft tokens) and the steps since its last draft."""
+    """A sequence's chance that a draft token is right: decayed counts of right and
+    wrong draft tokens, verified or not."""
 
     right: float = _PRIOR_RATE * _PRIOR_WEIGHT
     wrong: float = (1 - _PRIOR_RATE) * _PRIOR_WEIGHT
-    idle_steps: int = 0
 
     @property
     def rate(self) -> float:
         return self.right / (self.right + self.wrong)
 
     def record(self, drafted: int, accepted: int) -> None:
-        """After a verify: `accepted` of `drafted` tokens were right (the first wrong one
-        ends a draft; the ones after it were never judged)."""
+        """A draft was judged: `accepted` of `drafted` tokens were right (the first wrong
+        one ends a draft; the ones after it were never judged)."""
         self.right = self.right * _DECAY + accepted
         self.wrong = self.wrong * _DECAY + (1 if accepted < drafted else 0)
-        self.idle_steps = 0
 
 
 class Offer(NamedTuple):
     rate: float  # the sequence's chance that a draft token is right
     tokens: int  # draft tokens found for it
-    probe_due: bool  # it has not drafted for PROBE_EVERY steps
 
 
 def allot(offers: list[Offer], room: int) -> list[int]:
@@ -85,8 +81,4 @@ def allot(offers: list[Offer], room: int) -> list[int]:
             best, best_m = tokens / cost, m
     for _, depth, i in chances[:best_m]:
         rows[i] = max(rows[i], depth)
-    if best_m == 0:  # one sequence that stopped drafting may try again
-        due = [i for i, o in enumerate(offers) if o.probe_due and o.tokens]
-        if due and room > 0:
-            rows[due[0]] = min(PROBE_LENGTH, offers[due[0]].tokens, room)
     return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["confirmed"]
+__all__ = ["Unverified", "confirmed"]
 
 
 def confirmed(draft: list[int], sample: Callable[[int], int]) -> list[int]:
@@ -24,3 +24,36 @@ def confirmed(draft: list[int], sample: Callable[[int], int]) -> list[int]:
         if row == len(draft) or token != draft[row]:
             break
     return out
+
+
+class Unverified:
+    """A draft a sequence did not verify, judged token by token against the tokens that
+    came instead, so that its acceptance rate learns while drafting does not pay."""
+
+    def __init__(self) -> None:
+        self._draft: list[int] = []
+        self._right = 0
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._draft)
+
+    def start(self, draft: list[int]) -> None:
+        self._draft, self._right = list(draft), 0
+
+    def drop(self) -> None:
+        self._draft = []
+
+    def judge(self, token: int) -> tuple[int, int] | None:
+        """The next token came: (drafted, accepted) once the draft is judged, else None."""
+        if not self._draft:
+            return None
+        if self._draft[self._right] != token:
+            judged = (self._right + 1, self._right)
+        elif self._right + 1 == len(self._draft):
+            judged = (self._right + 1, self._right + 1)
+        else:
+            self._right += 1
+            return None
+        self._draft = []
+        return judged

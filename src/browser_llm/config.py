@@ -151,10 +151,10 @@ class Settings(BaseSettings):
         None, description="Folder of the prompt cache; default: prompt-cache next to models_dir"
     )
     speculation: bool = Field(
-        True,
+        False,
         description="Speculative decoding: drafts looked up in each request's prompt and "
-        "output are verified in the same decode as the other streams (same output; "
-        "faster on text that repeats its prompt)",
+        "output are verified in the same decode as the other streams (same output); off by "
+        "default: it did not pay with the default model on 2 cores (bench/README.md)",
     )
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."

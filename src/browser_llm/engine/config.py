@@ -24,4 +24,4 @@ class ContextConfig:
     prompt_cache_min_tokens: int = 256
     # Drafts looked up in each sequence's prompt and output, verified in the step's
     # decode (engine/native/speculator.py).
-    speculation: bool = True
+    speculation: bool = False

@@ -106,6 +106,7 @@ def main() -> int:
     accept: dict[tuple[float, int, str], list[int]] = {}
     differ: dict[tuple[float, int, str], int] = {}
     started = time.perf_counter()
+    cell = 0  # cells run so far: the order of the two servers alternates by it
     with contextlib.ExitStack() as stack:
         for target in (on, off):
             stack.enter_context(target)
@@ -115,7 +116,8 @@ def main() -> int:
                 for load in args.loads:
                     for kind in KINDS:
                         key = (temp, load, kind)
-                        order = (on, off) if (round_no + len(ratios)) % 2 == 0 else (off, on)
+                        cell += 1
+                        order = (on, off) if (round_no + cell) % 2 == 0 else (off, on)
                         result: dict[str, tuple[float, list[str]]] = {}
                         for target in order:
                             time.sleep(0.5)

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     prompt_cache_dir: Path | None = Field(
         None, description="Folder of the prompt cache; default: prompt-cache next to models_dir"
     )
+    speculation: bool = Field(
+        False,
+        description="Speculative decoding: drafts looked up in each request's prompt and "
+        "output are verified in the same decode as the other streams (same output); off by "
+        "default: it did not pay with the default model on 2 cores (bench/README.md)",
+    )
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."
     )

@@ -80,3 +80,25 @@ def test_fill_writes_positions_and_asks_logits_only_where_sampled() -> None:
     plan = plan_step([a, b], batch_size=512, chunk_while_decoding=4)
     n, outputs = fill(batch, [], plan.short)
     assert n == 2 and batch.logits[:2] == [False, True] and outputs == [(b, 1)]
+
+
+def test_a_draft_follows_its_pending_token_with_logits_on_every_row() -> None:
+    a, b = seq(0, 10, fed=10, pending=7), seq(1, 10, fed=10, pending=8)
+    a.draft = [21, 22, 23]
+    plan = plan_step([a, b], batch_size=512, chunk_while_decoding=128)
+    batch = FakeBatch(16)
+    n, outputs = fill(batch, plan.decoding, plan.short)
+    assert n == 5
+    assert outputs == [(a, 0), (b, 4)]
+    assert batch.token[:5] == [7, 21, 22, 23, 8]
+    assert batch.pos[:5] == [10, 11, 12, 13, 10]
+    assert [s[0] for s in batch.seq_id[:5]] == [0, 0, 0, 0, 1]
+    assert batch.logits[:5] == [True] * 5
+    assert (a.n_past, b.n_past) == (14, 11)
+
+
+def test_draft_rows_take_their_room_from_prompt_chunks() -> None:
+    a, b = seq(0, 10, fed=10, pending=7), seq(1, 40)
+    a.draft = [1] * 5
+    plan = plan_step([a, b], batch_size=32, chunk_while_decoding=128)
+    assert [(c.start, c.count) for c in plan.short] == [(0, 26)]

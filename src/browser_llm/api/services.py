@@ -97,6 +97,7 @@ def default_engine(settings: Settings) -> Engine:
         prompt_cache_dir=str(settings.prompt_cache_path),
         prompt_cache_bytes=settings.prompt_cache_bytes,
         prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
+        speculation=settings.speculation,
     )
     if settings.fault_inject:  # testing only (tests/reliability)
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")

@@ -188,6 +188,9 @@ class EngineStats:
     threads_max: int = 0  # the configured count
     foreign_load: float = 0.0  # cores other processes used over the last interval
     step_ms: float = 0.0  # moving average of a decode step's wall time
+    # Speculative decoding: draft tokens verified, and of those the ones given out.
+    draft_tokens: int = 0
+    draft_tokens_accepted: int = 0
     # The prompt cache on disk: its folder's bytes and files; lookups (long prompts with a
     # saved prefix) and hits (prefixes loaded) since the engine (process) started.
     prompt_cache_bytes: int = 0
@@ -208,6 +211,8 @@ _SUMMED = (
     "restarts",
     "prompt_cache_lookups",
     "prompt_cache_hits",
+    "draft_tokens",
+    "draft_tokens_accepted",
 )
 
 

@@ -22,3 +22,6 @@ class ContextConfig:
     prompt_cache_dir: str = ""
     prompt_cache_bytes: int = 0
     prompt_cache_min_tokens: int = 256
+    # Drafts looked up in each sequence's prompt and output, verified in the step's
+    # decode (engine/native/speculator.py).
+    speculation: bool = False

@@ -285,6 +285,8 @@ class EnginePool:
             restarts=old.restarts + stats.restarts,
             prompt_cache_lookups=old.prompt_cache_lookups + stats.prompt_cache_lookups,
             prompt_cache_hits=old.prompt_cache_hits + stats.prompt_cache_hits,
+            draft_tokens=old.draft_tokens + stats.draft_tokens,
+            draft_tokens_accepted=old.draft_tokens_accepted + stats.draft_tokens_accepted,
         )
 
     # ---- requests -----------------------------------------------------------------

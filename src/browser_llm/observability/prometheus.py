@@ -47,14 +47,12 @@ class PrometheusMetrics:
             "Engine processes started again after one died (a crash, a signal, the OOM killer)",
             registry=r,
         )
-        self._restarts_seen = 0
         self.engine_wedged_restarts = Counter(
             "browser_llm_engine_wedged_restarts",
             "Of those, engine processes the server killed for making no progress with work "
             "owed (BROWSER_LLM_ENGINE_WEDGED_S)",
             registry=r,
         )
-        self._wedged_seen = 0
         self.engine_threads = Gauge(
             "browser_llm_engine_threads", "llama.cpp threads in use now", registry=r
         )
@@ -66,6 +64,16 @@ class PrometheusMetrics:
         self.engine_step = Gauge(
             "browser_llm_engine_step_seconds",
             "Moving average of a decode step's wall time",
+            registry=r,
+        )
+        self.draft_tokens = Counter(
+            "browser_llm_speculation_draft_tokens",
+            "Draft tokens verified by speculative decoding",
+            registry=r,
+        )
+        self.draft_tokens_accepted = Counter(
+            "browser_llm_speculation_accepted_tokens",
+            "Draft tokens the model confirmed (given out)",
             registry=r,
         )
         self.engine_state = Gauge(
@@ -98,23 +106,24 @@ class PrometheusMetrics:
         engine: dict[str, float] | None = None,
     ) -> bytes:
         """The exposition text, with the gauges read at scrape time. `engine`: restarts,
-        wedged_restarts, threads, foreign_load, step_ms and the prompt cache's readings."""
+        wedged_restarts, threads, foreign_load, step_ms, draft_tokens, draft_tokens_accepted and
+        the prompt cache's readings of the engine's stats."""
         engine = engine or {}
-        restarts = int(engine.get("restarts", 0))
-        wedged = int(engine.get("wedged_restarts", 0))
-        if wedged > self._wedged_seen:
-            self.engine_wedged_restarts.inc(wedged - self._wedged_seen)
-            self._wedged_seen = wedged
         self.engine_threads.set(engine.get("threads", 0))
         self.engine_foreign_load.set(engine.get("foreign_load", 0.0))
         self.engine_step.set(engine.get("step_ms", 0.0) / 1000)
-        if restarts > self._restarts_seen:  # the engine counts; the counter catches up
-            self.engine_restarts.inc(restarts - self._restarts_seen)
-            self._restarts_seen = restarts
         self.prompt_cache_bytes.set(engine.get("prompt_cache_bytes", 0))
         self.prompt_cache_entries.set(engine.get("prompt_cache_entries", 0))
-        self._catch_up(self.prompt_cache_lookups, "lookups", engine.get("prompt_cache_lookups", 0))
-        self._catch_up(self.prompt_cache_hits, "hits", engine.get("prompt_cache_hits", 0))
+        counters = {
+            "restarts": self.engine_restarts,
+            "wedged_restarts": self.engine_wedged_restarts,
+            "draft_tokens": self.draft_tokens,
+            "draft_tokens_accepted": self.draft_tokens_accepted,
+            "prompt_cache_lookups": self.prompt_cache_lookups,
+            "prompt_cache_hits": self.prompt_cache_hits,
+        }
+        for key, counter in counters.items():
+            self._catch_up(counter, key, engine.get(key, 0))
         self.queue_depth.set(queued)
         self.running.set(running)
         self.model_loaded.clear()
@@ -125,8 +134,8 @@ class PrometheusMetrics:
         return generate_latest(self.registry)
 
     def _catch_up(self, counter: Counter, key: str, total: float) -> None:
-        """The engine counts; the counter catches up (an engine restarted from 0 adds none
-        until it passes what was seen)."""
+        """The engine counts; its counter here catches up (an engine that restarted from 0
+        adds nothing until it passes what was seen)."""
         seen = self._seen.get(key, 0)
         if total > seen:
             counter.inc(total - seen)

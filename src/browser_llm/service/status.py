@@ -173,6 +173,13 @@ class StatusService:
                     else 0.0
                 ),
             },
+            "speculation": {
+                "draft_tokens": stats.draft_tokens,
+                "accepted": stats.draft_tokens_accepted,
+                "acceptance_rate": (
+                    stats.draft_tokens_accepted / stats.draft_tokens if stats.draft_tokens else 0.0
+                ),
+            },
             "process": stats.details.get("process"),
             "cluster": stats.details.get("cluster"),
         }

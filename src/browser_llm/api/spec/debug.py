@@ -157,6 +157,8 @@ async def prometheus_metrics(request: Request) -> Response:
             "prompt_cache_entries": engine_stats.prompt_cache_entries,
             "prompt_cache_lookups": engine_stats.prompt_cache_lookups,
             "prompt_cache_hits": engine_stats.prompt_cache_hits,
+            "draft_tokens": engine_stats.draft_tokens,
+            "draft_tokens_accepted": engine_stats.draft_tokens_accepted,
         },
     )
     if svc.peers is not None:  # request counts summed over every server process

@@ -130,6 +130,14 @@ class StatusPromptCache(BaseModel):
     hit_rate: float = Field(0.0, description="hits / lookups")
 
 
+class StatusSpeculation(BaseModel):
+    """Extension: speculative decoding's counters since the server started."""
+
+    draft_tokens: int = Field(0, description="Draft tokens verified")
+    accepted: int = Field(0, description="Of those, the ones the model confirmed (given out)")
+    acceptance_rate: float = Field(0.0, description="accepted / draft_tokens")
+
+
 class StatusEngine(BaseModel):
     """Extension: what the engine is doing right now."""
 
@@ -161,6 +169,10 @@ class StatusEngine(BaseModel):
     step_ms: float = Field(0.0, description="Moving average of a decode step's wall time")
     prompt_cache: StatusPromptCache = Field(
         default_factory=StatusPromptCache, description="The prompt cache on disk"
+    )
+    speculation: StatusSpeculation = Field(
+        default_factory=StatusSpeculation,
+        description="Speculative decoding (drafts looked up in the prompt and output)",
     )
     process: StatusEngineProcess | None = Field(
         None, description="The engine process (absent when llama.cpp runs in the server)"

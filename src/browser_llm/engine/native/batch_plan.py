@@ -1,11 +1,11 @@
 """What one engine step decodes, and writing it into a llama_batch.
 
 A step is at most two llama_decode calls. Call 1: one token for every decoding
-sequence, plus chunks of short prompts (below TILE_ROWS every micro-batch shape
-computes them the same way). Call 2: one chunk of the oldest long prompt, alone,
-of at least TILE_ROWS tokens (its last chunk too), so each of its tokens goes
-through the flash-attention kernel a lone read would use and batching never
-changes an output (see engine/native/kv/slots.py).
+sequence (followed by its draft tokens when it speculates), plus chunks of short
+prompts (below TILE_ROWS every micro-batch shape computes them the same way).
+Call 2: one chunk of the oldest long prompt, alone, of at least TILE_ROWS tokens
+(its last chunk too), so each of its tokens goes through the flash-attention
+kernel a lone read would use and batching never changes an output (see engine/native/kv/slots.py).
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ class StepPlan:
 def plan_step(running: list[Sequence], batch_size: int, chunk_while_decoding: int) -> StepPlan:
     """Plans a step over `running` (sorted by seq id, so call 1 keeps that order)."""
     decoding = [seq for seq in running if seq.pending_token is not None]
+    rows = sum(1 + len(seq.draft) for seq in decoding)
     # While others decode, prompts are read in small chunks so their streams keep
     # flowing; alone, a prompt is read as fast as one batch holds.
     budget = min(batch_size, chunk_while_decoding) if decoding else batch_size
-    room = min(batch_size, len(decoding) + budget) - len(decoding)
+    room = max(0, min(batch_size, rows + budget) - rows)
     short: list[Chunk] = []
     oldest_long: Sequence | None = None
     for seq in running:
@@ -67,16 +68,18 @@ def plan_step(running: list[Sequence], batch_size: int, chunk_while_decoding: in
 def fill(
     batch: Any, decoding: list[Sequence], chunks: list[Chunk]
 ) -> tuple[int, list[tuple[Sequence, int]]]:
-    """Writes pending tokens and prompt chunks into `batch` and advances the sequences'
-    positions; returns (tokens written, (sequence, batch index) pairs to sample)."""
+    """Writes pending tokens (each followed by its sequence's draft, logits on every row)
+    and prompt chunks into `batch` and advances the sequences' positions; returns (tokens
+    written, (sequence, batch index of its first row) pairs to sample)."""
     outputs: list[tuple[Sequence, int]] = []
     n = 0
     for seq in decoding:
         assert seq.pending_token is not None
-        _put(batch, n, seq.pending_token, seq.n_past, seq.seq_id, True)
         outputs.append((seq, n))
-        seq.n_past += 1
-        n += 1
+        for token in (seq.pending_token, *seq.draft):
+            _put(batch, n, token, seq.n_past, seq.seq_id, True)
+            seq.n_past += 1
+            n += 1
     for chunk in chunks:
         seq, tokens = chunk.seq, chunk.seq.prompt.tokens
         last = chunk.start + chunk.count == len(tokens)

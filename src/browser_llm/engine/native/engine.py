@@ -54,6 +54,7 @@ from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.native.sequence import Sequence
+from browser_llm.engine.native.speculator import Speculator
 from browser_llm.engine.native.token_output import TokenOutput
 from browser_llm.engine.native.vocab_ops import run_vocab_op
 from browser_llm.engine.prompt import PreparedPrompt, check_logit_bias, prepare_prompt
@@ -96,6 +97,7 @@ class LlamaEngine(CommandInbox):
         self._closings: ClosingCatalog | None = None  # the model's grammar walkers
         self._state: EngineState = "idle"
         self._output = TokenOutput(self._emit, self._end)  # sampled tokens -> events
+        self._speculator = Speculator(config.speculation, config.batch_size)
         self._memory_errors = 0
         self._gpu_devices: tuple[GpuDevice, ...] | None = None
 
@@ -140,7 +142,7 @@ class LlamaEngine(CommandInbox):
             tokens_generated_total=self._output.tokens_total,
             memory_errors=self._memory_errors,
             slot_moves=self._kv.moves,
-            **(self._pacer.readings() | self._disk.readings()),  # type: ignore[arg-type]
+            **(self._pacer.readings() | self._disk.readings() | self._speculator.readings()),  # type: ignore[arg-type]
         )
 
     # ---- engine thread -----------------------------------------------------
@@ -279,6 +281,7 @@ class LlamaEngine(CommandInbox):
             seq.budget = self._closings.budget(params.grammar)
         if handle.request.logprobs is not None:
             seq.trail = LogprobTrail(handle.request.logprobs, self._model)
+        self._speculator.start(seq)
         # Sorted by seq id: llama.cpp packs only runs of consecutive ids into one
         # micro-batch, so order and compact ids decide how many graphs a step runs.
         bisect.insort(self._running, seq, key=lambda s: s.seq_id)
@@ -338,6 +341,7 @@ class LlamaEngine(CommandInbox):
         if not self._running:
             return
         self._kv.compact(model, self._running)
+        self._speculator.draft(self._running)
         plan = plan_step(self._running, self._config.batch_size, _PREFILL_CHUNK_WHILE_DECODING)
         n, outputs = fill(model.batch, plan.decoding, plan.short)
         if n and not self._decode(model, n, outputs):
@@ -359,7 +363,9 @@ class LlamaEngine(CommandInbox):
             return False
         self._disk.prefilled(model, outputs)
         for seq, index in outputs:
-            if seq.budget is None:
+            if seq.lookup is not None:
+                self._speculator.verify(model, self._output, seq, index)
+            elif seq.budget is None:
                 self._output.on_token(model, seq, seq.sampler.sample(model.ctx, index), index)
             else:  # the token is recorded once the closing after it is known to fit
                 self._output.on_token(model, seq, seq.sampler.choose(model.ctx, index), index)

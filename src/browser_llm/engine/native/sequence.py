@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 
 from browser_llm.core.types import Completion, FinishReason, Timings, Usage
 from browser_llm.engine.base import GenerationHandle
+from browser_llm.engine.native.speculation.budget import AcceptanceRate
+from browser_llm.engine.native.speculation.verify import Unverified
 from browser_llm.engine.prompt import PreparedPrompt
 from browser_llm.engine.text_stream import TextStream
 
 if TYPE_CHECKING:  # sampling imports llama.cpp, which the server process never loads
     from browser_llm.engine.native.logprobs import LogprobTrail
     from browser_llm.engine.native.sampling import SamplerChain
+    from browser_llm.engine.native.speculation.drafts import NgramIndex
     from browser_llm.grammar.closing import JsonBudget
 
 __all__ = ["Sequence"]
@@ -34,6 +37,12 @@ class Sequence:
     n_fed: int = 0  # prompt tokens already in the KV cache
     n_past: int = 0  # next position
     pending_token: int | None = None  # sampled, to be decoded next step
+    # Speculation (engine/native/speculation/): the prompt and output to look drafts up
+    # in (None: this sequence does not speculate), this step's draft, its success so far.
+    lookup: NgramIndex | None = None
+    draft: list[int] = field(default_factory=list)
+    acceptance: AcceptanceRate = field(default_factory=AcceptanceRate)
+    unverified: Unverified = field(default_factory=Unverified)  # a draft judged for free
     n_generated: int = 0
     admitted_at: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None

@@ -28,6 +28,8 @@ class ProcessCounters:
             dead.slot_moves + live.slot_moves,
             prompt_cache_lookups=dead.prompt_cache_lookups + live.prompt_cache_lookups,
             prompt_cache_hits=dead.prompt_cache_hits + live.prompt_cache_hits,
+            draft_tokens=dead.draft_tokens + live.draft_tokens,
+            draft_tokens_accepted=dead.draft_tokens_accepted + live.draft_tokens_accepted,
         )
 
     def total(self, restarts: int, process: dict[str, object]) -> EngineStats:
@@ -39,6 +41,8 @@ class ProcessCounters:
             slot_moves=dead.slot_moves + live.slot_moves,
             prompt_cache_lookups=dead.prompt_cache_lookups + live.prompt_cache_lookups,
             prompt_cache_hits=dead.prompt_cache_hits + live.prompt_cache_hits,
+            draft_tokens=dead.draft_tokens + live.draft_tokens,
+            draft_tokens_accepted=dead.draft_tokens_accepted + live.draft_tokens_accepted,
             restarts=restarts,
             details={"process": process},
         )

@@ -257,10 +257,6 @@ def parse_tool_output(
 ) -> ToolOutcome:
     """`closed`: the engine closed the JSON at max_tokens (Completion.closed_early), adding
     `closing` (Completion.closing) to the model's text."""
-    if closed and closing and text.endswith(closing):
-        # Closing only the list (`]}`) after the model's last call leaves that call whole.
-        model_text = text[: len(text) - len(closing)]
-        closed = len(_complete_calls(model_text)) < _call_count(text)
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -272,16 +268,11 @@ def parse_tool_output(
     if isinstance(value, dict) and isinstance(value.get("response"), str):
         return ToolOutcome(value["response"])
     found = value.get("tool_calls") if isinstance(value, dict) else None
-    return outcome_of_calls(plan, found if isinstance(found, list) else [], closed)
-
-
-def _call_count(text: str) -> int:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return len(_complete_calls(text))
-    calls = value.get("tool_calls") if isinstance(value, dict) else None
-    return len(calls) if isinstance(calls, list) else 0
+    found = found if isinstance(found, list) else []
+    if closed and closing and text.endswith(closing):
+        # Closing only the list (`]}`) after the model's last call leaves that call whole.
+        closed = len(_complete_calls(text[: len(text) - len(closing)])) < len(found)
+    return outcome_of_calls(plan, found, closed)
 
 
 def outcome_of_calls(plan: ToolPlan, found: list[Any], closed: bool = False) -> ToolOutcome:

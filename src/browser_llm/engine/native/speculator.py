@@ -1,0 +1,103 @@
+"""Speculative decoding in the engine's steps: before a step, each decoding sequence
+may get a draft from its own prompt and output (speculation/drafts.py), as many tokens
+as speculation/budget.py finds worth a row; the step decodes the pending token and the
+draft in one run of rows; after it, the rows are sampled in order and the draft tokens
+the samples confirm are given out like any token (speculation/verify.py), and the cells
+of the rest are removed.
+
+Sequences with a grammar (JSON mode, tools) do not speculate: their tokens are checked
+against the grammar one at a time (sampling.py), and the JSON closing budget decides
+per token whether the output can still close (token_output.py).
+
+Drafts are verified only where the result is the one decoding without them gives, bit
+for bit. llama.cpp's CPU flash attention computes a row alone in a micro-batch (one
+sequence, one query row) over a KV view of 512 cells or more by splitting the cells
+among the threads and merging the parts, and every other row cell by cell in one pass;
+the two round differently. The KV view is the sequence's cells rounded up to 256, so a
+sequence whose cells stay within EXACT_CELLS never takes the split path, alone or not,
+with or without a draft: only such sequences draft. (A longer one decoding alone takes
+the split path for its one row, and a draft's rows would not.)"""
+
+from __future__ import annotations
+
+from browser_llm.engine.native.model import LlamaModel
+from browser_llm.engine.native.sequence import Sequence
+from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot
+from browser_llm.engine.native.speculation.drafts import NgramIndex
+from browser_llm.engine.native.speculation.verify import confirmed
+from browser_llm.engine.native.token_output import TokenOutput
+
+__all__ = ["EXACT_CELLS", "Speculator"]
+
+EXACT_CELLS = 256  # llama.cpp pads a KV view to 256 cells; 512 starts the split path
+
+
+class Speculator:
+    def __init__(self, enabled: bool, batch_size: int) -> None:
+        self.enabled = enabled
+        self._batch_size = batch_size
+        self.drafted = 0  # draft tokens verified since the engine started
+        self.accepted = 0  # of those, given out
+
+    def readings(self) -> dict[str, int]:
+        return {"draft_tokens": self.drafted, "draft_tokens_accepted": self.accepted}
+
+    def start(self, seq: Sequence) -> None:
+        """Makes a new sequence speculate, unless its output is grammar-constrained or
+        its prompt alone fills EXACT_CELLS."""
+        short = len(seq.prompt.tokens) < EXACT_CELLS - 1
+        if self.enabled and short and seq.handle.request.params.grammar is None:
+            seq.lookup = NgramIndex(seq.prompt.tokens)
+
+    def draft(self, running: list[Sequence]) -> None:
+        """Gives this step's decoding sequences their drafts. None while a prompt is
+        being read: its chunk already fills the step."""
+        if not self.enabled or any(seq.prefilling for seq in running):
+            return
+        decoding = [seq for seq in running if seq.pending_token is not None]
+        offers: list[list[int]] = []
+        for seq in decoding:
+            left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
+            room = EXACT_CELLS - seq.n_past - 1  # cells after the pending token's
+            limit = min(left, MAX_DRAFT, room)
+            offers.append(seq.lookup.draft(limit) if seq.lookup is not None else [])
+        if not any(offers):
+            return
+        rates = [
+            Offer(seq.acceptance.rate, len(offer))
+            for seq, offer in zip(decoding, offers, strict=True)
+        ]
+        rows = allot(rates, self._batch_size - len(decoding))
+        for seq, offer, n in zip(decoding, offers, rows, strict=True):
+            seq.draft = offer[:n]
+            if n:
+                seq.unverified.drop()
+            elif offer and not seq.unverified.pending:
+                seq.unverified.start(offer)
+
+    def verify(self, model: LlamaModel, output: TokenOutput, seq: Sequence, index: int) -> None:
+        """Samples the sequence's rows from batch output `index` on and gives out the
+        tokens they confirm, in order, until one ends the sequence."""
+        assert seq.lookup is not None
+        draft, seq.draft = seq.draft, []
+        tokens = confirmed(draft, lambda row: seq.sampler.sample(model.ctx, index + row))
+        if draft:
+            accepted = len(tokens) - 1
+            seq.acceptance.record(len(draft), accepted)
+            self.drafted += len(draft)
+            self.accepted += accepted
+            keep = seq.n_past - len(draft) + accepted  # the pending token and accepted ones
+            if keep < seq.n_past:
+                if not model.trim(seq.seq_id, keep):
+                    raise RuntimeError("llama.cpp could not remove rejected draft cells")
+                seq.n_past = keep
+        else:
+            judged = seq.unverified.judge(tokens[0])
+            if judged is not None:
+                seq.acceptance.record(*judged)
+        for row, token in enumerate(tokens):
+            seq.pending_token = None
+            output.on_token(model, seq, token, index + row)
+            if seq.pending_token is None:
+                return  # ended: the rest is never given out
+            seq.lookup.append(token)

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -133,6 +134,26 @@ async def run_load(
     return list(samples), sum(s.tokens for s in samples) / wall
 
 
+def interleaved(
+    targets: list[Target], loads: list[int], rounds: int, tokens: int
+) -> Iterator[tuple[int, list[tuple[Target, list[Sample], float]]]]:
+    """Each load on every target in turn, round after round: (load, [(target, samples, total
+    tok/s)]) per round and load. Round-robin, so drift in the machine's speed is shared by
+    all of them; the order rotates every round so that no system always runs first."""
+    for round_no in range(rounds):
+        shift = round_no % len(targets)
+        for load in loads:
+            salt = f"{round_no * 100 + load}. "  # a first token no cache holds
+            results = []
+            for target in targets[shift:] + targets[:shift]:
+                # A second of quiet: the system before kept both cores busy, and the
+                # engine rightly runs on fewer threads until it sees them free again.
+                time.sleep(1.0)
+                got, total = asyncio.run(run_load(target, load, tokens, salt))
+                results.append((target, got, total))
+            yield load, results
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -163,22 +184,12 @@ def main() -> int:
             stack.enter_context(target)
             peaks[target.name] = stack.enter_context(PeakRSS(target.pid))
             asyncio.run(run_load(target, 1, 16))  # warm-up, not counted
-        # Round-robin over systems for each load and round, so that drift in
-        # the machine's speed is shared by all of them; the order rotates every
-        # round so that no system always runs first.
-        for round_no in range(args.rounds):
-            shift = round_no % len(targets)
-            for load in args.loads:
-                salt = f"{round_no * 100 + load}. "  # a first token no cache holds
-                for target in targets[shift:] + targets[:shift]:
-                    # A second of quiet: the system before kept both cores busy, and the
-                    # engine rightly runs on fewer threads until it sees them free again.
-                    time.sleep(1.0)
-                    got, total = asyncio.run(run_load(target, load, args.tokens, salt))
-                    samples.setdefault((target.name, load), []).extend(got)
-                    totals.setdefault((target.name, load), []).append(total)
-                ceiling = kernel_ceiling(model, args.threads, load, args.tokens)
-                totals.setdefault((CEILING, load), []).append(ceiling)
+        for load, results in interleaved(targets, args.loads, args.rounds, args.tokens):
+            for target, got, total in results:
+                samples.setdefault((target.name, load), []).extend(got)
+                totals.setdefault((target.name, load), []).append(total)
+            ceiling = kernel_ceiling(model, args.threads, load, args.tokens)
+            totals.setdefault((CEILING, load), []).append(ceiling)
     rows: dict[tuple[str, int], dict[str, float]] = {}
     for (name, load), got in samples.items():  # servers; the ceiling has totals only
         ok = [s for s in got if not s.failed] or got

@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import BrowserLLMTarget, LlamaServerTarget, Target, default_model_path
 from llama_server_build import llama_server_binary
-from multi_stream import run_load
+from multi_stream import interleaved, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,15 +74,11 @@ def main() -> int:
             for target in targets:
                 stack.enter_context(target)
                 asyncio.run(run_load(target, 1, 16))  # warm-up, not counted
-            for round_no in range(args.rounds):
-                shift = round_no % len(targets)
-                for load in args.loads:
-                    salt = f"{round_no * 100 + load}. "  # a first token no cache holds
-                    for target in targets[shift:] + targets[:shift]:
-                        time.sleep(1.0)
-                        _, total = asyncio.run(run_load(target, load, args.tokens, salt))
-                        totals.setdefault((target.name, load), []).append(total)
-                        print(f"round {round_no} {load} streams {target.name}: {total:.1f} tok/s")
+            runs = interleaved(targets, args.loads, args.rounds, args.tokens)
+            for load, results in runs:
+                for target, _, total in results:
+                    totals.setdefault((target.name, load), []).append(total)
+                    print(f"{load} streams {target.name}: {total:.1f} tok/s")
     print(f"\n{args.tokens} tokens per stream, {args.threads} threads, {args.rounds} rounds")
     for load in args.loads:
         for target in targets:

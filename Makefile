@@ -98,10 +98,12 @@ JS := clients/js
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
+# The TypeScript client is installed first: tests/e2e/test_spec_examples.py runs the spec's
+# TypeScript example through it against a real server.
 test: lint typecheck browser cluster-deps $(CLUSTER_STAMP) $(WEB_ENGINE_STAMP)
+	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/cluster
 	$(BIN)/pytest tests/cluster --durations=10
-	cd $(JS) && npm ci --no-audit --no-fund && npm run build
 	cd $(JS) && BROWSER_LLM_PYTHON=$(abspath $(BIN)/python) npm test
 
 unit: $(DEV_STAMP)

@@ -49,6 +49,13 @@ def test_openai_whole(client: TestClient, thinking: tuple[str, ...]) -> None:
     assert message["content"] == ANSWER
     assert message["reasoning_content"] == message["reasoning"] == REASONING
     assert body["usage"]["completion_tokens"] == len(thinking)  # reasoning counted
+    details = body["usage"]["completion_tokens_details"]
+    assert details["reasoning_tokens"] == _reasoning_pieces(thinking)
+
+
+def _reasoning_pieces(pieces: tuple[str, ...]) -> int:
+    """The pieces (one per token) up to the one that ends `</think>`."""
+    return next(i for i, p in enumerate(pieces) if p.endswith("ink>") and i > 1) + 1
 
 
 def test_openai_streamed(client: TestClient, thinking: tuple[str, ...]) -> None:
@@ -61,6 +68,8 @@ def test_openai_streamed(client: TestClient, thinking: tuple[str, ...]) -> None:
     first_text = next(i for i, d in enumerate(deltas) if d.get("content"))
     assert all("reasoning_content" not in d for d in deltas[first_text:])
     assert chunks[-1]["usage"]["completion_tokens"] == len(thinking)
+    reasoning_tokens = chunks[-1]["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    assert reasoning_tokens == _reasoning_pieces(thinking)
 
 
 def test_openai_reasoning_effort_none_sets_the_template_switch(
@@ -164,6 +173,7 @@ def test_seed_api(client: TestClient, thinking: tuple[str, ...]) -> None:
 def test_a_model_without_markers_is_unchanged(client: TestClient) -> None:
     body = client.post("/v1/chat/completions", json=CHAT).json()
     assert "reasoning_content" not in body["choices"][0]["message"]
+    assert body["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0}
 
 
 def _responses_body(client: TestClient, **extra: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from browser_llm.api.error_shapes import openai_error_of
 from browser_llm.api.logprob_views import chat_logprobs, completion_logprobs
-from browser_llm.core.types import Completion, TokenLogprob
+from browser_llm.core.types import TokenLogprob
 from browser_llm.service.answer import Answer, Done, Failure, ReasoningDelta
 
 __all__ = ["OpenAIView", "sse"]
@@ -24,15 +24,17 @@ def sse(payload: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-def _usage(completions: Sequence[Completion]) -> dict[str, Any]:
-    """One usage for every choice: the prompt once, the completion tokens of all."""
-    first = completions[0].usage
-    generated = sum(c.usage.completion_tokens for c in completions)
+def _usage(dones: Sequence[Done]) -> dict[str, Any]:
+    """One usage for every choice: the prompt once, the completion tokens of all (of them
+    the reasoning's, for a thinking model)."""
+    first = dones[0].completion.usage
+    generated = sum(d.completion.usage.completion_tokens for d in dones)
     return {
         "prompt_tokens": first.prompt_tokens,
         "completion_tokens": generated,
         "total_tokens": first.prompt_tokens + generated,
         "prompt_tokens_details": {"cached_tokens": first.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": sum(d.reasoning_tokens for d in dones)},
     }
 
 
@@ -86,7 +88,7 @@ class OpenAIView:
                 choice["text"] = done.content or ""
             choice["logprobs"] = self._logprobs(answer.logprobs)
             choices.append(choice)
-        usage = _usage([d.completion for d in dones])
+        usage = _usage(dones)
         return {**self.base, "choices": choices, "usage": usage}
 
     def _chunk(
@@ -118,7 +120,7 @@ class OpenAIView:
     async def events(self, include_usage: bool) -> AsyncIterator[bytes]:
         """Each choice's chunks in turn (the others keep generating meanwhile), then the
         usage chunk when asked, then [DONE]; a failure ends the stream with its error."""
-        completions = []
+        dones = []
         for index, answer in enumerate(self.answers):
             done = None
             async for chunk in self._choice_events(index, answer):
@@ -128,10 +130,10 @@ class OpenAIView:
                     yield chunk
             if done is None:  # failed: its error event went out
                 break
-            completions.append(done.completion)
+            dones.append(done)
         else:
             if include_usage:
-                usage = _usage(completions)
+                usage = _usage(dones)
                 yield sse({**self._chunk(0, None), "choices": [], "usage": usage})
         yield sse("[DONE]")
 

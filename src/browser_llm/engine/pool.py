@@ -17,6 +17,7 @@ pool only loads, routes, unloads, and checks memory before a load.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -276,18 +277,8 @@ class EnginePool:
         self._engines.remove(engine)
         stats = engine.stats()
         engine.shutdown()  # on the loop thread, as at server shutdown: it has no model
-        old = self._retired
-        self._retired = EngineStats(
-            0,
-            old.tokens_generated_total + stats.tokens_generated_total,
-            old.memory_errors + stats.memory_errors,
-            slot_moves=old.slot_moves + stats.slot_moves,
-            restarts=old.restarts + stats.restarts,
-            prompt_cache_lookups=old.prompt_cache_lookups + stats.prompt_cache_lookups,
-            prompt_cache_hits=old.prompt_cache_hits + stats.prompt_cache_hits,
-            draft_tokens=old.draft_tokens + stats.draft_tokens,
-            draft_tokens_accepted=old.draft_tokens_accepted + stats.draft_tokens_accepted,
-        )
+        retired = summed_counters(EngineStats(0, 0, 0), [self._retired, stats])
+        self._retired = dataclasses.replace(retired, running=0)  # retired engines run nothing
 
     # ---- requests -----------------------------------------------------------------
     def submit(self, request: GenerationRequest) -> GenerationHandle:

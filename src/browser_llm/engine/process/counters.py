@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from browser_llm.engine.base import EngineStats
+from browser_llm.engine.base import EngineStats, summed_counters
 
 __all__ = ["ProcessCounters"]
 
@@ -21,28 +21,11 @@ class ProcessCounters:
         readings hold until the next process reports."""
         live, dead = self.live, self._dead
         self.live = EngineStats(0, 0, 0, threads=live.threads, threads_max=live.threads_max)
-        self._dead = EngineStats(
-            0,
-            dead.tokens_generated_total + live.tokens_generated_total,
-            dead.memory_errors + live.memory_errors + (1 if memory else 0),
-            dead.slot_moves + live.slot_moves,
-            prompt_cache_lookups=dead.prompt_cache_lookups + live.prompt_cache_lookups,
-            prompt_cache_hits=dead.prompt_cache_hits + live.prompt_cache_hits,
-            draft_tokens=dead.draft_tokens + live.draft_tokens,
-            draft_tokens_accepted=dead.draft_tokens_accepted + live.draft_tokens_accepted,
+        carried = summed_counters(EngineStats(0, 0, 0), [dead, live])
+        self._dead = dataclasses.replace(
+            carried, running=0, memory_errors=carried.memory_errors + (1 if memory else 0)
         )
 
     def total(self, restarts: int, process: dict[str, object]) -> EngineStats:
-        live, dead = self.live, self._dead
-        return dataclasses.replace(
-            live,
-            tokens_generated_total=dead.tokens_generated_total + live.tokens_generated_total,
-            memory_errors=dead.memory_errors + live.memory_errors,
-            slot_moves=dead.slot_moves + live.slot_moves,
-            prompt_cache_lookups=dead.prompt_cache_lookups + live.prompt_cache_lookups,
-            prompt_cache_hits=dead.prompt_cache_hits + live.prompt_cache_hits,
-            draft_tokens=dead.draft_tokens + live.draft_tokens,
-            draft_tokens_accepted=dead.draft_tokens_accepted + live.draft_tokens_accepted,
-            restarts=restarts,
-            details={"process": process},
-        )
+        summed = summed_counters(self.live, [self._dead, self.live])  # the dead run nothing
+        return dataclasses.replace(summed, restarts=restarts, details={"process": process})

@@ -156,6 +156,15 @@ class Settings(BaseSettings):
         "output are verified in the same decode as the other streams (same output); off by "
         "default: it did not pay with the default model on 2 cores (bench/README.md)",
     )
+    json_repeat_limit: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="JSON output (response_format, tools): after this many identical objects, "
+        "arrays or long strings in a row, an array gets no further item: the token that would "
+        "start one is set aside for the model's next best choice (a looping answer otherwise "
+        "runs to max_tokens); 0 turns it off",
+    )
     storage_quota_gb: float | None = Field(
         None, gt=0, description="Cap on model storage; unset means the free disk space."
     )

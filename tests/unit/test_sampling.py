@@ -18,6 +18,7 @@ from browser_llm.engine.native import sampling
 from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
 from browser_llm.engine.native.whitespace_merge import WhitespaceMerges
 from browser_llm.grammar.check import json_constraint
+from browser_llm.grammar.repeated_items import RepeatedItems
 from tests.modelfiles import smollm2_path
 
 N_VOCAB = 16  # model-free chains: a small made-up vocabulary
@@ -436,3 +437,46 @@ def test_a_refused_greedy_pick_is_what_filtering_every_token_gives(
     finally:
         chain.free()
         reference.free()
+
+
+# ---- an array repeating one item (grammar/repeated_items.py) ------------------------------
+def _tokens(vocab: Any, text: str) -> list[int]:
+    buf = (llama_cpp.llama_token * 256)()
+    raw = text.encode()
+    n = llama_cpp.llama_tokenize(vocab, raw, len(raw), buf, 256, False, False)
+    assert n > 0
+    return [int(t) for t in buf[:n]]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+@pytest.mark.parametrize("watched", [True, False])
+def test_a_fourth_identical_item_is_set_aside_for_the_next_best_choice(
+    vocab: Any, fake_logits: dict[str, np.ndarray], temperature: float, watched: bool
+) -> None:
+    """The argmax `,` would start a fourth identical object: the sampler takes `]`, the
+    best token the grammar allows that does not (only when the sequence watches)."""
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    item = '{"name": "milk", "amount": "10g"}'
+    comma, close = _token(vocab, ","), _token(vocab, "]")
+    row = np.zeros(n_vocab, dtype=np.float32)
+    row[comma], row[close] = 30.0, 20.0
+    fake_logits["row"] = row
+    eos = llama_cpp.llama_vocab_eos(vocab)
+    chain = _chain(
+        n_vocab, (eos,), vocab, temperature=temperature, seed=1, grammar=json_constraint(True, None)
+    )
+    if watched:
+        buf = ctypes.create_string_buffer(256)
+
+        def piece(token: int) -> bytes:
+            n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+            return buf.raw[:n]
+
+        chain.watch_repeats(RepeatedItems(3), piece)
+    try:
+        for token in _tokens(vocab, '{"items": [' + ", ".join([item] * 3)):
+            assert chain._grammar_allows(token)
+            chain.accept(token)
+        assert chain.choose(None, 0) == (close if watched else comma)
+    finally:
+        chain.free()

@@ -98,6 +98,7 @@ def default_engine(settings: Settings) -> Engine:
         prompt_cache_bytes=settings.prompt_cache_bytes,
         prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
         speculation=settings.speculation,
+        json_repeat_limit=settings.json_repeat_limit,
     )
     if settings.fault_inject:  # testing only (tests/reliability)
         logger.warning("fault injection is ON (BROWSER_LLM_FAULT_INJECT): testing only")

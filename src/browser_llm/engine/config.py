@@ -25,3 +25,5 @@ class ContextConfig:
     # Drafts looked up in each sequence's prompt and output, verified in the step's
     # decode (engine/native/speculator.py).
     speculation: bool = False
+    # JSON output: identical array items allowed in a row (grammar/repeated_items.py; 0: any).
+    json_repeat_limit: int = 3

@@ -60,6 +60,7 @@ from browser_llm.engine.native.vocab_ops import run_vocab_op
 from browser_llm.engine.prompt import PreparedPrompt, check_logit_bias, prepare_prompt
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.grammar.closing import ClosingCatalog
+from browser_llm.grammar.repeated_items import RepeatedItems
 
 __all__ = ["LlamaEngine"]
 
@@ -271,6 +272,9 @@ class LlamaEngine(CommandInbox):
         merges = m.whitespace_merges() if params.grammar is not None else None
         try:
             sampler = SamplerChain(params, m.n_vocab, m.eog_tokens, m.vocab, merges)
+            limit = self._config.json_repeat_limit
+            if params.grammar is not None and limit > 0:
+                sampler.watch_repeats(RepeatedItems(limit), m.piece)
         except (MemoryError, ValueError) as exc:
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))

@@ -6,7 +6,9 @@ sampler does, the token is sampled without it, then checked alone; only a
 rejected token makes the grammar filter candidates and the chain resample (greedy:
 the highest logits first, the same pick as filtering them all),
 unless it follows a lone whitespace token the tokenizer would have merged with every
-character the grammar allows next (engine/native/whitespace_merge.py).
+character the grammar allows next (engine/native/whitespace_merge.py). A JSON array's
+item repeated over and over is stopped the same way: the token that would start one more
+identical item is set aside for the model's best other choice (grammar/repeated_items.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import llama_cpp
@@ -22,12 +24,15 @@ import numpy as np
 
 from browser_llm.core.types import GenerationParams
 from browser_llm.engine.native.whitespace_merge import WhitespaceMerges
+from browser_llm.grammar.repeated_items import RepeatedItems
 
 __all__ = ["SamplerChain", "grammar_compiles"]
 
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 # A refused greedy pick: the grammar checks this many of the highest logits, then more.
 _TOPS = (64, 2048)
+# Picks set aside one after another before the first choice is kept after all.
+_MAX_SET_ASIDE = 8
 
 
 # Numpy views of logits rows by address: np.ctypeslib.as_array builds a ctypes array
@@ -84,6 +89,9 @@ class SamplerChain:
         self._grammar: Any = None
         self._n_vocab = n_vocab
         self._merges = merges
+        # A grammar's output, read for arrays that repeat one item (watch_repeats()).
+        self._repeats: RepeatedItems | None = None
+        self._piece: Callable[[int], bytes] = bytes
         # After a whitespace token with merges: it and the logits it was chosen from.
         self._after_space: tuple[int, np.ndarray[Any, np.dtype[np.float32]]] | None = None
         # Plain greedy (no penalties, no grammar) is an argmax: numpy does it on the
@@ -131,6 +139,11 @@ class SamplerChain:
             self._candidates = np.zeros(n_vocab, dtype=_TOKEN_DATA)
             self._ids = np.arange(n_vocab, dtype=np.int32)
             self._one = (llama_cpp.llama_token_data * 1)()
+
+    def watch_repeats(self, repeats: RepeatedItems, piece: Callable[[int], bytes]) -> None:
+        """Keeps a grammar's arrays from repeating one item (`piece`: a token's bytes)."""
+        if self._grammar is not None:
+            self._repeats, self._piece = repeats, piece
 
     def _add(self, sampler: Any) -> None:
         if not sampler:
@@ -204,11 +217,32 @@ class SamplerChain:
                 return healed
             best = self._greedy_allowed(ctx, output_index) if self._greedy else None
             token = best if best is not None else self._resample(ctx, output_index)
+        if self._repeats is not None and self._repeats_item(token):
+            token = self._instead_of_repeat(ctx, output_index, token)
         if self._merges is not None and self._merges.get(token) is not None:
             self._after_space = (token, logits_row(ctx, output_index, self._n_vocab).copy())
         return token
 
-    def _greedy_allowed(self, ctx: Any, output_index: int) -> int | None:
+    def _repeats_item(self, token: int) -> bool:
+        assert self._repeats is not None
+        return self._repeats.would_repeat(self._piece(token))
+
+    def _instead_of_repeat(self, ctx: Any, output_index: int, token: int) -> int:
+        """The pick the grammar allows once tokens that start another repeated item are
+        set aside; the first pick when nothing else is allowed (or found among a few)."""
+        aside = [token]
+        for _ in range(_MAX_SET_ASIDE):
+            pick = self._greedy_allowed(ctx, output_index, aside) if self._greedy else None
+            if pick is None:
+                pick = self._resample_without(ctx, output_index, aside)
+            if pick is None:
+                return token
+            if not self._repeats_item(pick):
+                return pick
+            aside.append(pick)
+        return token
+
+    def _greedy_allowed(self, ctx: Any, output_index: int, aside: Sequence[int] = ()) -> int | None:
         """What greedy takes once the grammar filtered the whole vocabulary (its first
         highest logit among the allowed tokens), found among the highest logits alone:
         filtering every token costs about 2.7 ms, most of a decode step. None: no allowed
@@ -220,6 +254,9 @@ class SamplerChain:
                 logits[self._banned] = -np.inf
         else:  # the chain's penalties and biases, applied in place by choose()'s first pick
             logits = self._candidates["logit"]
+        if aside:
+            logits = logits.copy()
+            logits[list(aside)] = -np.inf
         for top in _TOPS:
             edge = np.partition(logits, -top)[-top]
             if not np.isfinite(edge):
@@ -241,6 +278,18 @@ class SamplerChain:
         """The chain's pick once the grammar filtered every candidate."""
         arr = self._candidate_array(ctx, output_index)
         llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
+        return int(arr.data[arr.selected].id)
+
+    def _resample_without(self, ctx: Any, output_index: int, aside: list[int]) -> int | None:
+        """The chain's pick among the tokens the grammar allows but those set aside (None:
+        there are none)."""
+        arr = self._candidate_array(ctx, output_index)
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        logits = self._candidates["logit"]  # still in id order: the grammar does not sort
+        logits[aside] = -np.inf
+        if not np.isfinite(logits).any():
+            return None
         llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
         return int(arr.data[arr.selected].id)
 
@@ -281,6 +330,8 @@ class SamplerChain:
     def accept(self, token: int) -> None:
         if self._grammar is not None:
             llama_cpp.llama_sampler_accept(self._grammar, token)
+        if self._repeats is not None:
+            self._repeats.take(self._piece(token))
         llama_cpp.llama_sampler_accept(self._chain, token)
 
     def force(self, token: int) -> bool:

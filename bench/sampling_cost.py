@@ -72,6 +72,10 @@ def main() -> int:
             )
         else:
             sampler = SamplerChain(params, model.n_vocab, model.eog_tokens, model.vocab)
+        if grammar is not None and hasattr(sampler, "watch_repeats"):  # as the engine does
+            from browser_llm.grammar.repeated_items import RepeatedItems
+
+            sampler.watch_repeats(RepeatedItems(), model.piece)
         budget = catalog.budget(grammar) if grammar is not None else None
         tokens: Any = (llama_cpp.llama_token * len(prompt))(*prompt)
         llama_cpp.llama_decode(model.ctx, llama_cpp.llama_batch_get_one(tokens, len(prompt)))

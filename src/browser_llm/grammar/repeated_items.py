@@ -57,6 +57,8 @@ class RepeatedItems:
 
     def would_repeat(self, piece: bytes) -> bool:
         """Whether these bytes would start another item after `limit` identical ones."""
+        if b"," not in piece:  # only a separator starts an item (most tokens have none)
+            return False
         mark = len(self._text)
         saved = ([f.copy() for f in self._frames], self._in_string, self._escaped)
         try:

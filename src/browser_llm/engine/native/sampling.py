@@ -92,6 +92,7 @@ class SamplerChain:
         # A grammar's output, read for arrays that repeat one item (watch_repeats()).
         self._repeats: RepeatedItems | None = None
         self._piece: Callable[[int], bytes] = bytes
+        self._last_piece: tuple[int, bytes] = (-1, b"")
         # After a whitespace token with merges: it and the logits it was chosen from.
         self._after_space: tuple[int, np.ndarray[Any, np.dtype[np.float32]]] | None = None
         # Plain greedy (no penalties, no grammar) is an argmax: numpy does it on the
@@ -225,7 +226,8 @@ class SamplerChain:
 
     def _repeats_item(self, token: int) -> bool:
         assert self._repeats is not None
-        return self._repeats.would_repeat(self._piece(token))
+        self._last_piece = (token, self._piece(token))
+        return self._repeats.would_repeat(self._last_piece[1])
 
     def _instead_of_repeat(self, ctx: Any, output_index: int, token: int) -> int:
         """The pick the grammar allows once tokens that start another repeated item are
@@ -330,8 +332,9 @@ class SamplerChain:
     def accept(self, token: int) -> None:
         if self._grammar is not None:
             llama_cpp.llama_sampler_accept(self._grammar, token)
-        if self._repeats is not None:
-            self._repeats.take(self._piece(token))
+        if self._repeats is not None:  # the piece choose() looked at, mostly
+            last = self._last_piece
+            self._repeats.take(last[1] if last[0] == token else self._piece(token))
         llama_cpp.llama_sampler_accept(self._chain, token)
 
     def force(self, token: int) -> bool:

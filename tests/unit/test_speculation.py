@@ -10,6 +10,7 @@ from browser_llm.engine.native.speculation.budget import (
     Backoff,
     Offer,
     allot,
+    price,
 )
 from browser_llm.engine.native.speculation.costs import WARM_STEPS, DraftCosts, StepCosts
 from browser_llm.engine.native.speculation.drafts import NgramIndex
@@ -196,6 +197,19 @@ def test_a_sequence_sits_out_longer_after_each_miss_in_a_row() -> None:
     backoff.record(accepted=3)  # a draft that paid: the next miss waits briefly again
     backoff.record(accepted=0)
     assert backoff.wait == 2
+
+
+def test_a_draft_that_paid_for_less_than_its_rows_is_a_miss() -> None:
+    costs = _ceiling(1)
+    assert price(costs, 1, 1) == pytest.approx(1.1)
+    assert price(costs, 1, 5) == pytest.approx(3.1)
+    assert price(_ceiling(8), 8, 1) == pytest.approx(1.1 / (5.2 / 8))
+    backoff = Backoff(price=price(costs, 1, 5))
+    backoff.record(accepted=3)  # 3 tokens for 3.1 tokens' time
+    assert not backoff.ready
+    backoff = Backoff(price=price(costs, 1, 5))
+    backoff.record(accepted=4)
+    assert backoff.ready
 
 
 def test_an_unverified_draft_is_judged_by_the_tokens_that_come() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot
+from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot, price
 from browser_llm.engine.native.speculation.costs import StepCosts
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import confirmed
@@ -83,6 +83,8 @@ class Speculator:
         for seq, offer, n in zip(decoding, offers, rows, strict=True):
             seq.draft = offer[:n]
             if n:
+                assert batch_costs is not None
+                seq.backoff.price = price(batch_costs, len(decoding), n)
                 seq.unverified.drop()
             elif offer and not seq.unverified.pending:
                 seq.unverified.start(offer)

@@ -11,8 +11,8 @@ tokens that came: no cost). A step takes the drafts, most likely first, that max
 its expected tokens per second, and drafts at all only if that beats the plain step by
 MIN_GAIN: one stream whose drafts keep being right drafts long, a batch full of streams
 drafts little or nothing, and a sequence whose drafts would fail does not draft. A
-sequence whose verified draft was wrong from its first token waits before it drafts
-again (Backoff), twice as long after each such miss in a row.
+sequence whose verified draft did not pay for its rows waits before it drafts again
+(Backoff), twice as long after each such miss in a row.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from browser_llm.engine.native.speculation.costs import DraftCosts
 
-__all__ = ["MAX_DRAFT", "AcceptanceRate", "Backoff", "Offer", "allot"]
+__all__ = ["MAX_DRAFT", "AcceptanceRate", "Backoff", "Offer", "allot", "price"]
 
 MIN_GAIN = 1.05  # the costs and rates are estimates: a draft must win clearly
 MAX_DRAFT = 15  # rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py)
@@ -53,11 +53,12 @@ class AcceptanceRate:
 
 @dataclass
 class Backoff:
-    """Steps a sequence sits out of verified drafting after verified drafts that were
-    wrong from their first token (their whole cost lost)."""
+    """Steps a sequence sits out of verified drafting after verified drafts that did
+    not pay: fewer tokens accepted than their rows cost (`price`, in tokens)."""
 
     misses: int = 0  # such drafts in a row
     wait: int = 0  # steps left to sit out
+    price: float = 0.0  # accepted tokens the draft being verified must give to pay
 
     @property
     def ready(self) -> bool:
@@ -67,11 +68,18 @@ class Backoff:
         self.wait = max(0, self.wait - 1)
 
     def record(self, accepted: int) -> None:
-        if accepted:
+        if accepted and accepted >= self.price:
             self.misses = 0
             return
         self.misses += 1
         self.wait = min(2**self.misses, _MAX_WAIT)
+
+
+def price(costs: DraftCosts, streams: int, rows: int) -> float:
+    """Accepted tokens that pay for a sequence's `rows` draft rows in a step of `streams`
+    sequences: its extra seconds over what a plain step spends per token."""
+    extra = costs.first_row + costs.row * (rows - 1)
+    return extra / (costs.plain / streams)
 
 
 class Offer(NamedTuple):

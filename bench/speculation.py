@@ -106,10 +106,16 @@ def main() -> int:
     parser.add_argument(
         "--short", action="store_true", help="passages and functions cut to ~110-200 tokens"
     )
+    parser.add_argument(
+        "--same",
+        action="store_true",
+        help="both servers with speculation off: the harness's own spread (an A/A run)",
+    )
     args = parser.parse_args()
     prompts = grounded_prompts(args.short)
     by_kind = {k: [p for kind, p in prompts if kind == k] for k in KINDS}
-    on = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION="true")
+    first = "false" if args.same else "true"
+    on = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION=first)
     off = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION="false")
     on.name, off.name = "speculation on", "speculation off"
     ratios: dict[tuple[float, int, str], list[float]] = {}

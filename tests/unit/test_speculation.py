@@ -15,6 +15,7 @@ from browser_llm.engine.native.speculation.budget import (
 from browser_llm.engine.native.speculation.costs import WARM_STEPS, DraftCosts, StepCosts
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import Unverified, confirmed
+from browser_llm.engine.native.speculator import Speculator
 
 
 def test_a_draft_is_what_followed_the_latest_occurrence_of_the_suffix() -> None:
@@ -228,3 +229,57 @@ def test_an_unverified_draft_is_judged_by_the_tokens_that_come() -> None:
     shadow.start([5])
     shadow.drop()
     assert shadow.judge(5) is None
+
+
+class _Prompt:
+    def __init__(self, tokens: list[int], max_tokens: int) -> None:
+        self.tokens, self.max_tokens = tokens, max_tokens
+
+
+class _Seq:
+    """The fields of engine/native/sequence.Sequence that Speculator.draft reads."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.prompt = _Prompt(tokens, 200)
+        self.prefilling = False
+        self.pending_token: int | None = tokens[-1]
+        self.n_generated = 1
+        self.n_past = len(tokens)
+        self.lookup = NgramIndex(tokens)
+        self.draft: list[int] = []
+        self.acceptance = AcceptanceRate(right=99.0, wrong=0.01)  # drafts keep being right
+        self.unverified = Unverified()
+        self.backoff = Backoff()
+
+
+def _speculator_step(spec: Speculator, seq: _Seq, seconds: float) -> list[int]:
+    spec.draft([seq], threads=2)  # type: ignore[list-item]
+    drafted = list(seq.draft)
+    spec.step_took(seconds)
+    seq.draft = []
+    return drafted
+
+
+def test_the_engine_drafts_only_after_timing_its_own_plain_steps() -> None:
+    spec = Speculator(enabled=True, batch_size=64)
+    seq = _Seq([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
+    got = [_speculator_step(spec, seq, 0.005) for _ in range(WARM_STEPS)]
+    assert got == [[]] * WARM_STEPS  # not timed yet: nothing verified
+    assert seq.unverified.pending  # but the would-be draft is judged for free
+    assert _speculator_step(spec, seq, 0.005)[:3] == [4, 5, 6]
+    # Another thread count is another machine as far as costs go.
+    spec.draft([seq], threads=1)  # type: ignore[list-item]
+    assert seq.draft == []
+
+
+def test_a_sequence_that_missed_sits_out_the_next_steps() -> None:
+    spec = Speculator(enabled=True, batch_size=64)
+    seq = _Seq([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
+    for _ in range(WARM_STEPS):
+        _speculator_step(spec, seq, 0.005)
+    assert _speculator_step(spec, seq, 0.012)
+    assert seq.backoff.price > 1  # its rows cost more than one plain step's token
+    seq.backoff.record(accepted=0)
+    assert _speculator_step(spec, seq, 0.005) == []
+    assert _speculator_step(spec, seq, 0.005) == []
+    assert _speculator_step(spec, seq, 0.005)  # waited 2 steps

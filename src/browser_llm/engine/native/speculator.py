@@ -63,11 +63,13 @@ class Speculator:
         costs = self._costs.setdefault(threads, StepCosts())
         self._step = (costs, len(decoding), 0, 0)
         offers: list[list[int]] = []
+        ready: list[bool] = []  # not sitting out this step (budget.Backoff)
         for seq in decoding:
             left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
             room = EXACT_CELLS - seq.n_past - 1  # cells after the pending token's
             limit = min(left, MAX_DRAFT, room)
             offers.append(seq.lookup.draft(limit) if seq.lookup is not None else [])
+            ready.append(seq.backoff.ready)
             seq.backoff.step()
         if not any(offers):
             return
@@ -76,8 +78,8 @@ class Speculator:
             rows = [0] * len(decoding)
         else:
             bids = [
-                Offer(seq.acceptance.rate, len(offer) if seq.backoff.ready else 0)
-                for seq, offer in zip(decoding, offers, strict=True)
+                Offer(seq.acceptance.rate, len(offer) if free else 0)
+                for seq, offer, free in zip(decoding, offers, ready, strict=True)
             ]
             rows = allot(bids, self._batch_size - len(decoding), batch_costs)
         for seq, offer, n in zip(decoding, offers, rows, strict=True):

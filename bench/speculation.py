@@ -29,7 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grounded_prompts import KINDS, grounded_prompts
+from grounded_prompts import COPY, KINDS, copy_prompts, grounded_prompts
 from harness import BrowserLLMTarget, LlamaServerTarget, Target
 
 
@@ -111,9 +111,16 @@ def main() -> int:
         action="store_true",
         help="both servers with speculation off: the harness's own spread (an A/A run)",
     )
+    parser.add_argument(
+        "--copy", action="store_true", help="a fifth kind: repeat the passage word for word"
+    )
     args = parser.parse_args()
     prompts = grounded_prompts(args.short)
-    by_kind = {k: [p for kind, p in prompts if kind == k] for k in KINDS}
+    kinds = KINDS
+    if args.copy:
+        prompts += copy_prompts(args.short)
+        kinds = (*KINDS, COPY)
+    by_kind = {k: [p for kind, p in prompts if kind == k] for k in kinds}
     first = "false" if args.same else "true"
     on = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION=first)
     off = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION="false")
@@ -131,7 +138,7 @@ def main() -> int:
         for round_no in range(args.rounds):
             for temp in args.temps:
                 for load in args.loads:
-                    for kind in KINDS:
+                    for kind in kinds:
                         key = (temp, load, kind)
                         cell += 1
                         order = (on, off) if (round_no + cell) % 2 == 0 else (off, on)
@@ -157,7 +164,7 @@ def main() -> int:
                         )
     print(
         f"\n{args.rounds} rounds, {args.tokens} tokens max, {args.threads} threads, "
-        f"{len(prompts)} {'short ' if args.short else ''}prompts ({len(KINDS)} kinds x 8), "
+        f"{len(prompts)} {'short ' if args.short else ''}prompts ({len(kinds)} kinds x 8), "
         f"{time.perf_counter() - started:.0f} s"
     )
     print(

@@ -264,7 +264,7 @@ def main() -> int:
         labels |= {
             "llama_cold": "(c) llama-server -np 1, cold",
             "llama_restart": "(c) llama-server after a restart, same request",
-            "llama_restored": "(c') llama-server after a restart, slot restored by name",
+            "llama_restored": "(c') llama-server, restart + slot restored by name",
         }
     for key, label in labels.items():
         print(f"{label:52} {medians[key]:8.1f}")

@@ -6,6 +6,7 @@ set is fixed and needs no data files."""
 from __future__ import annotations
 
 KINDS = ("summarise", "extract", "fix", "quote")
+COPY = "copy"  # not one of the issue's kinds: the case where drafts are right most often
 
 _COMPANIES = [
     ("Harbor Lane Bakery", "Portsmouth", 1987, "Elena Marsh", 42, "sourdough"),
@@ -153,3 +154,10 @@ def grounded_prompts(short: bool = False) -> list[tuple[str, str]]:
             )
         )
     return out
+
+
+def copy_prompts(short: bool = False) -> list[tuple[str, str]]:
+    """(COPY, prompt) pairs: the 8 passages, each to be repeated word for word."""
+    return [
+        (COPY, f"{_passage(i, short)}\n\nRepeat the passage above word for word.") for i in range(8)
+    ]

@@ -145,10 +145,19 @@ class BrowserLLMTarget(Target):
 
 
 class LlamaServerTarget(Target):
-    def __init__(self, binary: Path, model: Path, threads: int, parallel: int) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        model: Path,
+        threads: int,
+        parallel: int,
+        extra: tuple[str, ...] = (),
+        ctx_per_slot: int = 4096,
+    ) -> None:
         super().__init__()
         self.binary, self.model, self.threads, self.parallel = binary, model, threads, parallel
-        self.name = f"llama-server -np {parallel}"
+        self.extra, self.ctx_per_slot = extra, ctx_per_slot
+        self.name = " ".join((f"llama-server -np {parallel}", *extra))
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         return [
@@ -164,10 +173,11 @@ class LlamaServerTarget(Target):
             "-tb",
             str(self.threads),
             "-c",
-            str(4096 * self.parallel),
+            str(self.ctx_per_slot * self.parallel),
             "-np",
             str(self.parallel),
             "--no-webui",
+            *self.extra,
         ], {}
 
     def ready_url(self) -> str:

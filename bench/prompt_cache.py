@@ -1,12 +1,17 @@
 """The prompt cache on disk: time to first token for an agent's request (a ~1,500-token
-system prompt with a tool list), (a) cold and (b) after a server restart with the cache.
+system prompt with a tool list), (a) cold and (b) after a server restart with the cache,
+and (c) the same request on llama-server (the vendored build, -np 1), cold and after a
+restart: it has no automatic disk cache, so after a restart it reads the prompt again.
+With `--slot-save-path` it saves and restores a slot's KV cells when a client asks by
+file name; (c') times that: restore the slot saved before the restart, then the request.
 
 Each round: a server with an empty prompt cache folder answers the request (cold, and
 its prompt is saved), then is stopped; a new server on the same folder answers it again
 (after restart); another new server answers the same system prompt with another question.
 A server with prefix reuse and the prompt cache off runs alongside and answers the same
 request cold every round (the cost of saving, if any, shows as (a) above its figure).
-Each server gets a short warm-up request first. Time to first token is the client's time
+Each server gets a short warm-up request first (llama-server's is a different prompt, so
+its in-memory prompt cache holds nothing of the request). Time to first token is the client's time
 for a non-streaming request of max_tokens=1 (reading the prompt + one token). Usage:
 
     .venv/bin/python bench/prompt_cache.py [--rounds 5] [--threads 2]
@@ -29,7 +34,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BrowserLLMTarget
+from harness import BrowserLLMTarget, LlamaServerTarget, Target, default_model_path
+from llama_server_build import llama_server_binary
 
 TOPICS = [
     "billing disputes",
@@ -84,7 +90,7 @@ QUESTIONS = [
 ]
 
 
-def _ask(target: BrowserLLMTarget, question: str) -> tuple[float, dict[str, Any]]:
+def _ask(target: Target, question: str) -> tuple[float, dict[str, Any]]:
     body = {
         "messages": [
             {"role": "system", "content": SYSTEM},
@@ -119,6 +125,46 @@ def _logged_ms(target: BrowserLLMTarget, what: str) -> list[float]:
     return [float(m.group(1)) for m in pattern.finditer(target.log.read_text(errors="replace"))]
 
 
+def _llama_server(threads: int, slots: Path) -> LlamaServerTarget:
+    return LlamaServerTarget(
+        llama_server_binary(),
+        default_model_path(),
+        threads,
+        1,
+        ("--slot-save-path", str(slots)),
+    )
+
+
+def _slot(target: LlamaServerTarget, action: str) -> None:
+    url = f"http://127.0.0.1:{target.port}/slots/0?action={action}"
+    httpx.post(url, json={"filename": "agent.bin"}, timeout=600).raise_for_status()
+
+
+def _warm_llama(target: LlamaServerTarget) -> None:
+    url = f"http://127.0.0.1:{target.port}/completion"
+    body = {"prompt": "Hello.", "n_predict": 2}
+    httpx.post(url, json=body, timeout=120).raise_for_status()
+
+
+def _llama_round(threads: int, slots: Path) -> tuple[float, float, float, int]:
+    """llama-server: (cold, after a restart, after a restart with the slot restored by
+    name) ms, and the prompt's tokens."""
+    with _llama_server(threads, slots) as first:
+        _warm_llama(first)
+        cold, usage = _ask(first, QUESTIONS[0])
+        _slot(first, "save")
+    with _llama_server(threads, slots) as again:
+        _warm_llama(again)
+        restarted, _ = _ask(again, QUESTIONS[0])
+    with _llama_server(threads, slots) as restored:
+        _warm_llama(restored)
+        start = time.perf_counter()
+        _slot(restored, "restore")
+        restore_ms = (time.perf_counter() - start) * 1000
+        asked, _ = _ask(restored, QUESTIONS[0])
+    return cold, restarted, restore_ms + asked, int(usage["prompt_tokens"])
+
+
 def _wait_saved(folder: Path) -> list[Path]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -133,9 +179,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-llama-server", action="store_true", help="skip case (c)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-prompt-cache-"))
     rows: dict[str, list[float]] = {"off": [], "cold": [], "restart": [], "restart_q2": []}
+    if not args.no_llama_server:
+        rows |= {"llama_cold": [], "llama_restart": [], "llama_restored": []}
+    llama_tokens = 0
     cached: dict[str, list[int]] = {"restart": [], "restart_q2": []}
     loads: list[float] = [os.getloadavg()[0]]
     prompt_tokens = 0
@@ -169,11 +219,23 @@ def main() -> int:
                     cached[key].append(usage["prompt_tokens_details"]["cached_tokens"])
                     hit_rates.append(_status(again)["hit_rate"])
                     engine_ms["load"] += _logged_ms(again, "loaded")
+            theirs = ""
+            if not args.no_llama_server:
+                slots = folder / "llama-server-slots"
+                slots.mkdir(parents=True, exist_ok=True)
+                cold, restarted, restored, llama_tokens = _llama_round(args.threads, slots)
+                rows["llama_cold"].append(cold)
+                rows["llama_restart"].append(restarted)
+                rows["llama_restored"].append(restored)
+                theirs = (
+                    f"; llama-server cold {cold:.0f} ms, after restart {restarted:.0f} ms, "
+                    f"slot restored by name {restored:.0f} ms"
+                )
             loads.append(os.getloadavg()[0])
             print(
                 f"round {r + 1}: off {rows['off'][-1]:.0f} ms, cold {rows['cold'][-1]:.0f} ms, "
                 f"after restart {rows['restart'][-1]:.0f} ms "
-                f"(other question {rows['restart_q2'][-1]:.0f} ms), "
+                f"(other question {rows['restart_q2'][-1]:.0f} ms){theirs}, "
                 f"load {loads[-1]:.1f}",
                 flush=True,
             )
@@ -182,6 +244,7 @@ def main() -> int:
         json.dumps(
             {
                 "prompt_tokens": prompt_tokens,
+                "llama_server_prompt_tokens": llama_tokens,
                 "cache_file_mb": round(file_bytes / 1e6, 1),
                 "cached_tokens": cached,
                 "hit_rate_after_restart": hit_rates,
@@ -197,10 +260,27 @@ def main() -> int:
         "restart": "(b) after a restart, same request",
         "restart_q2": "(b') after a restart, another question",
     }
+    if not args.no_llama_server:
+        labels |= {
+            "llama_cold": "(c) llama-server -np 1, cold",
+            "llama_restart": "(c) llama-server after a restart, same request",
+            "llama_restored": "(c') llama-server, restart + slot restored by name",
+        }
     for key, label in labels.items():
         print(f"{label:52} {medians[key]:8.1f}")
     print(f"ratio (b) / (a): {medians['restart'] / medians['cold']:.2f}x  (target <= 0.2x)")
     print(f"ratio (b') / (a): {medians['restart_q2'] / medians['cold']:.2f}x")
+    if not args.no_llama_server:
+        print(
+            f"llama-server after a restart / cold: "
+            f"{medians['llama_restart'] / medians['llama_cold']:.2f}x; "
+            "slot restored by name / cold: "
+            f"{medians['llama_restored'] / medians['llama_cold']:.2f}x"
+        )
+        print(
+            f"ours (b) / llama-server after a restart: "
+            f"{medians['restart'] / medians['llama_restart']:.2f}x"
+        )
     return 0
 
 

@@ -24,58 +24,69 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grounded_prompts import KINDS, grounded_prompts
-from harness import BrowserLLMTarget
+from grounded_prompts import COPY, KINDS, copy_prompts, grounded_prompts
+from harness import BrowserLLMTarget, LlamaServerTarget, Target
 
 
-async def _one(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
-    resp = await client.post(url, json=body)
+async def _one(
+    client: httpx.AsyncClient, target: Target, prompt: str, tokens: int, temp: float, seed: int
+) -> tuple[str, int, float]:
+    """One chat request: its text, and its decode tokens after the first and their
+    seconds, as the server itself reports them."""
+    if isinstance(target, LlamaServerTarget):
+        body = {
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": tokens,
+            "temperature": temp,
+            "seed": seed,
+        }
+        resp = await client.post(f"http://127.0.0.1:{target.port}/v1/chat/completions", json=body)
+        resp.raise_for_status()
+        got = resp.json()
+        timings = got["timings"]
+        # predicted_ms runs from the first token to the last: predicted_n - 1 intervals.
+        n = int(timings["predicted_n"]) - 1
+        return got["choices"][0]["message"]["content"], n, float(timings["predicted_ms"]) / 1000
+    body = {"prompt": prompt, "max_tokens": tokens, "temperature": temp, "seed": seed}
+    resp = await client.post(f"http://127.0.0.1:{target.port}/api/v1/generate", json=body)
     resp.raise_for_status()
-    data: dict[str, Any] = resp.json()["data"]
-    return data
+    data = resp.json()["data"]
+    tps = float(data["performance"]["tokens_per_second"])
+    n = int(data["tokens"]) - 1
+    return data["text"], n, (n / tps if n > 0 and tps > 0 else 0.0)
 
 
 async def run_cell(
-    target: BrowserLLMTarget, prompts: list[str], streams: int, tokens: int, temp: float
+    target: Target, prompts: list[str], streams: int, tokens: int, temp: float
 ) -> tuple[float, list[str]]:
-    """Decode tok/s of `prompts` run `streams` at a time, and the texts."""
-    url = f"http://127.0.0.1:{target.port}/api/v1/generate"
+    """Decode tok/s of `prompts` run `streams` at a time, and the texts: at 1 stream
+    tokens over decode seconds summed over the prompts, else the mean over groups of
+    the sum of the concurrent streams' rates."""
     texts: list[str] = []
-    rates: list[float] = []
+    groups: list[float] = []
     n_tokens = 0
     seconds = 0.0
     async with httpx.AsyncClient(timeout=600) as client:
         for start in range(0, len(prompts), streams):
             group = prompts[start : start + streams]
-            bodies = [
-                {"prompt": p, "max_tokens": tokens, "temperature": temp, "seed": 7 + i}
-                for i, p in enumerate(group, start)
-            ]
-            got = await asyncio.gather(*(_one(client, url, b) for b in bodies))
-            for data in got:
-                texts.append(data["text"])
-                tps = float(data["performance"]["tokens_per_second"])
-                if data["tokens"] > 1 and tps > 0:
-                    n_tokens += data["tokens"] - 1
-                    seconds += (data["tokens"] - 1) / tps
-                    rates.append(tps)
-            if streams > 1:
-                rates.append(-1.0)  # group boundary
+            got = await asyncio.gather(
+                *(_one(client, target, p, tokens, temp, 7 + i) for i, p in enumerate(group, start))
+            )
+            total = 0.0
+            for text, n, s in got:
+                texts.append(text)
+                if n > 0 and s > 0:
+                    n_tokens += n
+                    seconds += s
+                    total += n / s
+            groups.append(total)
     if streams == 1:
         return n_tokens / seconds, texts
-    groups, current = [], 0.0
-    for r in rates:
-        if r < 0:
-            groups.append(current)
-            current = 0.0
-        else:
-            current += r
     return statistics.mean(groups), texts
 
 
@@ -95,10 +106,23 @@ def main() -> int:
     parser.add_argument(
         "--short", action="store_true", help="passages and functions cut to ~110-200 tokens"
     )
+    parser.add_argument(
+        "--same",
+        action="store_true",
+        help="both servers with speculation off: the harness's own spread (an A/A run)",
+    )
+    parser.add_argument(
+        "--copy", action="store_true", help="a fifth kind: repeat the passage word for word"
+    )
     args = parser.parse_args()
     prompts = grounded_prompts(args.short)
-    by_kind = {k: [p for kind, p in prompts if kind == k] for k in KINDS}
-    on = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION="true")
+    kinds = KINDS
+    if args.copy:
+        prompts += copy_prompts(args.short)
+        kinds = (*KINDS, COPY)
+    by_kind = {k: [p for kind, p in prompts if kind == k] for k in kinds}
+    first = "false" if args.same else "true"
+    on = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION=first)
     off = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION="false")
     on.name, off.name = "speculation on", "speculation off"
     ratios: dict[tuple[float, int, str], list[float]] = {}
@@ -114,7 +138,7 @@ def main() -> int:
         for round_no in range(args.rounds):
             for temp in args.temps:
                 for load in args.loads:
-                    for kind in KINDS:
+                    for kind in kinds:
                         key = (temp, load, kind)
                         cell += 1
                         order = (on, off) if (round_no + cell) % 2 == 0 else (off, on)
@@ -140,7 +164,7 @@ def main() -> int:
                         )
     print(
         f"\n{args.rounds} rounds, {args.tokens} tokens max, {args.threads} threads, "
-        f"{len(prompts)} {'short ' if args.short else ''}prompts ({len(KINDS)} kinds x 8), "
+        f"{len(prompts)} {'short ' if args.short else ''}prompts ({len(kinds)} kinds x 8), "
         f"{time.perf_counter() - started:.0f} s"
     )
     print(

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from browser_llm.engine.native.speculation.budget import MAX_DRAFT, AcceptanceRate, Offer, allot
+from browser_llm.engine.native.speculation.budget import (
+    MAX_DRAFT,
+    AcceptanceRate,
+    Backoff,
+    Offer,
+    allot,
+    price,
+)
+from browser_llm.engine.native.speculation.costs import WARM_STEPS, DraftCosts, StepCosts
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import Unverified, confirmed
+from browser_llm.engine.native.speculator import Speculator
 
 
 def test_a_draft_is_what_followed_the_latest_occurrence_of_the_suffix() -> None:
@@ -83,24 +92,125 @@ def test_the_rate_falls_with_wrong_drafts_and_rises_with_right_ones() -> None:
     assert rate.rate > low
 
 
+# The costs bench/speculation_ceiling.py measured on a 2-core EPYC, in one-row decodes.
+def _ceiling(streams: int) -> DraftCosts:
+    return DraftCosts(plain=1 + 0.6 * (streams - 1), first_row=1.1, row=0.5)
+
+
 def test_one_stream_drafts_long_when_its_drafts_are_right() -> None:
-    assert allot([Offer(0.999, 15)], room=500) == [MAX_DRAFT]
-    assert allot([Offer(0.98, 15)], room=500)[0] >= 10
-    sure = allot([Offer(0.9, 15)], room=500)[0]
+    assert allot([Offer(0.999, 15)], 500, _ceiling(1)) == [MAX_DRAFT]
+    assert allot([Offer(0.98, 15)], 500, _ceiling(1))[0] >= 10
+    sure = allot([Offer(0.9, 15)], 500, _ceiling(1))[0]
     assert 2 <= sure < MAX_DRAFT
-    assert allot([Offer(0.6, 15)], room=500) == [0]  # a loss: no draft
+    assert allot([Offer(0.6, 15)], 500, _ceiling(1)) == [0]  # a loss: no draft
 
 
 def test_a_full_batch_drafts_only_near_certain_tokens() -> None:
-    assert allot([Offer(0.9, 8)] * 8, room=500) == [0] * 8
-    rows = allot([Offer(0.999, 15)] + [Offer(0.5, 15)] * 7, room=500)
+    assert allot([Offer(0.9, 8)] * 8, 500, _ceiling(8)) == [0] * 8
+    rows = allot([Offer(0.999, 15)] + [Offer(0.5, 15)] * 7, 500, _ceiling(8))
     assert rows[0] > 0 and rows[1:] == [0] * 7
 
 
 def test_drafts_fit_the_room_and_what_was_found() -> None:
-    assert allot([Offer(0.99, 3)], room=500) == [3]
-    assert allot([Offer(0.99, 15)], room=4) == [4]
-    assert allot([Offer(0.99, 15)], room=0) == [0]
+    assert allot([Offer(0.99, 3)], 500, _ceiling(1)) == [3]
+    assert allot([Offer(0.99, 15)], 4, _ceiling(1)) == [4]
+    assert allot([Offer(0.99, 15)], 0, _ceiling(1)) == [0]
+    assert allot([Offer(0.99, 0)], 500, _ceiling(1)) == [0]  # sitting out: no tokens
+
+
+def test_dearer_rows_need_surer_drafts() -> None:
+    cheap = DraftCosts(plain=1.0, first_row=0.2, row=0.1)  # e.g. a memory-bound machine
+    dear = DraftCosts(plain=1.0, first_row=2.0, row=1.0)
+    assert allot([Offer(0.7, 15)], 500, cheap)[0] > 0
+    assert allot([Offer(0.7, 15)], 500, _ceiling(1)) == [0]
+    assert allot([Offer(0.95, 15)], 500, _ceiling(1))[0] > 0
+    assert allot([Offer(0.95, 15)], 500, dear) == [0]
+
+
+def _warm(costs: StepCosts, streams: int, seconds: float) -> None:
+    for _ in range(WARM_STEPS):
+        costs.observe(streams, 0, 0, seconds)
+
+
+def test_no_costs_until_the_batch_size_was_timed_without_drafts() -> None:
+    costs = StepCosts()
+    assert costs.for_batch(1) is None
+    for _ in range(WARM_STEPS - 1):
+        costs.observe(1, 0, 0, 0.005)
+    assert costs.for_batch(1) is None
+    costs.observe(1, 0, 0, 0.005)
+    got = costs.for_batch(1)
+    assert got is not None and got.plain == pytest.approx(0.005)
+    assert costs.for_batch(8) is None  # each batch size is timed on its own
+
+
+def test_draft_costs_start_from_the_ceilings_ratios_of_the_measured_step() -> None:
+    costs = StepCosts()
+    _warm(costs, 1, 0.010)
+    got = costs.for_batch(1)
+    assert got is not None
+    assert got.first_row == pytest.approx(0.011)
+    assert got.row == pytest.approx(0.005)
+    _warm(costs, 8, 0.030)
+    at_8 = costs.for_batch(8)
+    assert at_8 is not None and at_8.plain == pytest.approx(0.030)
+    assert at_8.first_row == pytest.approx(0.011)  # rows cost what they cost alone
+
+
+def test_draft_costs_follow_the_steps_this_machine_times() -> None:
+    costs = StepCosts()
+    _warm(costs, 1, 0.010)
+    # Here a first draft row costs 0.004 s and each further one 0.001 s.
+    for _ in range(60):
+        for rows in (1, 4, 9):
+            costs.observe(1, 1, rows, 0.010 + 0.004 + 0.001 * (rows - 1))
+    got = costs.for_batch(1)
+    assert got is not None
+    assert got.first_row == pytest.approx(0.004, rel=0.05)
+    assert got.row == pytest.approx(0.001, rel=0.05)
+    # Two drafting sequences in one step: each pays its first row.
+    for _ in range(60):
+        costs.observe(1, 2, 6, 0.010 + 2 * 0.004 + 4 * 0.001)
+    got = costs.for_batch(1)
+    assert got is not None and got.first_row == pytest.approx(0.004, rel=0.05)
+
+
+def test_a_preempted_step_moves_the_plain_estimate_only_so_far() -> None:
+    costs = StepCosts()
+    _warm(costs, 1, 0.010)
+    costs.observe(1, 0, 0, 5.0)  # the process was descheduled for seconds
+    got = costs.for_batch(1)
+    assert got is not None and got.plain < 0.015
+
+
+def test_a_sequence_sits_out_longer_after_each_miss_in_a_row() -> None:
+    backoff = Backoff()
+    assert backoff.ready
+    waits = []
+    for _ in range(8):
+        backoff.record(accepted=0)
+        steps = 0
+        while not backoff.ready:
+            backoff.step()
+            steps += 1
+        waits.append(steps)
+    assert waits == [2, 4, 8, 16, 32, 64, 64, 64]
+    backoff.record(accepted=3)  # a draft that paid: the next miss waits briefly again
+    backoff.record(accepted=0)
+    assert backoff.wait == 2
+
+
+def test_a_draft_that_paid_for_less_than_its_rows_is_a_miss() -> None:
+    costs = _ceiling(1)
+    assert price(costs, 1, 1) == pytest.approx(1.1)
+    assert price(costs, 1, 5) == pytest.approx(3.1)
+    assert price(_ceiling(8), 8, 1) == pytest.approx(1.1 / (5.2 / 8))
+    backoff = Backoff(price=price(costs, 1, 5))
+    backoff.record(accepted=3)  # 3 tokens for 3.1 tokens' time
+    assert not backoff.ready
+    backoff = Backoff(price=price(costs, 1, 5))
+    backoff.record(accepted=4)
+    assert backoff.ready
 
 
 def test_an_unverified_draft_is_judged_by_the_tokens_that_come() -> None:
@@ -119,3 +229,57 @@ def test_an_unverified_draft_is_judged_by_the_tokens_that_come() -> None:
     shadow.start([5])
     shadow.drop()
     assert shadow.judge(5) is None
+
+
+class _Prompt:
+    def __init__(self, tokens: list[int], max_tokens: int) -> None:
+        self.tokens, self.max_tokens = tokens, max_tokens
+
+
+class _Seq:
+    """The fields of engine/native/sequence.Sequence that Speculator.draft reads."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.prompt = _Prompt(tokens, 200)
+        self.prefilling = False
+        self.pending_token: int | None = tokens[-1]
+        self.n_generated = 1
+        self.n_past = len(tokens)
+        self.lookup = NgramIndex(tokens)
+        self.draft: list[int] = []
+        self.acceptance = AcceptanceRate(right=99.0, wrong=0.01)  # drafts keep being right
+        self.unverified = Unverified()
+        self.backoff = Backoff()
+
+
+def _speculator_step(spec: Speculator, seq: _Seq, seconds: float) -> list[int]:
+    spec.draft([seq], threads=2)  # type: ignore[list-item]
+    drafted = list(seq.draft)
+    spec.step_took(seconds)
+    seq.draft = []
+    return drafted
+
+
+def test_the_engine_drafts_only_after_timing_its_own_plain_steps() -> None:
+    spec = Speculator(enabled=True, batch_size=64)
+    seq = _Seq([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
+    got = [_speculator_step(spec, seq, 0.005) for _ in range(WARM_STEPS)]
+    assert got == [[]] * WARM_STEPS  # not timed yet: nothing verified
+    assert seq.unverified.pending  # but the would-be draft is judged for free
+    assert _speculator_step(spec, seq, 0.005)[:3] == [4, 5, 6]
+    # Another thread count is another machine as far as costs go.
+    spec.draft([seq], threads=1)  # type: ignore[list-item]
+    assert seq.draft == []
+
+
+def test_a_sequence_that_missed_sits_out_the_next_steps() -> None:
+    spec = Speculator(enabled=True, batch_size=64)
+    seq = _Seq([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
+    for _ in range(WARM_STEPS):
+        _speculator_step(spec, seq, 0.005)
+    assert _speculator_step(spec, seq, 0.012)
+    assert seq.backoff.price > 1  # its rows cost more than one plain step's token
+    seq.backoff.record(accepted=0)
+    assert _speculator_step(spec, seq, 0.005) == []
+    assert _speculator_step(spec, seq, 0.005) == []
+    assert _speculator_step(spec, seq, 0.005)  # waited 2 steps

@@ -345,11 +345,14 @@ class LlamaEngine(CommandInbox):
         if not self._running:
             return
         self._kv.compact(model, self._running)
-        self._speculator.draft(self._running)
+        drafted_at = time.perf_counter()
+        self._speculator.draft(self._running, self._pacer.governor.threads)
         plan = plan_step(self._running, self._config.batch_size, _PREFILL_CHUNK_WHILE_DECODING)
         n, outputs = fill(model.batch, plan.decoding, plan.short)
         if n and not self._decode(model, n, outputs):
             return
+        if plan.long is None and not plan.short:  # only such steps time the rows' cost
+            self._speculator.step_took(time.perf_counter() - drafted_at)
         if plan.long is not None and plan.long.seq in self._running:
             n, outputs = fill(model.batch, [], [plan.long])
             self._decode(model, n, outputs)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from browser_llm.core.types import Completion, FinishReason, Timings, Usage
 from browser_llm.engine.base import GenerationHandle
-from browser_llm.engine.native.speculation.budget import AcceptanceRate
+from browser_llm.engine.native.speculation.budget import AcceptanceRate, Backoff
 from browser_llm.engine.native.speculation.verify import Unverified
 from browser_llm.engine.prompt import PreparedPrompt
 from browser_llm.engine.text_stream import TextStream
@@ -43,6 +43,7 @@ class Sequence:
     draft: list[int] = field(default_factory=list)
     acceptance: AcceptanceRate = field(default_factory=AcceptanceRate)
     unverified: Unverified = field(default_factory=Unverified)  # a draft judged for free
+    backoff: Backoff = field(default_factory=Backoff)  # steps to sit out after misses
     n_generated: int = 0
     admitted_at: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None

@@ -1,9 +1,10 @@
 """Speculative decoding in the engine's steps: before a step, each decoding sequence
 may get a draft from its own prompt and output (speculation/drafts.py), as many tokens
-as speculation/budget.py finds worth a row; the step decodes the pending token and the
-draft in one run of rows; after it, the rows are sampled in order and the draft tokens
-the samples confirm are given out like any token (speculation/verify.py), and the cells
-of the rest are removed.
+as speculation/budget.py finds worth a row at the costs speculation/costs.py has
+measured on this machine (the engine reports each decode-only step's time); the step
+decodes the pending token and the draft in one run of rows; after it, the rows are
+sampled in order and the draft tokens the samples confirm are given out like any token
+(speculation/verify.py), and the cells of the rest are removed.
 
 Sequences with a grammar (JSON mode, tools) do not speculate: their tokens are checked
 against the grammar one at a time (sampling.py), and the JSON closing budget decides
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot
+from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot, price
+from browser_llm.engine.native.speculation.costs import StepCosts
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import confirmed
 from browser_llm.engine.native.token_output import TokenOutput
@@ -38,6 +40,8 @@ class Speculator:
         self._batch_size = batch_size
         self.drafted = 0  # draft tokens verified since the engine started
         self.accepted = 0  # of those, given out
+        self._costs: dict[int, StepCosts] = {}  # by thread count
+        self._step: tuple[StepCosts, int, int, int] | None = None  # this step's shape
 
     def readings(self) -> dict[str, int]:
         return {"draft_tokens": self.drafted, "draft_tokens_accepted": self.accepted}
@@ -49,31 +53,53 @@ class Speculator:
         if self.enabled and short and seq.handle.request.params.grammar is None:
             seq.lookup = NgramIndex(seq.prompt.tokens)
 
-    def draft(self, running: list[Sequence]) -> None:
+    def draft(self, running: list[Sequence], threads: int) -> None:
         """Gives this step's decoding sequences their drafts. None while a prompt is
         being read: its chunk already fills the step."""
+        self._step = None
         if not self.enabled or any(seq.prefilling for seq in running):
             return
         decoding = [seq for seq in running if seq.pending_token is not None]
+        costs = self._costs.setdefault(threads, StepCosts())
+        self._step = (costs, len(decoding), 0, 0)
         offers: list[list[int]] = []
+        ready: list[bool] = []  # not sitting out this step (budget.Backoff)
         for seq in decoding:
             left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
             room = EXACT_CELLS - seq.n_past - 1  # cells after the pending token's
             limit = min(left, MAX_DRAFT, room)
             offers.append(seq.lookup.draft(limit) if seq.lookup is not None else [])
+            ready.append(seq.backoff.ready)
+            seq.backoff.step()
         if not any(offers):
             return
-        rates = [
-            Offer(seq.acceptance.rate, len(offer))
-            for seq, offer in zip(decoding, offers, strict=True)
-        ]
-        rows = allot(rates, self._batch_size - len(decoding))
+        batch_costs = costs.for_batch(len(decoding))
+        if batch_costs is None:  # not measured yet: no drafts, only learning
+            rows = [0] * len(decoding)
+        else:
+            bids = [
+                Offer(seq.acceptance.rate, len(offer) if free else 0)
+                for seq, offer, free in zip(decoding, offers, ready, strict=True)
+            ]
+            rows = allot(bids, self._batch_size - len(decoding), batch_costs)
         for seq, offer, n in zip(decoding, offers, rows, strict=True):
             seq.draft = offer[:n]
             if n:
+                assert batch_costs is not None
+                seq.backoff.price = price(batch_costs, len(decoding), n)
                 seq.unverified.drop()
             elif offer and not seq.unverified.pending:
                 seq.unverified.start(offer)
+        drafting = sum(1 for n in rows if n)
+        self._step = (costs, len(decoding), drafting, sum(rows))
+
+    def step_took(self, seconds: float) -> None:
+        """The step just run only decoded (no prompt chunk) and took `seconds`, from
+        its drafts to the last token given out."""
+        if self._step is not None:
+            costs, streams, drafting, rows = self._step
+            costs.observe(streams, drafting, rows, seconds)
+            self._step = None
 
     def verify(self, model: LlamaModel, output: TokenOutput, seq: Sequence, index: int) -> None:
         """Samples the sequence's rows from batch output `index` on and gives out the
@@ -84,6 +110,7 @@ class Speculator:
         if draft:
             accepted = len(tokens) - 1
             seq.acceptance.record(len(draft), accepted)
+            seq.backoff.record(accepted)
             self.drafted += len(draft)
             self.accepted += accepted
             keep = seq.n_past - len(draft) + accepted  # the pending token and accepted ones

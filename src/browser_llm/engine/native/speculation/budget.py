@@ -1,19 +1,18 @@
 """How many draft rows each sequence verifies in a step.
 
-On a CPU a decode is compute-bound, so draft rows are not free: measured with
-bench/speculation_ceiling.py (SmolLM2-135M, 2 threads), the first draft row of a step
-costs about a one-row decode more (a single row takes llama.cpp's matrix-vector path,
-two rows its matrix-matrix one), each further draft row about half a one-row decode,
-and each further stream's row about 0.6. A sequence that drafts puts rows of unequal
-count in the batch, which llama.cpp splits into one more micro-batch: each drafting
-sequence's first row is charged as a first draft row. The i-th draft token of a sequence is accepted
-with chance rate ** i, rate being that sequence's measured chance that a draft token is
-right, learnt from its verified drafts and, while it does not draft, from the drafts it
-would have made (compared with the tokens that came: no cost). A step takes the drafts,
-most likely first, that maximise its expected tokens per unit of time: one stream whose
-drafts keep being right drafts long, a batch full of streams drafts little or nothing (a
-step must gain MIN_GAIN to draft at all: the costs are a model), and a sequence whose
-drafts would fail does not draft.
+On a CPU a decode is compute-bound, so draft rows are not free: what they cost on this
+machine comes from the engine's own step timings (costs.py). A sequence that drafts
+puts rows of unequal count in the batch, which llama.cpp splits into one more
+micro-batch, so each drafting sequence's first row costs more than a further one. The
+i-th draft token of a sequence is accepted with chance rate ** i, rate being that
+sequence's measured chance that a draft token is right, learnt from its verified drafts
+and, while it does not draft, from the drafts it would have made (compared with the
+tokens that came: no cost). A step takes the drafts, most likely first, that maximise
+its expected tokens per second, and drafts at all only if that beats the plain step by
+MIN_GAIN: one stream whose drafts keep being right drafts long, a batch full of streams
+drafts little or nothing, and a sequence whose drafts would fail does not draft. A
+sequence whose verified draft did not pay for its rows waits before it drafts again
+(Backoff), twice as long after each such miss in a row.
 """
 
 from __future__ import annotations
@@ -21,17 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["MAX_DRAFT", "AcceptanceRate", "Offer", "allot"]
+from browser_llm.engine.native.speculation.costs import DraftCosts
 
-# Costs in one-row decodes (bench/speculation_ceiling.py).
-FIRST_DRAFT_ROW = 1.1
-DRAFT_ROW = 0.5
-STREAM_ROW = 0.6
-MIN_GAIN = 1.05
+__all__ = ["MAX_DRAFT", "AcceptanceRate", "Backoff", "Offer", "allot", "price"]
+
+MIN_GAIN = 1.05  # the costs and rates are estimates: a draft must win clearly
 MAX_DRAFT = 15  # rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py)
 _PRIOR_RATE = 0.5  # before any evidence (the first unverified drafts give some soon)
 _PRIOR_WEIGHT = 2.0
 _DECAY = 0.9  # per judged draft: recent drafts count most
+_MAX_WAIT = 64  # steps a sequence waits after misses in a row, at most
 
 
 @dataclass
@@ -53,14 +51,45 @@ class AcceptanceRate:
         self.wrong = self.wrong * _DECAY + (1 if accepted < drafted else 0)
 
 
+@dataclass
+class Backoff:
+    """Steps a sequence sits out of verified drafting after verified drafts that did
+    not pay: fewer tokens accepted than their rows cost (`price`, in tokens)."""
+
+    misses: int = 0  # such drafts in a row
+    wait: int = 0  # steps left to sit out
+    price: float = 0.0  # accepted tokens the draft being verified must give to pay
+
+    @property
+    def ready(self) -> bool:
+        return self.wait == 0
+
+    def step(self) -> None:
+        self.wait = max(0, self.wait - 1)
+
+    def record(self, accepted: int) -> None:
+        if accepted and accepted >= self.price:
+            self.misses = 0
+            return
+        self.misses += 1
+        self.wait = min(2**self.misses, _MAX_WAIT)
+
+
+def price(costs: DraftCosts, streams: int, rows: int) -> float:
+    """Accepted tokens that pay for a sequence's `rows` draft rows in a step of `streams`
+    sequences: its extra seconds over what a plain step spends per token."""
+    extra = costs.first_row + costs.row * (rows - 1)
+    return extra / (costs.plain / streams)
+
+
 class Offer(NamedTuple):
     rate: float  # the sequence's chance that a draft token is right
-    tokens: int  # draft tokens found for it
+    tokens: int  # draft tokens found for it (0: it may not draft this step)
 
 
-def allot(offers: list[Offer], room: int) -> list[int]:
+def allot(offers: list[Offer], room: int, costs: DraftCosts) -> list[int]:
     """Draft rows per decoding sequence (one offer each) for one step with `room`
-    rows to spare in the batch."""
+    rows to spare in the batch, given what this batch size's steps cost."""
     n = len(offers)
     rows = [0] * n
     # Every (sequence, depth) by its chance, best first: a sequence's deeper tokens
@@ -71,14 +100,13 @@ def allot(offers: list[Offer], room: int) -> list[int]:
         key=lambda c: (-c[0], c[1], c[2]),
     )[: max(room, 0)]  # fmt: skip
     tokens = float(n)
-    cost = 1.0 + STREAM_ROW * (n - 1)
-    plain = tokens / cost
-    best, best_m = plain * MIN_GAIN, 0
+    seconds = costs.plain
+    best, best_m = tokens / seconds * MIN_GAIN, 0
     for m, (chance, depth, _) in enumerate(chances, start=1):
         tokens += chance
-        cost += FIRST_DRAFT_ROW if depth == 1 else DRAFT_ROW
-        if tokens / cost > best:
-            best, best_m = tokens / cost, m
+        seconds += costs.first_row if depth == 1 else costs.row
+        if tokens / seconds > best:
+            best, best_m = tokens / seconds, m
     for _, depth, i in chances[:best_m]:
         rows[i] = max(rows[i], depth)
     return rows

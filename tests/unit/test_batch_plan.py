@@ -102,3 +102,13 @@ def test_draft_rows_take_their_room_from_prompt_chunks() -> None:
     a.draft = [1] * 5
     plan = plan_step([a, b], batch_size=32, chunk_while_decoding=128)
     assert [(c.start, c.count) for c in plan.short] == [(0, 26)]
+
+
+def test_a_lone_prompt_is_read_in_chunk_alone_tokens_when_given() -> None:
+    """On reduced threads the engine reads a prompt in small chunks, re-checking the
+    thread count between them; otherwise a lone prompt fills the batch."""
+    long = seq(1, 300)
+    whole = plan_step([long], batch_size=512, chunk_while_decoding=128).long
+    assert whole is not None and (whole.start, whole.count) == (0, 300)
+    part = plan_step([long], batch_size=512, chunk_while_decoding=128, chunk_alone=128).long
+    assert part is not None and (part.start, part.count) == (0, 128)

@@ -35,13 +35,20 @@ class StepPlan:
     long: Chunk | None  # one long-prompt chunk, alone in call 2
 
 
-def plan_step(running: list[Sequence], batch_size: int, chunk_while_decoding: int) -> StepPlan:
+def plan_step(
+    running: list[Sequence],
+    batch_size: int,
+    chunk_while_decoding: int,
+    chunk_alone: int | None = None,
+) -> StepPlan:
     """Plans a step over `running` (sorted by seq id, so call 1 keeps that order)."""
     decoding = [seq for seq in running if seq.pending_token is not None]
     rows = sum(1 + len(seq.draft) for seq in decoding)
     # While others decode, prompts are read in small chunks so their streams keep
-    # flowing; alone, a prompt is read as fast as one batch holds.
-    budget = min(batch_size, chunk_while_decoding) if decoding else batch_size
+    # flowing; alone, a prompt is read as fast as one batch holds (or in `chunk_alone`
+    # tokens, so the thread count is looked at again between them).
+    alone = batch_size if chunk_alone is None else min(batch_size, chunk_alone)
+    budget = min(batch_size, chunk_while_decoding) if decoding else alone
     room = max(0, min(batch_size, rows + budget) - rows)
     short: list[Chunk] = []
     oldest_long: Sequence | None = None

@@ -96,8 +96,9 @@ def _speculation(target: BrowserLLMTarget) -> tuple[int, int]:
     return int(spec["draft_tokens"]), int(spec["accepted"])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def grounded_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options of a run over the grounded prompts (this script, speculation_anchor.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=2)
@@ -106,6 +107,11 @@ def main() -> int:
     parser.add_argument(
         "--short", action="store_true", help="passages and functions cut to ~110-200 tokens"
     )
+    return parser
+
+
+def main() -> int:
+    parser = grounded_arguments(__doc__)
     parser.add_argument(
         "--same",
         action="store_true",

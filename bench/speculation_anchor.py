@@ -20,7 +20,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import statistics
@@ -33,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grounded_prompts import KINDS, grounded_prompts
 from harness import BrowserLLMTarget, LlamaServerTarget, Target, default_model_path
 from llama_server_build import llama_server_binary
-from speculation import run_cell
+from speculation import grounded_arguments, run_cell
 
 SPEC_TYPES = ("none", "ngram-simple", "ngram-map-k", "ngram-mod", "ngram-cache")
 CTX_PER_SLOT = 2048  # the longest grounded prompt (~700 tokens) and its answer fit
@@ -51,16 +50,7 @@ def _peers(threads: int, load: int) -> list[LlamaServerTarget]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--tokens", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--loads", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--temps", type=float, nargs="+", default=[0.0, 0.7])
-    parser.add_argument(
-        "--short", action="store_true", help="passages and functions cut to ~110-200 tokens"
-    )
-    args = parser.parse_args()
+    args = grounded_arguments(__doc__).parse_args()
     prompts = grounded_prompts(args.short)
     by_kind = {k: [p for kind, p in prompts if kind == k] for k in KINDS}
     on = BrowserLLMTarget(threads=args.threads, parallel=8, BROWSER_LLM_SPECULATION="true")

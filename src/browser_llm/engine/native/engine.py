@@ -347,17 +347,9 @@ class LlamaEngine(CommandInbox):
         self._kv.compact(model, self._running)
         drafted_at = time.perf_counter()
         self._speculator.draft(self._running, self._pacer.governor.threads)
-        governor = self._pacer.governor
-        # On fewer threads than configured (others held a core a moment ago) a prompt is
-        # read in small chunks: a core given back is taken up at the next chunk, not after
-        # the whole prompt.
-        reduced = governor.enabled and governor.threads < governor.configured
-        plan = plan_step(
-            self._running,
-            self._config.batch_size,
-            _PREFILL_CHUNK_WHILE_DECODING,
-            _PREFILL_CHUNK_WHILE_DECODING if reduced else None,
-        )
+        chunk = _PREFILL_CHUNK_WHILE_DECODING
+        alone = chunk if self._pacer.reduced else None
+        plan = plan_step(self._running, self._config.batch_size, chunk, alone)
         n, outputs = fill(model.batch, plan.decoding, plan.short)
         if n and not self._decode(model, n, outputs):
             return

@@ -26,6 +26,14 @@ class CpuPacer:
         the first step of the next request already runs on the cores left free."""
         return self.governor.interval_s if self.governor.enabled else None
 
+    @property
+    def reduced(self) -> bool:
+        """Running on fewer threads than configured (others held a core a moment ago): a
+        prompt is then read in small chunks, so a core given back is used from the next
+        chunk on, not after the whole prompt."""
+        governor = self.governor
+        return governor.enabled and governor.threads < governor.configured
+
     def attach(self, model: LlamaModel) -> None:
         """A new model's context: the current thread count, and the watchdog's flag."""
         model.set_threads(self.governor.threads)

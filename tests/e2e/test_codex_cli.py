@@ -94,14 +94,16 @@ def test_codex_exec_against_the_server(tmp_path: Path) -> None:
         # empty: the generic tool format's {"response": ""}).
         assert re.findall(r"completion tokens, (\w+)", log)[-1] == "stop", report
     else:
-        # Codex sends no temperature (OpenAI's default 1 applies) and a 135M model may keep
-        # calling tools: the conversation then outgrows the context. Its end is either the
-        # prompt-too-long 400 or an answer cut where the context ran out (`incomplete`,
-        # which Codex reports as an error), after tool round trips that were all answered.
+        # Codex sends no temperature (OpenAI's default 1 applies), so a 135M model may keep
+        # calling tools until the conversation outgrows the context (then the
+        # prompt-too-long 400, after tool round trips that were all answered), or ramble in
+        # one answer until the context runs out, on any turn, the first included (then
+        # `incomplete`, which Codex reports as an error).
         answered = statuses.index("400") if "400" in statuses else len(statuses)
-        assert set(statuses[:answered]) == {"200"} and answered > 2, report
+        assert set(statuses[:answered]) == {"200"}, report
         assert set(statuses[answered:]) <= {"400"}, report  # Codex may retry it
         if answered < len(statuses):
+            assert answered > 2, report  # the context filled with tool round trips
             # The 400 carries OpenAI's `context_length_exceeded` code, which Codex
             # recognises and reports in its own words.
             assert "ran out of room in the model's context window" in done.stderr, report

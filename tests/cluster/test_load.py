@@ -103,6 +103,38 @@ def test_past_the_admission_bound_a_fast_503_and_health_never_waits(cluster: Clu
     _idle(cluster)
 
 
+def _running(cluster: Cluster, prompts: list[str]) -> BackgroundStreams:
+    load = BackgroundStreams(cluster.base_url, [{**LONG, "prompt": p} for p in prompts]).start()
+    wait_for(lambda: all(s.first_token_at for s in load.streams) or None, 120, "streams running")
+    return load
+
+
+def _placed(cluster: Cluster, seen: list[dict[str, int]]) -> dict[str, int]:
+    seen.append({r["replica"]: r["streams"] for r in cluster.replicas()})
+    return seen[-1]
+
+
+def _placed_load(cluster: Cluster, run: int, survivor: str, victim: str) -> BackgroundStreams:
+    """4 streams running on the survivor and 2 on the victim. The router's prefix affinity
+    is a preference: right after the previous test's load (refused and cancelled requests)
+    a stream has been seen going to the other replica ({3, 3}); that load is stopped and
+    started again with new prompts, at most 3 times."""
+    placed = {survivor: 4, victim: 2}
+    seen: list[dict[str, int]] = []
+    for attempt in range(3):
+        tales = [f"Run {run}.{attempt} tale {i}:" for i in range(400)]
+        on_survivor = [t for t in tales if preferred_replica(t, [survivor, victim]) == survivor]
+        on_victim = [t for t in tales if preferred_replica(t, [survivor, victim]) == victim]
+        load = _running(cluster, on_survivor[:4] + on_victim[:2])
+        try:
+            wait_for(lambda: _placed(cluster, seen) == placed, 30, "streams placed")
+            return load
+        except AssertionError:
+            load.stop()
+            _idle(cluster)
+    raise AssertionError(f"streams not placed as {placed} in 3 tries: {seen[-1:]}")
+
+
 def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
     """6 streams on 2 replicas of 4 slots: 4 on the survivor (full), 2 on the victim. The
     victim is killed by pid and a new request is sent at once: it must get its first token
@@ -111,29 +143,10 @@ def _recovery_run(cluster: Cluster, run: int) -> dict[str, Any]:
     replicas = cluster.wait_for_replicas(2)
     ids = [r["replica"] for r in replicas]
     survivor, victim = ids
-    tales = [f"Run {run} tale {i}:" for i in range(400)]
-    on_survivor = [t for t in tales if preferred_replica(t, ids) == survivor][:4]
-    on_victim = [t for t in tales if preferred_replica(t, ids) == victim][:2]
-    load = BackgroundStreams(
-        cluster.base_url, [{**LONG, "prompt": p} for p in on_survivor + on_victim]
-    ).start()
+    load = _placed_load(cluster, run, survivor, victim)
     newcomer: BackgroundStreams | None = None
     victim_report = next(r for r in replicas if r["replica"] == victim)
     try:
-        wait_for(
-            lambda: all(s.first_token_at for s in load.streams) or None, 120, "6 streams running"
-        )
-        placed = {survivor: 4, victim: 2}
-        seen: list[dict[str, int]] = []
-
-        def as_placed() -> bool:
-            seen.append({r["replica"]: r["streams"] for r in cluster.replicas()})
-            return seen[-1] == placed
-
-        try:
-            wait_for(as_placed, 30, "streams placed")
-        except AssertionError:
-            raise AssertionError(f"streams not placed as {placed}: {seen[-1:]}") from None
         kill(victim_report["pid"])
         killed_at = time.monotonic()
         body = {"prompt": f"Run {run}: after the kill, a short story.", "max_tokens": 16}

@@ -113,6 +113,9 @@ class BrowserLLMTarget(Target):
         self.extra_env = env
         if env:
             self.name += " " + " ".join(f"{k}={v}" for k, v in env.items())
+        # Its own prompt cache, gone with it: a run neither reads prompts an earlier run
+        # saved (a cold start would be warm) nor fills the user's cache.
+        self._cache = tempfile.TemporaryDirectory(prefix="bench-prompt-cache-")
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         env = {
@@ -120,6 +123,7 @@ class BrowserLLMTarget(Target):
             "BROWSER_LLM_HOST": "127.0.0.1",
             "BROWSER_LLM_THREADS": str(self.threads),
             "BROWSER_LLM_LOG_LEVEL": "warning",
+            "BROWSER_LLM_PROMPT_CACHE_DIR": self._cache.name,
         }
         if self.parallel is not None:
             env["BROWSER_LLM_PARALLEL"] = str(self.parallel)

@@ -52,7 +52,7 @@ from browser_llm.engine.native.kv.placement import KVPlacement
 from browser_llm.engine.native.kv.prompt_cache import PromptCache
 from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
-from browser_llm.engine.native.sampling import SamplerChain, grammar_compiles
+from browser_llm.engine.native.sampling import grammar_compiles, sampler_for
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.speculator import Speculator
 from browser_llm.engine.native.token_output import TokenOutput
@@ -60,7 +60,6 @@ from browser_llm.engine.native.vocab_ops import run_vocab_op
 from browser_llm.engine.prompt import PreparedPrompt, check_logit_bias, prepare_prompt
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.grammar.closing import ClosingCatalog
-from browser_llm.grammar.repeated_items import RepeatedItems
 
 __all__ = ["LlamaEngine"]
 
@@ -268,13 +267,9 @@ class LlamaEngine(CommandInbox):
 
     def _start_sequence(self, handle: GenerationHandle, prompt: PreparedPrompt) -> None:
         assert self._model is not None
-        params, m = handle.request.params, self._model
-        merges = m.whitespace_merges() if params.grammar is not None else None
+        params = handle.request.params
         try:
-            sampler = SamplerChain(params, m.n_vocab, m.eog_tokens, m.vocab, merges)
-            limit = self._config.json_repeat_limit
-            if params.grammar is not None and limit > 0:
-                sampler.watch_repeats(RepeatedItems(limit), m.piece)
+            sampler = sampler_for(params, self._model, self._config.json_repeat_limit)
         except (MemoryError, ValueError) as exc:
             self._memory_errors += 1
             self._emit(handle, Failed(InferenceError(str(exc))))

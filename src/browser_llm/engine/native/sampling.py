@@ -23,10 +23,11 @@ import llama_cpp
 import numpy as np
 
 from browser_llm.core.types import GenerationParams
+from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.whitespace_merge import WhitespaceMerges
 from browser_llm.grammar.repeated_items import RepeatedItems
 
-__all__ = ["SamplerChain", "grammar_compiles"]
+__all__ = ["SamplerChain", "grammar_compiles", "sampler_for"]
 
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 # A refused greedy pick: the grammar checks this many of the highest logits, then more.
@@ -69,6 +70,17 @@ def grammar_compiles(vocab: Any, grammar: str) -> bool:
         return False
     llama_cpp.llama_sampler_free(sampler)
     return True
+
+
+def sampler_for(params: GenerationParams, model: LlamaModel, repeat_limit: int) -> SamplerChain:
+    """A request's chain on a loaded model; a grammar's also heals lone spaces and, with
+    `repeat_limit` > 0, keeps its arrays from repeating one item."""
+    grammar = params.grammar is not None
+    merges = model.whitespace_merges() if grammar else None
+    sampler = SamplerChain(params, model.n_vocab, model.eog_tokens, model.vocab, merges)
+    if grammar and repeat_limit > 0:
+        sampler.watch_repeats(RepeatedItems(repeat_limit), model.piece)
+    return sampler
 
 
 class SamplerChain:

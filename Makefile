@@ -18,10 +18,11 @@ endif
 # Your own llama.cpp build options pass through, e.g. make serve CMAKE_ARGS="-DGGML_CUDA=on".
 export CMAKE_ARGS
 LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
-# pip's wheel cache is keyed by the sdist, not by the flags: each set of flags gets a cache
-# of its own, so a wheel built with other flags (or before this rule) is never reused.
-LLAMA_BUILD_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_CPP_PYTHON)' '$(LLAMA_CFLAGS)' '$(CMAKE_ARGS)' | sha256sum | cut -c1-16)
-LLAMA_WHEEL_CACHE := $(HOME)/.cache/browser-llm/pip-llama-$(LLAMA_BUILD_KEY)
+# Our changes to the vendored llama.cpp (each file says why), applied to the pinned sdist.
+LLAMA_PATCHES := $(sort $(wildcard patches/llama-cpp-python/*.patch))
+# The wheel is built once per version, flags and patches, into a cache of its own.
+LLAMA_BUILD_KEY := $(shell { printf '%s|%s|%s|' '$(LLAMA_CPP_PYTHON)' '$(LLAMA_CFLAGS)' '$(CMAKE_ARGS)'; cat $(LLAMA_PATCHES); } | sha256sum | cut -c1-16)
+LLAMA_CACHE := $(HOME)/.cache/browser-llm/llama-cpp-python-$(LLAMA_BUILD_KEY)
 LLAMA_STAMP := $(VENV)/.llama-build-$(LLAMA_BUILD_KEY)
 
 .PHONY: install install-dev serve test lint typecheck unit bench clean browser cluster-deps install-cluster
@@ -43,13 +44,19 @@ browser:
 cluster-deps:
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
 
-$(LLAMA_STAMP):
+$(LLAMA_STAMP): $(LLAMA_PATCHES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -f $(VENV)/.llama-build-*
-	CFLAGS="$(CFLAGS) $(LLAMA_CFLAGS)" CXXFLAGS="$(CXXFLAGS) $(LLAMA_CFLAGS)" \
-	  $(BIN)/pip install --disable-pip-version-check --force-reinstall --no-deps \
-	  --cache-dir $(LLAMA_WHEEL_CACHE) $(LLAMA_CPP_PYTHON)
-	echo "LLAMA_CFLAGS=$(LLAMA_CFLAGS) CMAKE_ARGS=$(CMAKE_ARGS)" > $@
+	ls $(LLAMA_CACHE)/wheel/*.whl >/dev/null 2>&1 || { \
+	  rm -rf $(LLAMA_CACHE) && mkdir -p $(LLAMA_CACHE)/src && \
+	  $(BIN)/pip download --disable-pip-version-check --no-deps --no-binary :all: \
+	    -d $(LLAMA_CACHE) $(LLAMA_CPP_PYTHON) && \
+	  tar -xzf $(LLAMA_CACHE)/*.tar.gz -C $(LLAMA_CACHE)/src --strip-components=1 && \
+	  for p in $(abspath $(LLAMA_PATCHES)); do patch -d $(LLAMA_CACHE)/src -p1 --forward < $$p || exit 1; done && \
+	  CFLAGS="$(CFLAGS) $(LLAMA_CFLAGS)" CXXFLAGS="$(CXXFLAGS) $(LLAMA_CFLAGS)" \
+	    $(BIN)/pip wheel --disable-pip-version-check --no-deps -w $(LLAMA_CACHE)/wheel $(LLAMA_CACHE)/src; }
+	$(BIN)/pip install --disable-pip-version-check --force-reinstall --no-deps $(LLAMA_CACHE)/wheel/*.whl
+	echo "LLAMA_CFLAGS=$(LLAMA_CFLAGS) CMAKE_ARGS=$(CMAKE_ARGS) PATCHES=$(LLAMA_PATCHES)" > $@
 
 $(RUNTIME_STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import generate
+
+MODEL = "smollm2-135m-instruct-q4"
 
 PROMPTS = [
     "Name three colours.",
@@ -32,6 +35,45 @@ def test_greedy_output_is_the_same_alone_or_among_seven_others(
     with concurrent.futures.ThreadPoolExecutor(len(PROMPTS)) as pool:
         together = list(pool.map(lambda p: generate(api, prompt=p, **body)["text"], PROMPTS))
     assert together == alone
+
+
+LONG_PROMPT = (
+    " ".join(
+        f"Day {day}: the ferry left the harbour at {day % 12 + 1} o'clock with {day * 7} "
+        "passengers, and the captain wrote the weather in the log."
+        for day in range(1, 21)
+    )
+    + "\nSummarise the log above."
+)
+
+
+def test_a_long_sequence_rounds_the_same_alone_or_beside_others(
+    api: httpx.Client, server: Server
+) -> None:
+    """Past 256 KV cells, a sequence decoding alone goes through the attention kernel
+    that llama.cpp would split among the threads (patched out by the Makefile's build):
+    its tokens and log-probabilities must equal those it gets beside seven others."""
+    url = server.base_url.replace("/api/v1", "/v1/chat/completions")
+    messages = [{"role": "user", "content": LONG_PROMPT}]
+    body = {"model": MODEL, "messages": messages, "max_tokens": 96, "temperature": 0}
+    body |= {"logprobs": True}
+
+    def complete() -> dict[str, Any]:
+        resp = httpx.post(url, json=body, timeout=300)
+        assert resp.status_code == 200, resp.text
+        answer: dict[str, Any] = resp.json()
+        return answer
+
+    alone = complete()
+    assert alone["usage"]["prompt_tokens"] > 256
+    assert alone["usage"]["completion_tokens"] > 32
+    others = {"max_tokens": 200, "temperature": 0, "ignore_eos": True}
+    with concurrent.futures.ThreadPoolExecutor(len(PROMPTS)) as pool:
+        busy = [pool.submit(generate, api, prompt=p, **others) for p in PROMPTS[:7]]
+        beside = complete()
+        for future in busy:
+            future.result()
+    assert beside["choices"][0]["logprobs"] == alone["choices"][0]["logprobs"]
 
 
 def test_sequences_really_run_together(server: Server) -> None:

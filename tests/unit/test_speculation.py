@@ -15,7 +15,7 @@ from browser_llm.engine.native.speculation.budget import (
 from browser_llm.engine.native.speculation.costs import WARM_STEPS, DraftCosts, StepCosts
 from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import Unverified, confirmed
-from browser_llm.engine.native.speculator import Speculator
+from browser_llm.engine.native.speculator import EXACT_CELLS, Speculator
 
 
 def test_a_draft_is_what_followed_the_latest_occurrence_of_the_suffix() -> None:
@@ -261,7 +261,7 @@ def _speculator_step(spec: Speculator, seq: _Seq, seconds: float) -> list[int]:
 
 
 def test_the_engine_drafts_only_after_timing_its_own_plain_steps() -> None:
-    spec = Speculator(enabled=True, batch_size=64)
+    spec = Speculator(enabled=True, batch_size=64, cell_limit=EXACT_CELLS)
     seq = _Seq([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
     got = [_speculator_step(spec, seq, 0.005) for _ in range(WARM_STEPS)]
     assert got == [[]] * WARM_STEPS  # not timed yet: nothing verified
@@ -273,7 +273,7 @@ def test_the_engine_drafts_only_after_timing_its_own_plain_steps() -> None:
 
 
 def test_a_sequence_that_missed_sits_out_the_next_steps() -> None:
-    spec = Speculator(enabled=True, batch_size=64)
+    spec = Speculator(enabled=True, batch_size=64, cell_limit=EXACT_CELLS)
     seq = _Seq([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
     for _ in range(WARM_STEPS):
         _speculator_step(spec, seq, 0.005)
@@ -283,3 +283,18 @@ def test_a_sequence_that_missed_sits_out_the_next_steps() -> None:
     assert _speculator_step(spec, seq, 0.005) == []
     assert _speculator_step(spec, seq, 0.005) == []
     assert _speculator_step(spec, seq, 0.005)  # waited 2 steps
+
+
+def test_past_the_cell_limit_only_a_build_without_one_drafts() -> None:
+    """An unpatched llama.cpp rounds a lone long row differently from a draft's rows,
+    so there a sequence past EXACT_CELLS stops drafting; the Makefile's build does not."""
+    long_prompt = [*range(10, 10 + EXACT_CELLS), 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3]
+    drafts = {}
+    for limit in (EXACT_CELLS, None):
+        spec = Speculator(enabled=True, batch_size=64, cell_limit=limit)
+        seq = _Seq(long_prompt)
+        for _ in range(WARM_STEPS):
+            _speculator_step(spec, seq, 0.005)
+        drafts[limit] = _speculator_step(spec, seq, 0.005)
+    assert drafts[EXACT_CELLS] == []
+    assert drafts[None][:3] == [4, 5, 6]

@@ -54,7 +54,7 @@ from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
 from browser_llm.engine.native.sampling import grammar_compiles, sampler_for
 from browser_llm.engine.native.sequence import Sequence
-from browser_llm.engine.native.speculator import Speculator
+from browser_llm.engine.native.speculator import Speculator, exact_cell_limit
 from browser_llm.engine.native.token_output import TokenOutput
 from browser_llm.engine.native.vocab_ops import run_vocab_op
 from browser_llm.engine.prompt import PreparedPrompt, check_logit_bias, prepare_prompt
@@ -97,7 +97,7 @@ class LlamaEngine(CommandInbox):
         self._closings: ClosingCatalog | None = None  # the model's grammar walkers
         self._state: EngineState = "idle"
         self._output = TokenOutput(self._emit, self._end)  # sampled tokens -> events
-        self._speculator = Speculator(config.speculation, config.batch_size)
+        self._speculator = Speculator(config.speculation, config.batch_size, exact_cell_limit())
         self._memory_errors = 0
         self._gpu_devices: tuple[GpuDevice, ...] | None = None
 

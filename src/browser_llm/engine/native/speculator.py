@@ -11,16 +11,17 @@ against the grammar one at a time (sampling.py), and the JSON closing budget dec
 per token whether the output can still close (token_output.py).
 
 Drafts are verified only where the result is the one decoding without them gives, bit
-for bit. llama.cpp's CPU flash attention computes a row alone in a micro-batch (one
-sequence, one query row) over a KV view of 512 cells or more by splitting the cells
-among the threads and merging the parts, and every other row cell by cell in one pass;
-the two round differently. The KV view is the sequence's cells rounded up to 256, so a
-sequence whose cells stay within EXACT_CELLS never takes the split path, alone or not,
-with or without a draft: only such sequences draft. (A longer one decoding alone takes
-the split path for its one row, and a draft's rows would not.)"""
+for bit. Unpatched, llama.cpp's CPU flash attention computes a row alone in a
+micro-batch (one sequence, one query row) over a KV view of 512 cells or more by
+splitting the cells among the threads and merging the parts, and every other row cell
+by cell in one pass; the two round differently. The KV view is the sequence's cells
+rounded up to 256, so with such a build only sequences whose cells stay within
+EXACT_CELLS draft. The Makefile's build never splits (kernels.py), and every sequence
+may draft."""
 
 from __future__ import annotations
 
+from browser_llm.engine.native.kernels import batch_invariant_attention
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot, price
@@ -29,15 +30,22 @@ from browser_llm.engine.native.speculation.drafts import NgramIndex
 from browser_llm.engine.native.speculation.verify import confirmed
 from browser_llm.engine.native.token_output import TokenOutput
 
-__all__ = ["EXACT_CELLS", "Speculator"]
+__all__ = ["EXACT_CELLS", "Speculator", "exact_cell_limit"]
 
 EXACT_CELLS = 256  # llama.cpp pads a KV view to 256 cells; 512 starts the split path
 
 
+def exact_cell_limit() -> int | None:
+    """The cells within which a draft's rows round as a plain step's row does with
+    this llama.cpp build; None: at any length."""
+    return None if batch_invariant_attention() else EXACT_CELLS
+
+
 class Speculator:
-    def __init__(self, enabled: bool, batch_size: int) -> None:
+    def __init__(self, enabled: bool, batch_size: int, cell_limit: int | None) -> None:
         self.enabled = enabled
         self._batch_size = batch_size
+        self._cell_limit = cell_limit  # EXACT_CELLS, or None where any length is exact
         self.drafted = 0  # draft tokens verified since the engine started
         self.accepted = 0  # of those, given out
         self._costs: dict[int, StepCosts] = {}  # by thread count
@@ -48,8 +56,9 @@ class Speculator:
 
     def start(self, seq: Sequence) -> None:
         """Makes a new sequence speculate, unless its output is grammar-constrained or
-        its prompt alone fills EXACT_CELLS."""
-        short = len(seq.prompt.tokens) < EXACT_CELLS - 1
+        its prompt alone fills the cell limit."""
+        limit = self._cell_limit
+        short = limit is None or len(seq.prompt.tokens) < limit - 1
         if self.enabled and short and seq.handle.request.params.grammar is None:
             seq.lookup = NgramIndex(seq.prompt.tokens)
 
@@ -66,8 +75,9 @@ class Speculator:
         ready: list[bool] = []  # not sitting out this step (budget.Backoff)
         for seq in decoding:
             left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
-            room = EXACT_CELLS - seq.n_past - 1  # cells after the pending token's
-            limit = min(left, MAX_DRAFT, room)
+            limit = min(left, MAX_DRAFT)
+            if self._cell_limit is not None:
+                limit = min(limit, self._cell_limit - seq.n_past - 1)  # after the pending one
             offers.append(seq.lookup.draft(limit) if seq.lookup is not None else [])
             ready.append(seq.backoff.ready)
             seq.backoff.step()

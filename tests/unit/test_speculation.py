@@ -8,12 +8,13 @@ from browser_llm.engine.native.speculation.budget import (
     MAX_DRAFT,
     AcceptanceRate,
     Backoff,
+    MatchRates,
     Offer,
     allot,
     price,
 )
 from browser_llm.engine.native.speculation.costs import WARM_STEPS, DraftCosts, StepCosts
-from browser_llm.engine.native.speculation.drafts import NgramIndex
+from browser_llm.engine.native.speculation.drafts import MAX_MATCH, NgramIndex
 from browser_llm.engine.native.speculation.verify import Unverified, confirmed
 from browser_llm.engine.native.speculator import EXACT_CELLS, Speculator
 
@@ -81,6 +82,33 @@ def test_draft_tokens_count_while_the_samples_agree(
     assert seen == rows  # each row sampled once, in order, none past the first miss
 
 
+def test_a_draft_comes_with_how_far_back_its_match_reaches() -> None:
+    index = NgramIndex([7, 7, 1, 2, 3, 4, 5, 6, 8, 7, 1, 2, 3])
+    assert index.lookup(2) == ([4, 5], 4)  # 7 1 2 3 matched, not 7 7 1 2 3
+    assert index.lookup(0) == ([], 0)
+    assert NgramIndex([1, 2, 3]).lookup(4) == ([], 0)
+    long = list(range(100, 150))
+    assert NgramIndex([*long, 1, *long]).lookup(1) == ([1], MAX_MATCH)
+
+
+def test_match_classes_learn_apart() -> None:
+    rates = MatchRates()
+    for _ in range(5):
+        rates.record(matched=20, drafted=10, accepted=10)
+        rates.record(matched=1, drafted=3, accepted=0)
+    assert rates.rate(17) == rates.rate(40) > 0.9
+    assert rates.rate(1) < 0.2
+    assert rates.rate(5) == rates.rate(8) == AcceptanceRate().rate  # nothing learnt there
+
+
+def test_an_unverified_draft_keeps_its_match_length() -> None:
+    shadow = Unverified()
+    shadow.start([5, 6], matched=9)
+    assert shadow.judge(5) is None
+    assert shadow.judge(7) == (2, 1)
+    assert shadow.matched == 9
+
+
 def test_the_rate_falls_with_wrong_drafts_and_rises_with_right_ones() -> None:
     rate = AcceptanceRate()
     start = rate.rate
@@ -98,7 +126,7 @@ def _ceiling(streams: int) -> DraftCosts:
 
 
 def test_one_stream_drafts_long_when_its_drafts_are_right() -> None:
-    assert allot([Offer(0.999, 15)], 500, _ceiling(1)) == [MAX_DRAFT]
+    assert allot([Offer(0.999, MAX_DRAFT)], 500, _ceiling(1)) == [MAX_DRAFT]
     assert allot([Offer(0.98, 15)], 500, _ceiling(1))[0] >= 10
     sure = allot([Offer(0.9, 15)], 500, _ceiling(1))[0]
     assert 2 <= sure < MAX_DRAFT
@@ -236,6 +264,16 @@ class _Prompt:
         self.tokens, self.max_tokens = tokens, max_tokens
 
 
+class _Sure:
+    """Match rates of a sequence whose drafts keep being right."""
+
+    def rate(self, matched: int) -> float:
+        return 0.9999
+
+    def record(self, matched: int, drafted: int, accepted: int) -> None:
+        pass
+
+
 class _Seq:
     """The fields of engine/native/sequence.Sequence that Speculator.draft reads."""
 
@@ -247,7 +285,7 @@ class _Seq:
         self.n_past = len(tokens)
         self.lookup = NgramIndex(tokens)
         self.draft: list[int] = []
-        self.acceptance = AcceptanceRate(right=99.0, wrong=0.01)  # drafts keep being right
+        self.acceptance = _Sure()
         self.unverified = Unverified()
         self.backoff = Backoff()
 

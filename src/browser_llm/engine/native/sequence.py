@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from browser_llm.core.types import Completion, FinishReason, Timings, Usage
 from browser_llm.engine.base import GenerationHandle
-from browser_llm.engine.native.speculation.budget import AcceptanceRate, Backoff
+from browser_llm.engine.native.speculation.budget import Backoff, MatchRates
 from browser_llm.engine.native.speculation.verify import Unverified
 from browser_llm.engine.prompt import PreparedPrompt
 from browser_llm.engine.text_stream import TextStream
@@ -41,7 +41,8 @@ class Sequence:
     # in (None: this sequence does not speculate), this step's draft, its success so far.
     lookup: NgramIndex | None = None
     draft: list[int] = field(default_factory=list)
-    acceptance: AcceptanceRate = field(default_factory=AcceptanceRate)
+    draft_matched: int = 0  # the match length this step's draft came from
+    acceptance: MatchRates = field(default_factory=MatchRates)
     unverified: Unverified = field(default_factory=Unverified)  # a draft judged for free
     backoff: Backoff = field(default_factory=Backoff)  # steps to sit out after misses
     n_generated: int = 0

@@ -71,35 +71,35 @@ class Speculator:
         decoding = [seq for seq in running if seq.pending_token is not None]
         costs = self._costs.setdefault(threads, StepCosts())
         self._step = (costs, len(decoding), 0, 0)
-        offers: list[list[int]] = []
+        offers: list[tuple[list[int], int]] = []  # (draft, match length) per sequence
         ready: list[bool] = []  # not sitting out this step (budget.Backoff)
         for seq in decoding:
             left = seq.prompt.max_tokens - seq.n_generated - 1  # tokens after the pending one
             limit = min(left, MAX_DRAFT)
             if self._cell_limit is not None:
                 limit = min(limit, self._cell_limit - seq.n_past - 1)  # after the pending one
-            offers.append(seq.lookup.draft(limit) if seq.lookup is not None else [])
+            offers.append(seq.lookup.lookup(limit) if seq.lookup is not None else ([], 0))
             ready.append(seq.backoff.ready)
             seq.backoff.step()
-        if not any(offers):
+        if not any(offer for offer, _ in offers):
             return
         batch_costs = costs.for_batch(len(decoding))
         if batch_costs is None:  # not measured yet: no drafts, only learning
             rows = [0] * len(decoding)
         else:
             bids = [
-                Offer(seq.acceptance.rate, len(offer) if free else 0)
-                for seq, offer, free in zip(decoding, offers, ready, strict=True)
+                Offer(seq.acceptance.rate(matched), len(offer) if free else 0)
+                for seq, (offer, matched), free in zip(decoding, offers, ready, strict=True)
             ]
             rows = allot(bids, self._batch_size - len(decoding), batch_costs)
-        for seq, offer, n in zip(decoding, offers, rows, strict=True):
-            seq.draft = offer[:n]
+        for seq, (offer, matched), n in zip(decoding, offers, rows, strict=True):
+            seq.draft, seq.draft_matched = offer[:n], matched
             if n:
                 assert batch_costs is not None
                 seq.backoff.price = price(batch_costs, len(decoding), n)
                 seq.unverified.drop()
             elif offer and not seq.unverified.pending:
-                seq.unverified.start(offer)
+                seq.unverified.start(offer, matched)
         drafting = sum(1 for n in rows if n)
         self._step = (costs, len(decoding), drafting, sum(rows))
 
@@ -119,7 +119,7 @@ class Speculator:
         tokens = confirmed(draft, lambda row: seq.sampler.sample(model.ctx, index + row))
         if draft:
             accepted = len(tokens) - 1
-            seq.acceptance.record(len(draft), accepted)
+            seq.acceptance.record(seq.draft_matched, len(draft), accepted)
             seq.backoff.record(accepted)
             self.drafted += len(draft)
             self.accepted += accepted
@@ -131,7 +131,7 @@ class Speculator:
         else:
             judged = seq.unverified.judge(tokens[0])
             if judged is not None:
-                seq.acceptance.record(*judged)
+                seq.acceptance.record(seq.unverified.matched, *judged)
         for row, token in enumerate(tokens):
             seq.pending_token = None
             output.on_token(model, seq, token, index + row)

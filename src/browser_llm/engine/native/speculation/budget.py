@@ -5,27 +5,33 @@ machine comes from the engine's own step timings (costs.py). A sequence that dra
 puts rows of unequal count in the batch, which llama.cpp splits into one more
 micro-batch, so each drafting sequence's first row costs more than a further one. The
 i-th draft token of a sequence is accepted with chance rate ** i, rate being that
-sequence's measured chance that a draft token is right, learnt from its verified drafts
-and, while it does not draft, from the drafts it would have made (compared with the
-tokens that came: no cost). A step takes the drafts, most likely first, that maximise
-its expected tokens per second, and drafts at all only if that beats the plain step by
-MIN_GAIN: one stream whose drafts keep being right drafts long, a batch full of streams
-drafts little or nothing, and a sequence whose drafts would fail does not draft. A
+sequence's measured chance that a draft token is right after a match as long as this
+draft's (MatchRates: a few classes of match length, each learnt apart), learnt from its
+verified drafts and, while it does not draft, from the drafts it would have made
+(compared with the tokens that came: no cost). A step takes the drafts, most likely
+first, that maximise its expected tokens per second, and drafts at all only if that beats
+the plain step by MIN_GAIN: one stream whose drafts keep being right drafts long, a batch
+full of streams drafts little or nothing, and a sequence whose drafts would fail does not draft. A
 sequence whose verified draft did not pay for its rows waits before it drafts again
 (Backoff), twice as long after each such miss in a row.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from browser_llm.engine.native.speculation.costs import DraftCosts
 
-__all__ = ["MAX_DRAFT", "AcceptanceRate", "Backoff", "Offer", "allot", "price"]
+__all__ = ["MAX_DRAFT", "AcceptanceRate", "Backoff", "MatchRates", "Offer", "allot", "price"]
 
 MIN_GAIN = 1.05  # the costs and rates are estimates: a draft must win clearly
-MAX_DRAFT = 15  # rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py)
+# Rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py); after long matches
+# drafts of 15 were nearly all right, so the cap, not the model, ended them.
+MAX_DRAFT = 31
+# Classes of match length (drafts.lookup), by their first length: 1, 2, 3-4, 5-8, 9-16, 17+.
+_MATCH_CLASSES = (1, 2, 3, 5, 9, 17)
 _PRIOR_RATE = 0.5  # before any evidence (the first unverified drafts give some soon)
 _PRIOR_WEIGHT = 2.0
 _DECAY = 0.9  # per judged draft: recent drafts count most
@@ -49,6 +55,22 @@ class AcceptanceRate:
         one ends a draft; the ones after it were never judged)."""
         self.right = self.right * _DECAY + accepted
         self.wrong = self.wrong * _DECAY + (1 if accepted < drafted else 0)
+
+
+class MatchRates:
+    """A sequence's AcceptanceRate for each class of match length."""
+
+    def __init__(self) -> None:
+        self._rates = [AcceptanceRate() for _ in _MATCH_CLASSES]
+
+    def _of(self, matched: int) -> AcceptanceRate:
+        return self._rates[bisect.bisect_right(_MATCH_CLASSES, matched) - 1 if matched else 0]
+
+    def rate(self, matched: int) -> float:
+        return self._of(matched).rate
+
+    def record(self, matched: int, drafted: int, accepted: int) -> None:
+        self._of(matched).record(drafted, accepted)
 
 
 @dataclass

@@ -33,13 +33,14 @@ class Unverified:
     def __init__(self) -> None:
         self._draft: list[int] = []
         self._right = 0
+        self.matched = 0  # the match length the draft came from (drafts.lookup)
 
     @property
     def pending(self) -> bool:
         return bool(self._draft)
 
-    def start(self, draft: list[int]) -> None:
-        self._draft, self._right = list(draft), 0
+    def start(self, draft: list[int], matched: int = 0) -> None:
+        self._draft, self._right, self.matched = list(draft), 0, matched
 
     def drop(self) -> None:
         self._draft = []

@@ -4,6 +4,7 @@ ignored, and the answer is still the uncached one."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import time
@@ -203,3 +204,49 @@ def test_a_model_swapped_out_and_back_loads_its_saved_prompt(
         again = generate(api, prompt=Q1, model=DEFAULT_MODEL_ID, **GREEDY)  # and back
     assert again["usage"]["cached_prompt_tokens"] == first["usage"]["prompt_tokens"] - TILE
     assert again["text"] == first["text"] == reference["q1"]["text"]
+
+
+_FIRMS = [
+    ("Harbor Lane Bakery", "sourdough bread", "Portsmouth"),
+    ("Northwind Cycles", "touring bicycles", "Leeds"),
+    ("Blue Fern Textiles", "wool blankets", "Dundee"),
+    ("Copperline Robotics", "warehouse robots", "Eindhoven"),
+    ("Silver Birch Press", "poetry books", "Galway"),
+    ("Redstone Ceramics", "glazed tiles", "Stoke"),
+    ("Tidewater Instruments", "sailing compasses", "Bergen"),
+    ("Juniper Orchards", "cider apples", "Hereford"),
+]
+
+
+def _firm_prompt(name: str, product: str, city: str) -> str:
+    passage = (
+        f"{name} is a small company in {city}. Every morning its workers open the doors "
+        f"at seven and start making {product} by hand, as the founder taught them. "
+        f"Visitors to {city} often stop at the workshop to watch, and the staff of {name} "
+        f"explain each step of the work and answer questions about {product}. "
+    ) * 5  # over MIN_TOKENS + TILE tokens: saved
+    return f"{passage}\nQuestion: what does {name} make? Answer in one sentence."
+
+
+def test_prompts_loaded_from_disk_beside_each_other_keep_their_own_cells(
+    tmp_path: Path,
+) -> None:
+    """Eight saved prompts asked at once: their loads, slot copies and slot moves happen
+    in the same steps, and every answer is the one a server without caches gives."""
+    prompts = [_firm_prompt(*firm) for firm in _FIRMS]
+    off = {"BROWSER_LLM_PREFIX_CACHE": "false", "BROWSER_LLM_PROMPT_CACHE_GB": "0"}
+    for folder in ("plain", "cached"):
+        (tmp_path / folder).mkdir()
+    with served(tmp_path / "plain", **off) as srv:
+        answers = [_ask(srv, p) for p in prompts]
+    assert min(a["usage"]["prompt_tokens"] for a in answers) >= MIN_TOKENS + TILE
+    truth = [a["text"] for a in answers]
+    cache = tmp_path / "cache"
+    with served(tmp_path / "cached", **_cache_env(cache)) as srv:
+        assert [_ask(srv, p)["text"] for p in prompts] == truth  # each saved here
+        _wait_for_files(cache, len(prompts))
+        for _ in range(2):
+            with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+                together = list(pool.map(lambda p: _ask(srv, p)["text"], prompts))
+            assert together == truth
+        assert _metrics(srv)["browser_llm_prompt_cache_hits_total"] > 0

@@ -359,6 +359,7 @@ class LlamaEngine(CommandInbox):
         """Runs one llama_decode over the batch's first n tokens and samples outputs."""
         model.batch.n_tokens = n
         rc = self._pacer.decode(model, lambda: self._llama_decode(model.ctx, model.batch))
+        model.copies_done()
         if rc != 0:
             if rc == 1:
                 self._memory_errors += 1

@@ -58,6 +58,9 @@ class LlamaModel:
     def __init__(self, model_id: str, path: str, config: ContextConfig) -> None:
         started = time.perf_counter()
         self.config = config
+        # Sequences whose KV stream is the source or target of a copy llama.cpp carries
+        # out only at the next decode (see `copy`).
+        self._copies_pending: set[int] = set()
         mparams = llama_cpp.llama_model_default_params()
         gpu = llama_cpp.llama_supports_gpu_offload()
         mparams.n_gpu_layers = (999 if gpu else 0) if config.gpu_layers < 0 else config.gpu_layers
@@ -202,6 +205,18 @@ class LlamaModel:
         """Gives `dst` a copy of `src`'s cells (llama.cpp copies the whole KV stream at
         the next decode, before computing it)."""
         llama_cpp.llama_memory_seq_cp(llama_cpp.llama_get_memory(self.ctx), src, dst, -1, -1)
+        self._copies_pending |= {src, dst}
+
+    def copy_pending(self, seq_id: int) -> bool:
+        """Whether a copy from or to `seq_id`'s stream waits for the next decode: until
+        then its cells must not be read or written with the state API (a state loaded
+        into the source would be what the copy hands the target, and a state loaded into
+        the target would be overwritten)."""
+        return seq_id in self._copies_pending
+
+    def copies_done(self) -> None:
+        """A decode ran: llama.cpp carried out the pending copies before computing it."""
+        self._copies_pending.clear()
 
     def trim(self, seq_id: int, keep: int) -> bool:
         """Keeps a sequence's first `keep` positions; False if llama.cpp cannot cut there."""

@@ -100,6 +100,8 @@ class PromptCache:
         holds and keeps those `tokens` may reuse; returns how many tokens the slot gives
         now (`reused` when the file is bad, 0 when llama.cpp refused it)."""
         assert self._store is not None
+        if model.copy_pending(seq_id):
+            return reused  # read instead: the copy would undo or spread the load
         started = time.perf_counter()
         saved = self._store.load(hit.path, tokens[: hit.bound])
         if saved is None:
@@ -142,6 +144,8 @@ class PromptCache:
 
     def _save(self, model: LlamaModel, seq: Sequence) -> None:
         assert self._store is not None
+        if model.copy_pending(seq.seq_id):
+            return  # its stream's data is not what its cells say until the next decode
         tokens = seq.prompt.tokens
         n_prefix = (len(tokens) - TILE_ROWS) // BLOCK_TOKENS * BLOCK_TOKENS
         if not self._store.wants(tokens, n_prefix):

@@ -98,7 +98,7 @@ def test_match_classes_learn_apart() -> None:
         rates.record(matched=1, drafted=3, accepted=0)
     assert rates.rate(17) == rates.rate(40) > 0.9
     assert rates.rate(1) < 0.2
-    assert rates.rate(5) == rates.rate(8) == AcceptanceRate().rate  # nothing learnt there
+    assert rates.rate(5) == rates.rate(8) == MatchRates().rate(6)  # nothing learnt there
 
 
 def test_an_unverified_draft_keeps_its_match_length() -> None:

@@ -98,8 +98,8 @@ class Speculator:
                 assert batch_costs is not None
                 seq.backoff.price = price(batch_costs, len(decoding), n)
                 seq.unverified.drop()
-            elif offer and not seq.unverified.pending:
-                seq.unverified.start(offer, matched)
+            elif offer:  # judged by the next token, at this step's match length
+                seq.unverified.start(offer[:1], matched)
         drafting = sum(1 for n in rows if n)
         self._step = (costs, len(decoding), drafting, sum(rows))
 

@@ -30,9 +30,14 @@ MIN_GAIN = 1.05  # the costs and rates are estimates: a draft must win clearly
 # Rows of one sequence in a decode stay below TILE_ROWS (kv/slots.py); after long matches
 # drafts of 15 were nearly all right, so the cap, not the model, ended them.
 MAX_DRAFT = 31
-# Classes of match length (drafts.lookup), by their first length: 1, 2, 3-4, 5-8, 9-16, 17+.
+# Classes of match length (drafts.lookup), by their first length: 1, 2, 3-4, 5-8, 9-16, 17+,
+# and the chance that a draft token is right in each before a sequence has told: the
+# first draft token's on the grounded prompts (bench/speculation_oracle.py: 0.33, 0.52,
+# 0.56, 0.82, 0.95, 0.98), rounded down. A long match pays from its first step instead of
+# after a dozen steps of evidence; the judged tokens soon outweigh these.
 _MATCH_CLASSES = (1, 2, 3, 5, 9, 17)
-_PRIOR_RATE = 0.5  # before any evidence (the first unverified drafts give some soon)
+_CLASS_PRIORS = (0.3, 0.5, 0.5, 0.8, 0.9, 0.95)
+_PRIOR_RATE = 0.5  # a rate with no class
 _PRIOR_WEIGHT = 2.0
 _DECAY = 0.9  # per judged draft: recent drafts count most
 _MAX_WAIT = 64  # steps a sequence waits after misses in a row, at most
@@ -61,7 +66,9 @@ class MatchRates:
     """A sequence's AcceptanceRate for each class of match length."""
 
     def __init__(self) -> None:
-        self._rates = [AcceptanceRate() for _ in _MATCH_CLASSES]
+        self._rates = [
+            AcceptanceRate(p * _PRIOR_WEIGHT, (1 - p) * _PRIOR_WEIGHT) for p in _CLASS_PRIORS
+        ]
 
     def _of(self, matched: int) -> AcceptanceRate:
         return self._rates[bisect.bisect_right(_MATCH_CLASSES, matched) - 1 if matched else 0]

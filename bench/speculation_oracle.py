@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser_llm.core.types import ChatMessage
 from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.native.kv.slots import shared_prefix
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.speculation.budget import MAX_DRAFT, MatchRates, Offer, allot
 from browser_llm.engine.native.speculation.costs import DraftCosts
@@ -73,22 +74,13 @@ def _greedy(model: LlamaModel, prompt: str, max_tokens: int) -> tuple[list[int],
     return tokens, answer
 
 
-def _confirmed(draft: list[int], rest: list[int]) -> int:
-    n = 0
-    for a, b in zip(draft, rest, strict=False):
-        if a != b:
-            break
-        n += 1
-    return n
-
-
 def _simulate(prompt: list[int], answer: list[int], costs: DraftCosts, oracle: bool) -> float:
     """Cost, in plain one-row decodes, of giving out `answer` after its first token."""
     index, i, cost = NgramIndex([*prompt, answer[0]]), 0, 0.0
     rates = MatchRates()
     while i < len(answer) - 1:
         draft, matched = index.lookup(min(MAX_DRAFT, len(answer) - 1 - i))
-        right = _confirmed(draft, answer[i + 1 :])
+        right = shared_prefix(draft, answer[i + 1 :])
         if oracle:
             rows = right
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["COPY_MIN_TOKENS", "TILE_ROWS", "Claim", "SlotTable", "reusable"]
+__all__ = ["COPY_MIN_TOKENS", "TILE_ROWS", "Claim", "SlotTable", "reusable", "shared_prefix"]
 
 # llama.cpp's CPU flash attention takes a tiled path for a sequence with at least
 # this many query rows in a micro-batch and a row-by-row path below it; the two
@@ -22,7 +22,8 @@ TILE_ROWS = 64
 COPY_MIN_TOKENS = TILE_ROWS
 
 
-def _shared_prefix(a: list[int], b: list[int]) -> int:
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` have in common."""
     shared = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -35,7 +36,7 @@ def reusable(cached: list[int], tokens: list[int]) -> int:
     """How many of `tokens` can come from cells holding `cached` (an earlier prompt)
     with the output unchanged: the cells must have been computed the way a fresh
     read would compute them, and the rest must still be read as a full tile."""
-    return _reusable(len(cached), len(tokens), _shared_prefix(cached, tokens))
+    return _reusable(len(cached), len(tokens), shared_prefix(cached, tokens))
 
 
 def _reusable(n_cached: int, n_tokens: int, shared: int) -> int:
@@ -92,7 +93,7 @@ class SlotTable:
         cached = self._cached.get(seq_id)
         if cached is None:
             return 0
-        shared = _shared_prefix(cached, tokens)  # one scan for both terms
+        shared = shared_prefix(cached, tokens)  # one scan for both terms
         return _reusable(len(cached), len(tokens), shared) - (len(cached) - shared)
 
     def claim(self, tokens: list[int]) -> Claim:

@@ -252,7 +252,7 @@ def test_this_builds_gpu_devices_are_read_from_ggml() -> None:
     # a GPU build lists its devices with their memory.
     import llama_cpp
 
-    from browser_llm.engine.native.gpu_devices import _libggml, gpu_devices
+    from browser_llm.engine.native.ggml.devices import _libggml, gpu_devices
 
     assert _libggml().ggml_backend_dev_count() >= 1  # the CPU device at least: the read works
     devices = gpu_devices()

@@ -1,6 +1,6 @@
 """The installed llama.cpp is the Makefile's build, with its patches."""
 
-from browser_llm.engine.native.kernels import batch_invariant_attention
+from browser_llm.engine.native.ggml.kernels import batch_invariant_attention
 
 
 def test_the_build_rounds_a_lone_attention_row_as_in_a_batch() -> None:

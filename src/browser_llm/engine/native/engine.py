@@ -46,7 +46,7 @@ from browser_llm.engine.native.commands import Embed, Load, Stop, Submit, Unload
 from browser_llm.engine.native.cpu.governor import ThreadGovernor
 from browser_llm.engine.native.cpu.pacer import CpuPacer
 from browser_llm.engine.native.embedder import EmbedQueue
-from browser_llm.engine.native.gpu_devices import gpu_devices
+from browser_llm.engine.native.ggml.devices import gpu_devices
 from browser_llm.engine.native.inbox import CommandInbox
 from browser_llm.engine.native.kv.placement import KVPlacement
 from browser_llm.engine.native.kv.prompt_cache import PromptCache

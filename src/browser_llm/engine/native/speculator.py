@@ -16,12 +16,12 @@ micro-batch (one sequence, one query row) over a KV view of 512 cells or more by
 splitting the cells among the threads and merging the parts, and every other row cell
 by cell in one pass; the two round differently. The KV view is the sequence's cells
 rounded up to 256, so with such a build only sequences whose cells stay within
-EXACT_CELLS draft. The Makefile's build never splits (kernels.py), and every sequence
+EXACT_CELLS draft. The Makefile's build never splits (ggml/kernels.py), and every sequence
 may draft."""
 
 from __future__ import annotations
 
-from browser_llm.engine.native.kernels import batch_invariant_attention
+from browser_llm.engine.native.ggml.kernels import batch_invariant_attention
 from browser_llm.engine.native.model import LlamaModel
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.speculation.budget import MAX_DRAFT, Offer, allot, price

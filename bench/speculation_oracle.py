@@ -8,9 +8,12 @@ draft row costs FIRST more and each further row ROW more (bench/speculation_ceil
 2 EPYC cores: 1.1 and 0.5). Three policies, as speed-ups over plain decoding:
 
 - oracle: verifies exactly the draft tokens that will be accepted, never one that
-  misses: the ceiling of these drafts on this hardware;
-- budget: decides as the engine does (speculation/budget.allot with acceptance rates
-  learnt per class of match length, MatchRates), paying for its misses;
+  misses: what these drafts would give if their future were known;
+- known rates: the engine's rule (speculation/budget.allot) given each kind's true
+  chance per class of match length, measured over the whole kind afterwards: the best a
+  policy can do that knows what a draft carries (its match length) but not its future;
+- budget: decides as the engine does, with acceptance rates learnt per class of match
+  length as the answer goes (MatchRates), paying for its misses;
 - also the first draft token's acceptance by match length.
 
 Usage:
@@ -74,8 +77,19 @@ def _greedy(model: LlamaModel, prompt: str, max_tokens: int) -> tuple[list[int],
     return tokens, answer
 
 
-def _simulate(prompt: list[int], answer: list[int], costs: DraftCosts, oracle: bool) -> float:
-    """Cost, in plain one-row decodes, of giving out `answer` after its first token."""
+def _class(matched: int) -> tuple[int, int]:
+    return next(c for c in CLASSES if c[0] <= matched <= c[1])
+
+
+def _simulate(
+    prompt: list[int],
+    answer: list[int],
+    costs: DraftCosts,
+    oracle: bool,
+    known: dict[tuple[int, int], float] | None = None,
+) -> float:
+    """Cost, in plain one-row decodes, of giving out `answer` after its first token
+    (`known`: fixed rates per match class instead of learnt ones)."""
     index, i, cost = NgramIndex([*prompt, answer[0]]), 0, 0.0
     rates = MatchRates()
     while i < len(answer) - 1:
@@ -83,6 +97,9 @@ def _simulate(prompt: list[int], answer: list[int], costs: DraftCosts, oracle: b
         right = shared_prefix(draft, answer[i + 1 :])
         if oracle:
             rows = right
+        elif known is not None:
+            rate = known.get(_class(matched), 0.0) if draft else 0.0
+            rows = allot([Offer(rate, len(draft))], 10**6, costs)[0] if draft else 0
         else:
             rows = allot([Offer(rates.rate(matched), len(draft))], 10**6, costs)[0] if draft else 0
             if rows:
@@ -108,30 +125,40 @@ def main() -> int:
     )
     model = LlamaModel("bench", str(default_model_path()), config)
     costs = DraftCosts(plain=1.0, first_row=args.first, row=args.row)
-    totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
+    answers = [
+        (kind, *_greedy(model, prompt, args.tokens)) for kind, prompt in grounded_prompts(args.short)
+    ]
+    answers = [(kind, tokens, answer) for kind, tokens, answer in answers if len(answer) >= 2]
     firsts: dict[tuple[int, int], list[int]] = collections.defaultdict(lambda: [0, 0])
-    for kind, prompt in grounded_prompts(args.short):
-        tokens, answer = _greedy(model, prompt, args.tokens)
-        if len(answer) < 2:
-            continue
-        steps = len(answer) - 1
-        totals[kind][0] += steps
-        totals[kind][1] += _simulate(tokens, answer, costs, oracle=True)
-        totals[kind][2] += _simulate(tokens, answer, costs, oracle=False)
+    per_kind: dict[str, dict[tuple[int, int], list[int]]] = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: [0, 0])
+    )
+    for kind, tokens, answer in answers:
         index = NgramIndex([*tokens, answer[0]])
-        for i in range(steps):
+        for i in range(len(answer) - 1):
             draft, matched = index.lookup(1)
             if draft:
-                cls = next(c for c in CLASSES if c[0] <= matched <= c[1])
-                firsts[cls][0] += 1
-                firsts[cls][1] += draft[0] == answer[i + 1]
+                for counts in (firsts[_class(matched)], per_kind[kind][_class(matched)]):
+                    counts[0] += 1
+                    counts[1] += draft[0] == answer[i + 1]
             index.append(answer[i + 1])
+    totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for kind, tokens, answer in answers:
+        known = {cls: right / n for cls, (n, right) in per_kind[kind].items()}
+        total = totals[kind]
+        total[0] += len(answer) - 1
+        total[1] += _simulate(tokens, answer, costs, oracle=True)
+        total[2] += _simulate(tokens, answer, costs, oracle=False, known=known)
+        total[3] += _simulate(tokens, answer, costs, oracle=False)
     print(f"costs: plain 1, first draft row +{args.first}, further rows +{args.row} each")
-    print(f"{'kind':10s} {'tokens':>7s} {'oracle':>7s} {'budget':>7s} {'budget/oracle':>14s}")
-    for kind, (steps, oracle, budget) in totals.items():
+    print(
+        f"{'kind':10s} {'tokens':>7s} {'oracle':>7s} {'known rates':>12s} {'budget':>7s}"
+        f" {'budget/oracle':>14s} {'budget/known':>13s}"
+    )
+    for kind, (steps, oracle, known_cost, budget) in totals.items():
         print(
-            f"{kind:10s} {int(steps):7d} {steps / oracle:7.2f} {steps / budget:7.2f}"
-            f" {oracle / budget:14.2f}"
+            f"{kind:10s} {int(steps):7d} {steps / oracle:7.2f} {steps / known_cost:12.2f}"
+            f" {steps / budget:7.2f} {oracle / budget:14.2f} {known_cost / budget:13.2f}"
         )
     print("first draft token right, by match length:")
     for (lo, hi), (n, right) in sorted(firsts.items()):

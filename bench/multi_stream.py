@@ -13,6 +13,7 @@ of the engine process boundary.
 Usage:
 
     make bench        # or: .venv/bin/python bench/multi_stream.py [--loads 1 4 8]
+    .venv/bin/python bench/multi_stream.py --ab BROWSER_LLM_SPECULATION=true   # A/B a setting
 """
 
 from __future__ import annotations
@@ -165,6 +166,13 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=4, help="repeats of each load")
+    parser.add_argument(
+        "--ab",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="also run Browser LLM with this setting (e.g. BROWSER_LLM_SPECULATION=true)",
+    )
     args = parser.parse_args()
     model, binary = default_model_path(), llama_server_binary()
     in_process = BrowserLLMTarget(threads=args.threads, BROWSER_LLM_ENGINE_PROCESS="false")
@@ -176,6 +184,9 @@ def main() -> int:
         LlamaServerTarget(binary, model, threads=args.threads, parallel=8),
         LlamaCppPythonTarget(model, threads=args.threads),
     ]
+    for setting in args.ab:
+        key, _, value = setting.partition("=")
+        targets.insert(2, BrowserLLMTarget(threads=args.threads, **{key: value}))
     samples: dict[tuple[str, int], list[Sample]] = {}
     totals: dict[tuple[str, int], list[float]] = {}
     peaks: dict[str, PeakRSS] = {}

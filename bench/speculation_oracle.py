@@ -125,10 +125,11 @@ def main() -> int:
     )
     model = LlamaModel("bench", str(default_model_path()), config)
     costs = DraftCosts(plain=1.0, first_row=args.first, row=args.row)
-    answers = [
-        (kind, *_greedy(model, prompt, args.tokens)) for kind, prompt in grounded_prompts(args.short)
-    ]
-    answers = [(kind, tokens, answer) for kind, tokens, answer in answers if len(answer) >= 2]
+    answers = []
+    for kind, prompt in grounded_prompts(args.short):
+        tokens, answer = _greedy(model, prompt, args.tokens)
+        if len(answer) >= 2:
+            answers.append((kind, tokens, answer))
     firsts: dict[tuple[int, int], list[int]] = collections.defaultdict(lambda: [0, 0])
     per_kind: dict[str, dict[tuple[int, int], list[int]]] = collections.defaultdict(
         lambda: collections.defaultdict(lambda: [0, 0])

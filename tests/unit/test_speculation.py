@@ -182,7 +182,8 @@ def test_draft_costs_start_from_the_ceilings_ratios_of_the_measured_step() -> No
     _warm(costs, 8, 0.030)
     at_8 = costs.for_batch(8)
     assert at_8 is not None and at_8.plain == pytest.approx(0.030)
-    assert at_8.first_row == pytest.approx(0.011)  # rows cost what they cost alone
+    assert at_8.first_row == pytest.approx(0.012)  # beside others rows cost more
+    assert at_8.row == pytest.approx(0.007)
 
 
 def test_draft_costs_follow_the_steps_this_machine_times() -> None:
@@ -201,6 +202,28 @@ def test_draft_costs_follow_the_steps_this_machine_times() -> None:
         costs.observe(1, 2, 6, 0.010 + 2 * 0.004 + 4 * 0.001)
     got = costs.for_batch(1)
     assert got is not None and got.first_row == pytest.approx(0.004, rel=0.05)
+
+
+def test_each_batch_size_learns_its_own_draft_costs() -> None:
+    costs = StepCosts()
+    _warm(costs, 1, 0.010)
+    _warm(costs, 8, 0.030)
+    for _ in range(60):  # one stream's rows are cheap here
+        for rows in (1, 4, 9):
+            costs.observe(1, 1, rows, 0.010 + 0.002 + 0.0005 * (rows - 1))
+    at_8 = costs.for_batch(8)
+    assert at_8 is not None  # eight streams have not drafted: the prior still holds
+    assert at_8.first_row == pytest.approx(0.012)
+    assert at_8.row == pytest.approx(0.007)
+    for _ in range(60):  # beside seven others a draft is a micro-batch of its own
+        for rows in (1, 4, 9):
+            costs.observe(8, 1, rows, 0.030 + 0.012 + 0.006 * (rows - 1))
+    at_8 = costs.for_batch(8)
+    at_1 = costs.for_batch(1)
+    assert at_8 is not None and at_1 is not None
+    assert at_8.first_row == pytest.approx(0.012, rel=0.05)
+    assert at_8.row == pytest.approx(0.006, rel=0.05)
+    assert at_1.first_row == pytest.approx(0.002, rel=0.05)
 
 
 def test_a_preempted_step_moves_the_plain_estimate_only_so_far() -> None:

@@ -7,12 +7,16 @@ prompt chunk in it), with the speculation work it does (lookup, rows, sampling, 
 rejected cells) included:
 
 - a plain step (no drafts) of n streams: a moving average per n;
-- a step with drafts: its time over the plain step of the same n, fitted as
+- a step with drafts: its time over the plain step of the same n, fitted per n as
   `first_row * drafting sequences + row * (draft rows - drafting sequences)`, by least
-  squares over recent draft steps, starting from the ceiling's ratios
+  squares over recent draft steps of that n, starting from the ceiling's ratios
   (bench/speculation_ceiling.py: the first draft row of a sequence costs ~1.1 one-row
-  decodes, a further one ~0.5) scaled by the measured one-row step, with a few
-  pseudo-steps' weight that ages like a real step's, so real steps soon decide.
+  decodes alone and ~1.2 beside other streams, a further one ~0.5 alone and ~0.7 beside
+  others) scaled by the measured one-row step, with a few
+  pseudo-steps' weight that ages like a real step's, so real steps soon decide. Per n:
+  beside other streams a draft's rows are a micro-batch of their own, which costs what
+  one stream's rows cost alone only roughly, and one stream's cheap rows must not make
+  eight streams draft.
 
 Nothing drafts at a batch size whose plain step has not been measured yet."""
 
@@ -23,8 +27,12 @@ from typing import NamedTuple
 
 __all__ = ["DraftCosts", "StepCosts"]
 
-PRIOR_FIRST_ROW = 1.1  # in one-row decodes
+PRIOR_FIRST_ROW = 1.1  # in one-row decodes, one stream alone
 PRIOR_ROW = 0.5
+# Beside other streams a draft's rows cost more (bench/speculation_ceiling.py, beside 4
+# and 8 streams: the first ~1.1-1.3 one-row decodes, each further one ~0.7).
+PRIOR_FIRST_ROW_BESIDE = 1.2
+PRIOR_ROW_BESIDE = 0.7
 STREAM_ROW = 0.6  # a further stream's row, in one-row decodes (for the unit only)
 WARM_STEPS = 8  # plain steps of a batch size timed before its drafts are judged
 _PLAIN_ALPHA = 0.1
@@ -56,14 +64,44 @@ class _Average:
         self.value += weight * (x - self.value)
 
 
+@dataclass
+class _DraftFit:
+    """Decayed normal equations of extra = first_row * s + row * r (r = rows - s), for the
+    draft steps of one batch size."""
+
+    ss: float = 0.0
+    sr: float = 0.0
+    rr: float = 0.0
+    sy: float = 0.0
+    ry: float = 0.0
+    steps: int = 0
+
+    def add(self, s: float, r: float, extra: float) -> None:
+        k = _DECAY
+        self.ss = k * self.ss + s * s
+        self.sr = k * self.sr + s * r
+        self.rr = k * self.rr + r * r
+        self.sy = k * self.sy + s * extra
+        self.ry = k * self.ry + r * extra
+        self.steps += 1
+
+    def solve(self, first_row: float, row: float) -> tuple[float, float]:
+        """(first_row, row) in seconds from the prior ones, the prior's weight aged by the
+        steps seen."""
+        w = max(_PRIOR_WEIGHT * _DECAY**self.steps, _PRIOR_KEPT)
+        a, b, d = self.ss + w, self.sr, self.rr + w
+        y1 = self.sy + w * first_row
+        y2 = self.ry + w * row
+        det = a * d - b * b  # > 0: the prior makes the system positive definite
+        return (d * y1 - b * y2) / det, (a * y2 - b * y1) / det
+
+
 class StepCosts:
     """Step timings of one thread count (a new count starts a new StepCosts)."""
 
     def __init__(self) -> None:
         self._plain: dict[int, _Average] = {}
-        # Decayed normal equations of extra = first_row * s + row * r (r = rows - s).
-        self._ss = self._sr = self._rr = self._sy = self._ry = 0.0
-        self.draft_steps = 0
+        self._drafts: dict[int, _DraftFit] = {}  # by batch size
 
     def plain(self, streams: int) -> float | None:
         average = self._plain.get(streams)
@@ -81,13 +119,11 @@ class StepCosts:
         plain, unit = self.plain(streams), self.unit()
         if plain is None or unit is None:
             return None
-        w = max(_PRIOR_WEIGHT * _DECAY**self.draft_steps, _PRIOR_KEPT)
-        a, b, d = self._ss + w, self._sr, self._rr + w
-        y1 = self._sy + w * PRIOR_FIRST_ROW * unit
-        y2 = self._ry + w * PRIOR_ROW * unit
-        det = a * d - b * b  # > 0: the prior makes the system positive definite
-        first_row = (d * y1 - b * y2) / det
-        row = (a * y2 - b * y1) / det
+        if streams == 1:
+            prior = (PRIOR_FIRST_ROW * unit, PRIOR_ROW * unit)
+        else:
+            prior = (PRIOR_FIRST_ROW_BESIDE * unit, PRIOR_ROW_BESIDE * unit)
+        first_row, row = self._drafts.get(streams, _DraftFit()).solve(*prior)
         floor = _FLOOR * unit
         return DraftCosts(plain, max(first_row, floor), max(row, floor))
 
@@ -101,11 +137,5 @@ class StepCosts:
         if plain is None:
             return
         extra = min(seconds, _OUTLIER * (plain + rows * plain)) - plain
-        s, r = float(drafting), float(rows - drafting)
-        k = _DECAY
-        self._ss = k * self._ss + s * s
-        self._sr = k * self._sr + s * r
-        self._rr = k * self._rr + r * r
-        self._sy = k * self._sy + s * extra
-        self._ry = k * self._ry + r * extra
-        self.draft_steps += 1
+        fit = self._drafts.setdefault(streams, _DraftFit())
+        fit.add(float(drafting), float(rows - drafting), extra)

@@ -226,6 +226,22 @@ def test_each_batch_size_learns_its_own_draft_costs() -> None:
     assert at_1.first_row == pytest.approx(0.002, rel=0.05)
 
 
+def test_a_preempted_draft_step_does_not_price_drafts_out() -> None:
+    costs = StepCosts()
+    _warm(costs, 1, 0.010)
+    before = costs.for_batch(1)
+    costs.observe(1, 1, 8, 5.0)  # descheduled for seconds in a draft step
+    after = costs.for_batch(1)
+    assert before is not None and after is not None
+    assert after.first_row + 7 * after.row < 3 * (before.first_row + 7 * before.row)
+    assert allot([Offer(0.99, 15)], 500, after) == [0]  # priced out for now...
+    _warm(costs, 1, 0.010)
+    assert allot([Offer(0.99, 15)], 500, costs.for_batch(1)) == [0]
+    for _ in range(300):  # ...until plain steps have let that step fade
+        costs.observe(1, 0, 0, 0.010)
+    assert allot([Offer(0.99, 15)], 500, costs.for_batch(1))[0] > 0
+
+
 def test_a_preempted_step_moves_the_plain_estimate_only_so_far() -> None:
     costs = StepCosts()
     _warm(costs, 1, 0.010)

@@ -18,6 +18,10 @@ rejected cells) included:
   one stream's rows cost alone only roughly, and one stream's cheap rows must not make
   eight streams draft.
 
+A draft step preempted by another process counts as at most a few times its estimate,
+and every plain step lets a size's fit fade toward the prior: only draft steps renew it,
+so without the fading one bad estimate would stop a size drafting for good.
+
 Nothing drafts at a batch size whose plain step has not been measured yet."""
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _OUTLIER = 3.0  # a step this many times the estimate was preempted: clipped
 _PRIOR_WEIGHT = 4.0  # pseudo-steps behind the prior draft costs; they age like steps
 _PRIOR_KEPT = 0.05  # ...down to this, so a cost no step has told apart stays defined
 _DECAY = 0.97  # per draft step: recent steps count most
+_FADE = 0.98  # per plain step: a fit no draft step renews goes back to the prior
 _FLOOR = 0.05  # no row is free: at least this share of a one-row decode
 
 
@@ -75,6 +80,18 @@ class _DraftFit:
     sy: float = 0.0
     ry: float = 0.0
     steps: int = 0
+
+    def fade(self) -> None:
+        """A plain step of this size: what draft steps told fades toward the prior, so a
+        size that stopped drafting on a bad estimate tries again in time."""
+        k = _FADE
+        self.ss, self.sr, self.rr, self.sy, self.ry = (
+            k * self.ss,
+            k * self.sr,
+            k * self.rr,
+            k * self.sy,
+            k * self.ry,
+        )
 
     def add(self, s: float, r: float, extra: float) -> None:
         k = _DECAY
@@ -132,10 +149,16 @@ class StepCosts:
         draft rows in all, took `seconds`."""
         if drafting == 0:
             self._plain.setdefault(streams, _Average()).add(seconds)
+            if streams in self._drafts:
+                self._drafts[streams].fade()
             return
-        plain = self.plain(streams)
-        if plain is None:
+        now = self.for_batch(streams)
+        if now is None:
             return
-        extra = min(seconds, _OUTLIER * (plain + rows * plain)) - plain
-        fit = self._drafts.setdefault(streams, _DraftFit())
-        fit.add(float(drafting), float(rows - drafting), extra)
+        s, r = float(drafting), float(rows - drafting)
+        # A preempted step says nothing about rows: clipped to a few times the estimate,
+        # so that one such step cannot price drafts out for good (only draft steps move
+        # the fit, and a size priced out never drafts again).
+        expected = now.first_row * s + now.row * r
+        extra = min(seconds - now.plain, _OUTLIER * expected)
+        self._drafts.setdefault(streams, _DraftFit()).add(s, r, extra)

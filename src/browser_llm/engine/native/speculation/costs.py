@@ -12,11 +12,10 @@ rejected cells) included:
   squares over recent draft steps of that n, starting from the ceiling's ratios
   (bench/speculation_ceiling.py: the first draft row of a sequence costs ~1.1 one-row
   decodes alone and ~1.2 beside other streams, a further one ~0.5 alone and ~0.7 beside
-  others) scaled by the measured one-row step, with a few
-  pseudo-steps' weight that ages like a real step's, so real steps soon decide. Per n:
-  beside other streams a draft's rows are a micro-batch of their own, which costs what
-  one stream's rows cost alone only roughly, and one stream's cheap rows must not make
-  eight streams draft.
+  others) scaled by the measured one-row step, with a few pseudo-steps' weight that ages
+  like a real step's, so real steps soon decide. Per n: beside other streams a draft's
+  rows are a micro-batch of their own, which costs what one stream's rows cost alone only
+  roughly, and one stream's cheap rows must not make eight streams draft.
 
 A draft step preempted by another process counts as at most a few times its estimate,
 and every plain step lets a size's fit fade toward the prior: only draft steps renew it,
@@ -156,9 +155,8 @@ class StepCosts:
         if now is None:
             return
         s, r = float(drafting), float(rows - drafting)
-        # A preempted step says nothing about rows: clipped to a few times the estimate,
-        # so that one such step cannot price drafts out for good (only draft steps move
-        # the fit, and a size priced out never drafts again).
+        # A step another process preempted says little about rows: it counts as at most
+        # a few times the estimate (fade() undoes what it still tells, in time).
         expected = now.first_row * s + now.row * r
         extra = min(seconds - now.plain, _OUTLIER * expected)
         self._drafts.setdefault(streams, _DraftFit()).add(s, r, extra)

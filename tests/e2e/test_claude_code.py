@@ -64,9 +64,22 @@ def _claude(binary: Path, server: Server, home: Path, *args: str) -> dict[str, A
     return result
 
 
+# Claude Code samples at temperature 1 and asks for up to 32,000 tokens. About one turn in
+# six, the 135M model rambles until the 4,096-token context is full; Claude Code then asks
+# it to continue and that prompt is too long. That is the model, not the server, so such a
+# turn is tried again (up to ATTEMPTS), and only that kind of failure may be retried.
+ATTEMPTS = 4
+
+
 def test_bare_turn_completes(claude_bin: Path, server: Server, tmp_path: Path) -> None:
     system = ("--system-prompt", "You are a helpful assistant.")
-    result = _claude(claude_bin, server, tmp_path / "home", "--bare", *system, "--tools", "")
+    for attempt in range(ATTEMPTS):
+        home = tmp_path / f"home{attempt}"
+        result = _claude(claude_bin, server, home, "--bare", *system, "--tools", "")
+        if not result["is_error"]:
+            break
+        assert result["terminal_reason"] == "prompt_too_long", result
+        assert result["usage"]["output_tokens"] > 2000, result  # the context ran out
     assert result["is_error"] is False, result
     assert result["terminal_reason"] == "completed", result
     assert isinstance(result["result"], str) and result["result"].strip()

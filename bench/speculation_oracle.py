@@ -99,7 +99,7 @@ def _simulate(
             rows = right
         elif known is not None:
             rate = known.get(_class(matched), 0.0) if draft else 0.0
-            rows = allot([Offer(rate, len(draft))], 10**6, costs)[0] if draft else 0
+            rows = allot([Offer(rate, len(draft))], 10**6, costs)[0]
         else:
             rows = allot([Offer(rates.rate(matched), len(draft))], 10**6, costs)[0] if draft else 0
             if rows:
@@ -130,7 +130,6 @@ def main() -> int:
         tokens, answer = _greedy(model, prompt, args.tokens)
         if len(answer) >= 2:
             answers.append((kind, tokens, answer))
-    firsts: dict[tuple[int, int], list[int]] = collections.defaultdict(lambda: [0, 0])
     per_kind: dict[str, dict[tuple[int, int], list[int]]] = collections.defaultdict(
         lambda: collections.defaultdict(lambda: [0, 0])
     )
@@ -139,9 +138,9 @@ def main() -> int:
         for i in range(len(answer) - 1):
             draft, matched = index.lookup(1)
             if draft:
-                for counts in (firsts[_class(matched)], per_kind[kind][_class(matched)]):
-                    counts[0] += 1
-                    counts[1] += draft[0] == answer[i + 1]
+                counts = per_kind[kind][_class(matched)]
+                counts[0] += 1
+                counts[1] += draft[0] == answer[i + 1]
             index.append(answer[i + 1])
     totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     for kind, tokens, answer in answers:
@@ -161,6 +160,11 @@ def main() -> int:
             f"{kind:10s} {int(steps):7d} {steps / oracle:7.2f} {steps / known_cost:12.2f}"
             f" {steps / budget:7.2f} {oracle / budget:14.2f} {known_cost / budget:13.2f}"
         )
+    firsts: dict[tuple[int, int], list[int]] = collections.defaultdict(lambda: [0, 0])
+    for classes in per_kind.values():
+        for cls, (n, right) in classes.items():
+            firsts[cls][0] += n
+            firsts[cls][1] += right
     print("first draft token right, by match length:")
     for (lo, hi), (n, right) in sorted(firsts.items()):
         span = f"{lo}+" if hi > 10**6 else f"{lo}-{hi}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from browser_llm.engine.native.speculation import costs as costs_module
 from browser_llm.engine.native.speculation.budget import (
     MAX_DRAFT,
     AcceptanceRate,
@@ -177,13 +178,15 @@ def test_draft_costs_start_from_the_ceilings_ratios_of_the_measured_step() -> No
     _warm(costs, 1, 0.010)
     got = costs.for_batch(1)
     assert got is not None
-    assert got.first_row == pytest.approx(0.011)
-    assert got.row == pytest.approx(0.005)
+    assert got.first_row == pytest.approx(0.010 * costs_module.PRIOR_FIRST_ROW)
+    assert got.row == pytest.approx(0.010 * costs_module.PRIOR_ROW)
     _warm(costs, 8, 0.030)
     at_8 = costs.for_batch(8)
     assert at_8 is not None and at_8.plain == pytest.approx(0.030)
-    assert at_8.first_row == pytest.approx(0.012)  # beside others rows cost more
-    assert at_8.row == pytest.approx(0.007)
+    # beside others rows cost more
+    assert at_8.first_row == pytest.approx(0.010 * costs_module.PRIOR_FIRST_ROW_BESIDE)
+    assert at_8.row == pytest.approx(0.010 * costs_module.PRIOR_ROW_BESIDE)
+    assert costs_module.PRIOR_FIRST_ROW_BESIDE > costs_module.PRIOR_FIRST_ROW
 
 
 def test_draft_costs_follow_the_steps_this_machine_times() -> None:
@@ -213,8 +216,8 @@ def test_each_batch_size_learns_its_own_draft_costs() -> None:
             costs.observe(1, 1, rows, 0.010 + 0.002 + 0.0005 * (rows - 1))
     at_8 = costs.for_batch(8)
     assert at_8 is not None  # eight streams have not drafted: the prior still holds
-    assert at_8.first_row == pytest.approx(0.012)
-    assert at_8.row == pytest.approx(0.007)
+    assert at_8.first_row == pytest.approx(0.010 * costs_module.PRIOR_FIRST_ROW_BESIDE)
+    assert at_8.row == pytest.approx(0.010 * costs_module.PRIOR_ROW_BESIDE)
     for _ in range(60):  # beside seven others a draft is a micro-batch of its own
         for rows in (1, 4, 9):
             costs.observe(8, 1, rows, 0.030 + 0.012 + 0.006 * (rows - 1))

@@ -10,9 +10,9 @@ rejected cells) included:
 - a step with drafts: its time over the plain step of the same n, fitted per n as
   `first_row * drafting sequences + row * (draft rows - drafting sequences)`, by least
   squares over recent draft steps of that n, starting from the ceiling's ratios
-  (bench/speculation_ceiling.py: the first draft row of a sequence costs ~1.1 one-row
-  decodes alone and ~1.2 beside other streams, a further one ~0.5 alone and ~0.7 beside
-  others) scaled by the measured one-row step, with a few pseudo-steps' weight that ages
+  (bench/speculation_ceiling.py with the Makefile's build: the first draft row of a
+  sequence costs ~0.8 one-row decodes alone and ~1.2 beside other streams, a further one
+  ~0.35 alone and ~0.4 beside others) scaled by the measured one-row step, with a few pseudo-steps' weight that ages
   like a real step's, so real steps soon decide. Per n: beside other streams a draft's
   rows are a micro-batch of their own, which costs what one stream's rows cost alone only
   roughly, and one stream's cheap rows must not make eight streams draft.
@@ -30,13 +30,13 @@ from typing import NamedTuple
 
 __all__ = ["DraftCosts", "StepCosts"]
 
-PRIOR_FIRST_ROW = 1.1  # in one-row decodes, one stream alone
-PRIOR_ROW = 0.5
+PRIOR_FIRST_ROW = 0.8  # in one-row decodes, one stream alone
+PRIOR_ROW = 0.35
 # Beside other streams a draft's rows cost more (bench/speculation_ceiling.py, beside 4
-# and 8 streams: the first ~1.1-1.3 one-row decodes, each further one ~0.7).
+# and 8 streams: the first ~1.2 one-row decodes, each further one ~0.4).
 PRIOR_FIRST_ROW_BESIDE = 1.2
-PRIOR_ROW_BESIDE = 0.7
-STREAM_ROW = 0.6  # a further stream's row, in one-row decodes (for the unit only)
+PRIOR_ROW_BESIDE = 0.4
+STREAM_ROW = 0.5  # a further stream's row, in one-row decodes (for the unit only)
 WARM_STEPS = 8  # plain steps of a batch size timed before its drafts are judged
 _PLAIN_ALPHA = 0.1
 _OUTLIER = 3.0  # a step this many times the estimate was preempted: clipped

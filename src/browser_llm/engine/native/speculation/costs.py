@@ -12,10 +12,11 @@ rejected cells) included:
   squares over recent draft steps of that n, starting from the ceiling's ratios
   (bench/speculation_ceiling.py with the Makefile's build: the first draft row of a
   sequence costs ~0.8 one-row decodes alone and ~1.2 beside other streams, a further one
-  ~0.35 alone and ~0.4 beside others) scaled by the measured one-row step, with a few pseudo-steps' weight that ages
-  like a real step's, so real steps soon decide. Per n: beside other streams a draft's
-  rows are a micro-batch of their own, which costs what one stream's rows cost alone only
-  roughly, and one stream's cheap rows must not make eight streams draft.
+  ~0.35 alone and ~0.4 beside others) scaled by the measured one-row step, with a few
+  pseudo-steps' weight that ages like a real step's, so real steps soon decide. Per n:
+  beside other streams a draft's rows are a micro-batch of their own, which costs what
+  one stream's rows cost alone only roughly, and one stream's cheap rows must not make
+  eight streams draft.
 
 A draft step preempted by another process counts as at most a few times its estimate,
 and every plain step lets a size's fit fade toward the prior: only draft steps renew it,

@@ -7,7 +7,9 @@ All servers run at once; each load runs on every system in turn, round after
 round, so drift in the machine's speed is shared. Each round and load gets prompts
 no server has seen (a numbered first word), so no prompt cache helps anyone.
 llama.cpp's llama-batched-bench runs the same shapes with no server at all
-(one process, one context, prompts then 128 steps): the kernels' own ceiling.
+(one process, one context, prompts then 128 steps): the ceiling of llama.cpp's own
+kernels. Browser LLM's build multiplies Q4_1 weights against several tokens at once
+(patches/llama-cpp-python/), so with more than one stream it passes that ceiling.
 "Browser LLM in-process" (BROWSER_LLM_ENGINE_PROCESS=false) is the A/B for the cost
 of the engine process boundary.
 Usage:
@@ -233,7 +235,7 @@ def main() -> int:
         peak = peaks[target.name]
         print(f"  {target.name:<24}{peak.peak / 2**20:>8.0f} / {peak.peak_root / 2**20:.0f}")
     ours = targets[0].name
-    print("\nshare of the kernel ceiling (total tok/s / llama-batched-bench's)")
+    print("\nshare of llama.cpp's kernel ceiling (total tok/s / llama-batched-bench's)")
     for target in targets:
         shares = ", ".join(
             f"{load} streams {rows[(target.name, load)]['total'] / ceilings[load]:.2f}"

@@ -25,7 +25,6 @@ from browser_llm.core.errors import (
     InferenceError,
     InternalError,
     ModelNotLoadedError,
-    ValidationError,
 )
 from browser_llm.core.types import FinishReason, GpuDevice, LoadedModel
 from browser_llm.engine.base import (
@@ -41,6 +40,7 @@ from browser_llm.engine.base import (
     post_all,
 )
 from browser_llm.engine.config import ContextConfig
+from browser_llm.engine.native.admission import admit
 from browser_llm.engine.native.batch_plan import fill, plan_step
 from browser_llm.engine.native.commands import Embed, Load, Stop, Submit, Unload, VocabOp
 from browser_llm.engine.native.cpu.governor import ThreadGovernor
@@ -52,12 +52,12 @@ from browser_llm.engine.native.kv.placement import KVPlacement
 from browser_llm.engine.native.kv.prompt_cache import PromptCache
 from browser_llm.engine.native.logprobs import LogprobTrail
 from browser_llm.engine.native.model import LlamaModel, install_log_bridge
-from browser_llm.engine.native.sampling import grammar_compiles, sampler_for
+from browser_llm.engine.native.sampling import sampler_for
 from browser_llm.engine.native.sequence import Sequence
 from browser_llm.engine.native.speculator import Speculator, exact_cell_limit
 from browser_llm.engine.native.token_output import TokenOutput
 from browser_llm.engine.native.vocab_ops import run_vocab_op
-from browser_llm.engine.prompt import PreparedPrompt, check_logit_bias, prepare_prompt
+from browser_llm.engine.prompt import PreparedPrompt
 from browser_llm.engine.text_stream import TextStream
 from browser_llm.grammar.closing import ClosingCatalog
 
@@ -222,16 +222,8 @@ class LlamaEngine(CommandInbox):
         if self._model is None:
             self._emit(handle, Failed(ModelNotLoadedError("no model is loaded; load one first")))
             return False
-        grammar = handle.request.params.grammar
         try:
-            # The prompt first: a prompt the context cannot hold is refused before any
-            # grammar work (agents send long prompts with large tool grammars).
-            prepared = prepare_prompt(self._model, handle.request)
-            check_logit_bias(handle.request.params, self._model.n_vocab)
-            if grammar is not None and not grammar_compiles(self._model.vocab, grammar):
-                raise ValidationError("the JSON constraint could not be compiled by llama.cpp")
-            if grammar is not None and self._closings is not None:
-                self._closings.check_budget(grammar, prepared.max_tokens)
+            prepared = admit(self._model, self._closings, handle.request)
         except BrowserLLMError as exc:
             self._emit(handle, Failed(exc))
             return False
